@@ -1,0 +1,63 @@
+import SchemaBuilder from "@pothos/core";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import ErrorsPlugin from "@pothos/plugin-errors";
+import PrismaPlugin from "@pothos/plugin-prisma";
+import RelayPlugin from "@pothos/plugin-relay";
+import ValidationPlugin from "@pothos/plugin-validation";
+import DataloaderPlugin from "@pothos/plugin-dataloader";
+import { GraphQLError } from "graphql";
+import type PrismaTypes from "../generated/pothos-prisma-types.ts";
+import { getDatamodel } from "../generated/pothos-prisma-types.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import { hasRole } from "../auth/users.ts";
+import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
+import type { Context } from "./context.ts";
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  PrismaTypes: PrismaTypes;
+  DefaultFieldNullability: false;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+  AuthScopes: { viewer: boolean; operator: boolean; admin: boolean };
+  Scalars: {
+    Date: { Input: string; Output: Date | string };
+    DateTime: { Input: Date; Output: Date };
+    Decimal: { Input: string; Output: string | Prisma.Decimal };
+  };
+}>({
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, DataloaderPlugin],
+  defaultFieldNullability: false,
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (context) => ({
+      viewer: hasRole(context.user, "VIEWER"),
+      operator: hasRole(context.user, "OPERATOR"),
+      admin: hasRole(context.user, "ADMIN"),
+    }),
+    unauthorizedError: (_parent, context) =>
+      context.user
+        ? new GraphQLError("your role does not allow this operation", { extensions: { code: "FORBIDDEN" } })
+        : new GraphQLError("a valid bearer token is required", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } }),
+  },
+  errors: {
+    directResult: true,
+    defaultTypes: [ValidationError, NotFoundError, InvalidStateError, ConflictError],
+    defaultUnionOptions: { name: ({ fieldName }) => `${fieldName[0]!.toUpperCase()}${fieldName.slice(1)}Result` },
+  },
+  prisma: {
+    client: (context) => context.db,
+    dmmf: getDatamodel(),
+    // Outside production a resolver that ignores Pothos' selection (an N+1 risk) fails loudly.
+    onUnusedQuery: process.env.NODE_ENV === "production" ? null : "error",
+    filterConnectionTotalCount: true,
+  },
+  relay: {
+    clientMutationId: "omit",
+    cursorType: "String",
+    edgesFieldOptions: { nullable: false },
+    nodeFieldOptions: { nullable: false },
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+});

@@ -1,0 +1,11 @@
+import type { Db } from "../db/client.ts";
+import type { User } from "../generated/prisma/client.ts";
+import type { App } from "../app.ts";
+
+export interface Context {
+  app: App;
+  db: Db;
+  /** Null when the request carried no valid token. */
+  user: User | null;
+  requestId: string;
+}

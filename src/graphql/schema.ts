@@ -1,0 +1,12 @@
+import { builder } from "./builder.ts";
+import "./types/scalars.ts";
+import "./types/errors.ts";
+import "./types/users.ts";
+import "./types/accounts.ts";
+import "./types/system.ts";
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+export const schema = builder.toSchema();

@@ -1,0 +1,201 @@
+import { builder } from "../builder.ts";
+import * as accounts from "../../accounts/service.ts";
+import { isUuid } from "../../util.ts";
+import { formatPrice, formatQuantity } from "../format.ts";
+
+export const AccountStatusEnum = builder.enumType("AccountStatus", { values: ["ACTIVE", "INACTIVE"] as const });
+export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { values: ["ACTIVE", "CANCELLED"] as const });
+export const ChargeTypeEnum = builder.enumType("ChargeType", { values: ["ONE_TIME", "RECURRING", "USAGE"] as const });
+export const BillingPeriodEnum = builder.enumType("BillingPeriod", { values: ["MONTH", "QUARTER", "SEMI_ANNUAL", "ANNUAL"] as const });
+export const BillingTimingEnum = builder.enumType("BillingTiming", { values: ["IN_ADVANCE", "IN_ARREARS"] as const });
+
+export const AccountType = builder.prismaObject("Account", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    accountNumber: t.exposeString("accountNumber"),
+    name: t.exposeString("name"),
+    currency: t.exposeString("currency"),
+    billCycleDay: t.exposeInt("billCycleDay"),
+    batch: t.exposeInt("batch"),
+    billToEmail: t.exposeString("billToEmail", { description: "Empty when the account has no bill-to contact." }),
+    paymentTermDays: t.exposeInt("paymentTermDays"),
+    status: t.expose("status", { type: AccountStatusEnum }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    subscriptions: t.relatedConnection("subscriptions", {
+      cursor: "id",
+      totalCount: true,
+      query: { orderBy: { subscriptionNumber: "asc" } },
+    }),
+  }),
+});
+
+export const CustomerSubscriptionType = builder.prismaObject("Subscription", {
+  name: "CustomerSubscription",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    subscriptionNumber: t.exposeString("subscriptionNumber"),
+    account: t.relation("account"),
+    status: t.expose("status", { type: SubscriptionStatusEnum }),
+    startDate: t.expose("startDate", { type: "Date" }),
+    cancelledOn: t.expose("cancelledOn", { type: "Date", nullable: true }),
+    invoiceSeparately: t.exposeBoolean("invoiceSeparately"),
+    charges: t.relation("charges", { query: { orderBy: { position: "asc" } } }),
+  }),
+});
+
+export const ChargeType = builder.prismaObject("Charge", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    name: t.exposeString("name"),
+    type: t.expose("type", { type: ChargeTypeEnum }),
+    currency: t.exposeString("currency"),
+    price: t.field({ type: "Decimal", resolve: (c) => formatPrice(c.price, c.currency) }),
+    quantity: t.field({ type: "Decimal", resolve: (c) => formatQuantity(c.quantity) }),
+    startDate: t.expose("startDate", { type: "Date" }),
+    endDate: t.expose("endDate", { type: "Date", nullable: true }),
+    billingPeriod: t.expose("billingPeriod", { type: BillingPeriodEnum, nullable: true }),
+    billingTiming: t.expose("billingTiming", { type: BillingTimingEnum, nullable: true }),
+    unitOfMeasure: t.exposeString("unitOfMeasure", { nullable: true }),
+    chargedThroughDate: t.expose("chargedThroughDate", {
+      type: "Date",
+      nullable: true,
+      description: "Exclusive end of what has been billed; null when nothing has been.",
+    }),
+  }),
+});
+
+export const UsageRecordType = builder.prismaObject("UsageRecord", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    subscription: t.relation("subscription"),
+    charge: t.relation("charge"),
+    quantity: t.field({ type: "Decimal", resolve: (u) => formatQuantity(u.quantity) }),
+    unitOfMeasure: t.exposeString("unitOfMeasure"),
+    usageDate: t.expose("usageDate", { type: "Date" }),
+  }),
+});
+
+const CreateAccountInput = builder.inputType("CreateAccountInput", {
+  fields: (t) => ({
+    accountNumber: t.string({ description: "Defaults to the next A-00000000 number." }),
+    name: t.string({ required: true }),
+    currency: t.string({ required: true, description: "ISO 4217 code." }),
+    billCycleDay: t.int({ required: true }),
+    batch: t.int({ description: "1-50, default 1." }),
+    billToEmail: t.string({ description: "Empty or absent: the account has no bill-to contact." }),
+    paymentTermDays: t.int({ description: "Default 30." }),
+    status: t.field({ type: AccountStatusEnum }),
+  }),
+});
+
+const UpdateAccountInput = builder.inputType("UpdateAccountInput", {
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    name: t.string(),
+    billCycleDay: t.int(),
+    batch: t.int(),
+    billToEmail: t.string(),
+    paymentTermDays: t.int(),
+    status: t.field({ type: AccountStatusEnum }),
+  }),
+});
+
+const ChargeInput = builder.inputType("ChargeInput", {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    type: t.field({ type: ChargeTypeEnum, required: true }),
+    currency: t.string({ description: "Defaults to the account's currency." }),
+    price: t.field({ type: "Decimal", required: true, description: "May be negative: a credit." }),
+    quantity: t.field({ type: "Decimal", description: "Default 1." }),
+    startDate: t.field({ type: "Date", description: "Defaults to the subscription's start date." }),
+    endDate: t.field({ type: "Date", description: "Exclusive." }),
+    billingPeriod: t.field({ type: BillingPeriodEnum }),
+    billingTiming: t.field({ type: BillingTimingEnum, description: "RECURRING only; default IN_ADVANCE." }),
+    unitOfMeasure: t.string({ description: "USAGE only." }),
+  }),
+});
+
+const CreateSubscriptionInput = builder.inputType("CreateSubscriptionInput", {
+  fields: (t) => ({
+    accountId: t.id({ required: true }),
+    subscriptionNumber: t.string({ description: "Defaults to the next S-00000000 number." }),
+    startDate: t.field({ type: "Date", required: true }),
+    invoiceSeparately: t.boolean(),
+    charges: t.field({ type: [ChargeInput], required: true }),
+  }),
+});
+
+const CancelSubscriptionInput = builder.inputType("CancelSubscriptionInput", {
+  fields: (t) => ({
+    subscriptionId: t.id({ required: true }),
+    cancelledOn: t.field({ type: "Date", required: true, description: "Service ends the day before." }),
+  }),
+});
+
+const RecordUsageInput = builder.inputType("RecordUsageInput", {
+  fields: (t) => ({
+    subscriptionId: t.id({ required: true }),
+    chargeId: t.id({ description: "The USAGE charge; or give chargeName." }),
+    chargeName: t.string(),
+    quantity: t.field({ type: "Decimal", required: true }),
+    unitOfMeasure: t.string({ required: true }),
+    usageDate: t.field({ type: "Date", required: true }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  accounts: t.prismaConnection({
+    type: AccountType,
+    cursor: "accountNumber",
+    authScopes: { viewer: true },
+    totalCount: (_root, _args, ctx) => ctx.db.account.count(),
+    resolve: (query, _root, _args, ctx) => ctx.db.account.findMany({ ...query, orderBy: { accountNumber: "asc" } }),
+  }),
+  account: t.prismaField({
+    type: AccountType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.account.findUnique({ ...query, where: { id } }) : null),
+  }),
+  subscription: t.prismaField({
+    type: CustomerSubscriptionType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.subscription.findUnique({ ...query, where: { id } }) : null),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createAccount: t.field({
+    type: AccountType,
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: CreateAccountInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.createAccount(ctx.db, input),
+  }),
+  updateAccount: t.field({
+    type: AccountType,
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: UpdateAccountInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.updateAccount(ctx.db, input),
+  }),
+  createSubscription: t.field({
+    type: CustomerSubscriptionType,
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: CreateSubscriptionInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.createSubscription(ctx.db, input),
+  }),
+  cancelSubscription: t.field({
+    type: CustomerSubscriptionType,
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: CancelSubscriptionInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.cancelSubscription(ctx.db, input),
+  }),
+  recordUsage: t.field({
+    type: UsageRecordType,
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: RecordUsageInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.recordUsage(ctx.db, input),
+  }),
+}));
