@@ -25,7 +25,7 @@ export const AccountType = builder.prismaObject("Account", {
       cursor: "id",
       totalCount: true,
       query: { orderBy: { subscriptionNumber: "asc" } },
-    }),
+    }, { name: "CustomerSubscriptionConnection" }, { name: "CustomerSubscriptionEdge" }),
   }),
 });
 
@@ -150,7 +150,7 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true },
     totalCount: (_root, _args, ctx) => ctx.db.account.count(),
     resolve: (query, _root, _args, ctx) => ctx.db.account.findMany({ ...query, orderBy: { accountNumber: "asc" } }),
-  }),
+  }, { name: "AccountConnection" }, { name: "AccountEdge" }),
   account: t.prismaField({
     type: AccountType,
     nullable: true,
@@ -170,30 +170,35 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   createAccount: t.field({
     type: AccountType,
+    errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: CreateAccountInput, required: true }) },
     resolve: (_root, { input }, ctx) => accounts.createAccount(ctx.db, input),
   }),
   updateAccount: t.field({
     type: AccountType,
+    errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: UpdateAccountInput, required: true }) },
     resolve: (_root, { input }, ctx) => accounts.updateAccount(ctx.db, input),
   }),
   createSubscription: t.field({
     type: CustomerSubscriptionType,
+    errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: CreateSubscriptionInput, required: true }) },
     resolve: (_root, { input }, ctx) => accounts.createSubscription(ctx.db, input),
   }),
   cancelSubscription: t.field({
     type: CustomerSubscriptionType,
+    errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: CancelSubscriptionInput, required: true }) },
     resolve: (_root, { input }, ctx) => accounts.cancelSubscription(ctx.db, input),
   }),
   recordUsage: t.field({
     type: UsageRecordType,
+    errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: RecordUsageInput, required: true }) },
     resolve: (_root, { input }, ctx) => accounts.recordUsage(ctx.db, input),

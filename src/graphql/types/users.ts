@@ -61,12 +61,14 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   createUser: t.field({
     type: CreateUserPayload,
+    errors: {},
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => createUser(ctx.db, input),
   }),
   updateSettings: t.field({
     type: SettingsType,
+    errors: {},
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdateSettingsInput, required: true }) },
     resolve: (_root, { input }, ctx) => {

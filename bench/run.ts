@@ -1,0 +1,6 @@
+// Runs every benchmark in turn and prints its figures.
+const benches = ["./billing-core.ts"];
+for (const bench of benches) {
+  const module = (await import(bench)) as { main: () => Promise<void> };
+  await module.main();
+}
