@@ -11,8 +11,6 @@ export type DayNumber = number;
 /** year × 12 + (month − 1). */
 export type MonthIndex = number;
 
-const DATE_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 export function isLeapYear(year: number): boolean {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
@@ -56,19 +54,36 @@ export function civilFromDayNumber(dayNumber: DayNumber): CivilDate {
   return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }
 
+/** Digits at value[from, from + length) as a number, or −1 if any is not a digit. */
+function readDigits(value: string, from: number, length: number): number {
+  let result = 0;
+  for (let i = from; i < from + length; i += 1) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    result = result * 10 + digit;
+  }
+  return result;
+}
+
+/** 'YYYY-MM-DD' → day number, or NaN when it is not a calendar date. Hand-rolled: the bill run parses millions. */
+function tryParseDate(value: string): DayNumber {
+  if (value.length !== 10 || value.charCodeAt(4) !== 45 || value.charCodeAt(7) !== 45) return Number.NaN;
+  const year = readDigits(value, 0, 4);
+  const month = readDigits(value, 5, 2);
+  const day = readDigits(value, 8, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return Number.NaN;
+  return dayNumberFromCivil(year, month, day);
+}
+
 export function isValidDate(value: string): boolean {
-  const match = DATE_PATTERN.exec(value);
-  if (match === null) return false;
-  const year = Number(match[1]);
-  const month = Number(match[2]);
-  const day = Number(match[3]);
-  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+  return !Number.isNaN(tryParseDate(value));
 }
 
 /** 'YYYY-MM-DD' → day number; throws on anything else, including 2026-02-30. */
 export function parseDate(value: string): DayNumber {
-  if (!isValidDate(value)) throw new RangeError(`Not a calendar date (YYYY-MM-DD): "${value}"`);
-  return dayNumberFromCivil(Number(value.slice(0, 4)), Number(value.slice(5, 7)), Number(value.slice(8, 10)));
+  const dayNumber = tryParseDate(value);
+  if (Number.isNaN(dayNumber)) throw new RangeError(`Not a calendar date (YYYY-MM-DD): "${value}"`);
+  return dayNumber;
 }
 
 function pad2(value: number): string {
