@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { Config } from "./config.ts";
 import { createDb, type Db, type DbOptions } from "./db/client.ts";
+import { startJobs, type Jobs } from "./jobs.ts";
 import type { Logger } from "./log.ts";
 
 /** Everything a process shares between its HTTP server, WebSockets and workers. */
@@ -9,22 +10,24 @@ export interface App {
   db: Db;
   /** Raw pg pool for set-based SQL that Prisma's typed queries cannot express. */
   pool: pg.Pool;
+  jobs: Jobs;
   log: Logger;
   close: () => Promise<void>;
 }
 
-export function createApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): App {
+export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
   const db = createDb(databaseUrl, dbOptions);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
   pool.on("error", (error) => log.error({ err: error }, "idle database connection failed"));
-  const closers: (() => Promise<void>)[] = [];
+  const jobs = await startJobs(databaseUrl, config.jobs, log);
   return {
     config,
     db,
     pool,
+    jobs,
     log,
     close: async () => {
-      for (const close of closers.reverse()) await close();
+      await jobs.stop();
       await db.$disconnect();
       await pool.end();
     },

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { createApp } from "./app.ts";
+import { startApp } from "./app.ts";
+import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
 import { openDatabase } from "./database.ts";
 import { bootstrapAdmin, ensureAdmin } from "./auth/users.ts";
@@ -12,7 +13,7 @@ const config = loadConfig();
 const log = createLogger(config.logLevel);
 
 const database = await openDatabase(config, log);
-const app = createApp(config, database.url, log);
+const app = await startApp(config, database.url, log);
 
 if (config.adminToken) {
   await ensureAdmin(app.db, config.adminToken);
@@ -32,6 +33,8 @@ if (config.demoData && (await app.db.account.count()) === 0) {
   const summary = await loadDemoData(app.db);
   log.info(summary, "demo data loaded");
 }
+
+if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
 
 const http = await startHttpServer(app, config.port, config.host);
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);

@@ -5,6 +5,7 @@ import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { ensureDatabase } from "../src/database.ts";
 import { migrate } from "../src/db/migrate.ts";
+import PgBoss from "pg-boss";
 
 export const TEMPLATE_DATABASE = "billrun_template";
 
@@ -17,6 +18,10 @@ export default async function setup(project: TestProject) {
   const db = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), ephemeral: true });
   await ensureDatabase(db.url(), TEMPLATE_DATABASE);
   await migrate(db.url(TEMPLATE_DATABASE));
+  // Install pg-boss's schema once in the template, not in every test database.
+  const boss = new PgBoss({ connectionString: db.url(TEMPLATE_DATABASE), supervise: false, schedule: false });
+  await boss.start();
+  await boss.stop({ graceful: false, wait: true });
   project.provide("pgAdminUrl", db.url());
   return async () => {
     await db.stop();

@@ -3,7 +3,7 @@ import type { Db } from "../db/client.ts";
 import type { Account, Charge, Subscription, UsageRecord } from "../generated/prisma/client.ts";
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { currencyCode, email, parseInput, trimmedName } from "../validation.ts";
-import { dateOnly, isoDate, isUuid } from "../util.ts";
+import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
 
 const decimalString = (what: string) =>
   z.string().trim().regex(/^-?\d{1,15}(\.\d{1,8})?$/, `${what} must be a decimal number with at most 15 digits before and 8 after the point`);
@@ -31,10 +31,8 @@ const createAccountInput = z.object({
   status: accountFields.status.default("ACTIVE"),
 });
 
-const nullToUndefined = <T>(v: T | null | undefined) => (v === null ? undefined : v);
-
 export async function createAccount(db: Db, input: unknown): Promise<Account> {
-  const data = parseInput(createAccountInput, stripNulls(input));
+  const data = parseInput(createAccountInput, input);
   if (data.accountNumber && (await db.account.findUnique({ where: { accountNumber: data.accountNumber } }))) {
     throw new ConflictError(`account number ${data.accountNumber} is already taken`);
   }
@@ -52,7 +50,7 @@ const updateAccountInput = z.object({
 });
 
 export async function updateAccount(db: Db, input: unknown): Promise<Account> {
-  const { id, ...changes } = parseInput(updateAccountInput, stripNulls(input));
+  const { id, ...changes } = parseInput(updateAccountInput, input);
   const account = await db.account.findUnique({ where: { id } });
   if (!account) throw new NotFoundError(`account ${id} not found`);
   return db.account.update({ where: { id }, data: changes });
@@ -111,7 +109,7 @@ const createSubscriptionInput = z
 export type SubscriptionWithCharges = Subscription & { charges: Charge[] };
 
 export async function createSubscription(db: Db, input: unknown): Promise<SubscriptionWithCharges> {
-  const data = parseInput(createSubscriptionInput, stripNulls(input));
+  const data = parseInput(createSubscriptionInput, input);
   const account = await db.account.findUnique({ where: { id: data.accountId } });
   if (!account) throw new NotFoundError(`account ${data.accountId} not found`);
   if (data.subscriptionNumber && (await db.subscription.findUnique({ where: { subscriptionNumber: data.subscriptionNumber } }))) {
@@ -146,7 +144,7 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
 const cancelSubscriptionInput = z.object({ subscriptionId: uuid("subscriptionId"), cancelledOn: isoDate });
 
 export async function cancelSubscription(db: Db, input: unknown): Promise<Subscription> {
-  const data = parseInput(cancelSubscriptionInput, stripNulls(input));
+  const data = parseInput(cancelSubscriptionInput, input);
   const subscription = await db.subscription.findUnique({ where: { id: data.subscriptionId } });
   if (!subscription) throw new NotFoundError(`subscription ${data.subscriptionId} not found`);
   if (dateOnly(data.cancelledOn) < subscription.startDate) {
@@ -176,7 +174,7 @@ const recordUsageInput = z
   });
 
 export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> {
-  const data = parseInput(recordUsageInput, stripNulls(input));
+  const data = parseInput(recordUsageInput, input);
   const charge = await db.charge.findFirst({
     where: { subscriptionId: data.subscriptionId, ...(data.chargeId ? { id: data.chargeId } : { name: data.chargeName }) },
   });
@@ -186,28 +184,15 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
   }
   const usageDate = dateOnly(data.usageDate);
   if (usageDate < charge.startDate) {
-    throw new ValidationError(`usageDate: charge "${charge.name}" starts on ${isoDateOf(charge.startDate)}`, ["input", "usageDate"]);
+    throw new ValidationError(`usageDate: charge "${charge.name}" starts on ${toIsoDate(charge.startDate)}`, ["input", "usageDate"]);
   }
   // Usage for a period already billed would never be rated: refuse it rather than lose it.
   if (charge.chargedThroughDate && usageDate < charge.chargedThroughDate) {
-    throw new InvalidStateError(`usage before ${isoDateOf(charge.chargedThroughDate)} is already billed for charge "${charge.name}"`);
+    throw new InvalidStateError(`usage before ${toIsoDate(charge.chargedThroughDate)} is already billed for charge "${charge.name}"`);
   }
   return db.usageRecord.create({
     data: { subscriptionId: charge.subscriptionId, chargeId: charge.id, quantity: data.quantity, unitOfMeasure: data.unitOfMeasure, usageDate },
   });
 }
 
-function isoDateOf(d: Date): string {
-  return d.toISOString().slice(0, 10);
-}
 
-/** GraphQL gives null for omitted optional input fields; the schemas treat both as absent. */
-function stripNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripNulls);
-  if (value && typeof value === "object" && !(value instanceof Date)) {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, stripNulls(v)]),
-    );
-  }
-  return nullToUndefined(value);
-}

@@ -3,6 +3,8 @@ import "./types/scalars.ts";
 import "./types/errors.ts";
 import "./types/users.ts";
 import "./types/accounts.ts";
+import "./types/documents.ts";
+import "./types/billruns.ts";
 import "./types/system.ts";
 
 builder.queryType({});

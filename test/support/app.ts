@@ -1,6 +1,6 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print, type ExecutionResult } from "graphql";
-import { createApp, type App } from "../../src/app.ts";
+import { startApp, type App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createUser, ensureAdmin } from "../../src/auth/users.ts";
 import { createGraphQLServer, type Yoga } from "../../src/graphql/yoga.ts";
@@ -25,7 +25,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const database = await createTestDatabase();
   const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", BILLRUN_DATA_DIR: "/tmp/billrun-test-data", ...env });
   const queries: string[] = [];
-  const app = createApp(config, database.url, createLogger("silent"), { onQuery: (sql) => queries.push(sql) });
+  const app = await startApp(config, database.url, createLogger(process.env.TEST_LOG_LEVEL ?? "silent"), { onQuery: (sql) => queries.push(sql) });
   const yoga = createGraphQLServer(app);
   await ensureAdmin(app.db, ADMIN_TOKEN);
   const operator = await createUser(app.db, { email: "operator@example.com", name: "Olivia Operator", role: "OPERATOR" });

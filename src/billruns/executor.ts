@@ -1,0 +1,225 @@
+import type PgBoss from "pg-boss";
+import type { App } from "../app.ts";
+import { billAccounts, prepareRun } from "../billing/engine.ts";
+import { transaction, type Sql } from "../db/sql.ts";
+import { EVENTS_CHANNEL } from "../events/channel.ts";
+import { QUEUES } from "../jobs.ts";
+import { loadBillingInputs } from "./load.ts";
+import { addCounts, applyResults, type AccountFailureRecord } from "./persist.ts";
+import { tryTransition } from "./transitions.ts";
+import { postRun } from "./posting.ts";
+
+// Advisory-lock class for "this account is being billed": per account, held for a transaction.
+const ACCOUNT_LOCK_CLASS = 0x42_52;
+
+export interface RunRow {
+  id: string;
+  bill_run_number: string;
+  status: string;
+  target_date: string;
+  invoice_date: string;
+  batches: number[];
+  bill_cycle_day: number | null;
+  account_ids: string[];
+  subscription_ids: string[];
+  charge_types_to_exclude: string[];
+  auto_post: boolean;
+}
+
+export async function readRun(sql: Pick<Sql, "query">, billRunId: string): Promise<RunRow | null> {
+  const result = await sql.query<RunRow>(
+    `SELECT id, bill_run_number, status, to_char(target_date, 'YYYY-MM-DD') AS target_date,
+            to_char(invoice_date, 'YYYY-MM-DD') AS invoice_date, batches, bill_cycle_day,
+            account_ids::text[] AS account_ids, subscription_ids::text[] AS subscription_ids,
+            charge_types_to_exclude::text[] AS charge_types_to_exclude, auto_post
+       FROM bill_runs WHERE id = $1`,
+    [billRunId],
+  );
+  return result.rows[0] ?? null;
+}
+
+/**
+ * PENDING → PROCESSING: fixes the set of targeted accounts, numbers their chunks and enqueues
+ * one job per chunk, all in one transaction. Run again after a crash, it finds the run
+ * PROCESSING and enqueues the chunks again (singleton keys stop duplicates).
+ */
+export async function startRun(app: App, billRunId: string): Promise<void> {
+  // Committed on its own, so that a snapshot that keeps failing ends the run in ERROR.
+  const started = await transaction(app.pool, (sql) => tryTransition(sql, billRunId, "start"));
+  await transaction(app.pool, async (sql) => {
+    const run = await readRun(sql, billRunId);
+    if (!run || run.status !== "PROCESSING") return;
+    const snapshotTaken = !started && (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
+    if (!snapshotTaken) {
+      const inserted = await sql.query(
+        `INSERT INTO bill_run_accounts (bill_run_id, account_id, chunk)
+         SELECT $1, a.id, ((row_number() OVER (ORDER BY a.account_number)) - 1) / $2
+           FROM accounts a
+          WHERE a.status = 'ACTIVE' AND CASE
+                WHEN cardinality($5::uuid[]) > 0 THEN a.id = ANY($5::uuid[])
+                WHEN cardinality($6::uuid[]) > 0 THEN a.id IN (SELECT account_id FROM subscriptions WHERE id = ANY($6::uuid[]))
+                ELSE (cardinality($3::int[]) = 0 OR a.batch = ANY($3::int[])) AND ($4::int IS NULL OR a.bill_cycle_day = $4::int)
+              END
+         ON CONFLICT DO NOTHING`,
+        [billRunId, app.config.chunkSize, run.batches, run.bill_cycle_day, run.account_ids, run.subscription_ids],
+      );
+      await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, inserted.rowCount ?? 0]);
+    }
+    const chunks = await sql.query<{ chunk: number }>(
+      "SELECT DISTINCT chunk FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'PENDING' ORDER BY chunk",
+      [billRunId],
+    );
+    if (chunks.rows.length === 0) {
+      await completeIfDone(app, sql, billRunId);
+      return;
+    }
+    for (const { chunk } of chunks.rows) {
+      await app.jobs.send(QUEUES.chunk, { billRunId, chunk }, { singletonKey: `${billRunId}:${chunk}`, sql });
+    }
+  });
+}
+
+/** Bills the still-pending accounts of one chunk; safe to run twice, or by two workers at once. */
+export async function processChunk(app: App, billRunId: string, chunk: number): Promise<void> {
+  const run = await readRun(app.pool, billRunId);
+  if (!run || run.status !== "PROCESSING") return;
+  const pending = await app.pool.query<{ account_id: string }>(
+    "SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
+    [billRunId, chunk],
+  );
+  const accountIds = pending.rows.map((r) => r.account_id);
+  if (accountIds.length === 0) return;
+  try {
+    await billAccountsOfRun(app, run, accountIds);
+  } catch (error) {
+    if (isInfrastructureError(error)) throw error;
+    // Something in this chunk is wrong: bill its accounts one by one so only the culprit fails.
+    app.log.warn({ err: error, billRunId, chunk }, "chunk failed as a whole; billing its accounts one at a time");
+    for (const accountId of accountIds) {
+      try {
+        await billAccountsOfRun(app, run, [accountId]);
+      } catch (accountError) {
+        if (isInfrastructureError(accountError)) throw accountError;
+        app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
+        await recordInternalError(app, run, accountId);
+      }
+    }
+  }
+}
+
+async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): Promise<void> {
+  await transaction(app.pool, async (sql) => {
+    // Rows of this run that another worker holds are its business (a presumed-dead job retried).
+    const claimed = await sql.query<{ account_id: string; locked: boolean }>(
+      `SELECT w.account_id, pg_try_advisory_xact_lock($3, hashtext(w.account_id::text)) AS locked
+         FROM bill_run_accounts w
+        WHERE w.bill_run_id = $1 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        FOR UPDATE SKIP LOCKED`,
+      [run.id, accountIds, ACCOUNT_LOCK_CLASS],
+    );
+    if (claimed.rows.length === 0) return;
+    const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
+    const busy: AccountFailureRecord[] = claimed.rows
+      .filter((r) => !r.locked)
+      .map((r) => ({
+        accountId: r.account_id,
+        code: "CONCURRENT_BILL_RUN",
+        message: "another bill run is billing this account; retry when it has finished",
+        subscriptions: [],
+      }));
+    const inputs = await loadBillingInputs(sql, locked, run.target_date);
+    const results = billAccounts(
+      inputs,
+      prepareRun({
+        targetDate: run.target_date,
+        invoiceDate: run.invoice_date,
+        chargeTypesToExclude: run.charge_types_to_exclude as never,
+        subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
+      }),
+    );
+    const counts = await applyResults(sql, run.id, results, busy);
+    const progress = await addCounts(sql, run.id, counts);
+    await notifyProgress(sql, run.id, progress.processed, progress.total);
+    if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
+  });
+}
+
+async function recordInternalError(app: App, run: RunRow, accountId: string): Promise<void> {
+  await transaction(app.pool, async (sql) => {
+    const failure: AccountFailureRecord = {
+      accountId,
+      code: "INTERNAL_ERROR",
+      message: "the account could not be billed because of an internal error; it has been logged",
+      subscriptions: [],
+    };
+    const counts = await applyResults(sql, run.id, [], [failure]);
+    if (counts.failed === 0) return;
+    const progress = await addCounts(sql, run.id, counts);
+    await notifyProgress(sql, run.id, progress.processed, progress.total);
+    if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
+  });
+}
+
+async function completeIfDone(app: App, sql: Sql, billRunId: string): Promise<void> {
+  const completed = await tryTransition(sql, billRunId, "complete");
+  if (!completed) return;
+  const run = await readRun(sql, billRunId);
+  if (run?.auto_post && (await tryTransition(sql, billRunId, "beginPost"))) {
+    await app.jobs.send(QUEUES.post, { billRunId }, { singletonKey: billRunId, sql });
+  }
+}
+
+async function notifyProgress(sql: Sql, billRunId: string, processed: number, total: number) {
+  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "PROGRESS", billRunId, processed, total })]);
+}
+
+/** Errors of the platform, not of the data: the job is retried, and the run fails only if they last. */
+export function isInfrastructureError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return (
+    code.startsWith("08") || // connection exception
+    code.startsWith("53") || // insufficient resources
+    code.startsWith("57") || // operator intervention (shutdown)
+    code.startsWith("58") || // system error
+    code === "40001" || // serialization failure
+    code === "40P01" || // deadlock
+    code === "ECONNREFUSED" ||
+    code === "ECONNRESET" ||
+    code === "ETIMEDOUT"
+  );
+}
+
+/** A job that failed all its retries: the run it belongs to cannot execute. */
+export async function failRun(app: App, billRunId: string, reason: string): Promise<void> {
+  await transaction(app.pool, async (sql) => {
+    await tryTransition(sql, billRunId, "fail", { errorMessage: reason });
+    // A post that cannot finish leaves the run COMPLETED with the reason, ready to post again.
+    await tryTransition(sql, billRunId, "postIncomplete", { errorMessage: reason });
+  });
+}
+
+export async function registerWorkers(app: App, concurrency: number): Promise<void> {
+  const boss = app.jobs.boss;
+  const options = { pollingIntervalSeconds: app.config.jobs.pollingIntervalSeconds };
+  // pg-boss retries a job whose handler throws; say why in the log first.
+  const logged =
+    <T>(queue: string, handle: (data: T) => Promise<void>) =>
+    async ([job]: PgBoss.Job<T>[]) => {
+      try {
+        await handle(job!.data);
+      } catch (error) {
+        app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
+        throw error;
+      }
+    };
+  for (let i = 0; i < concurrency; i++) {
+    await boss.work(QUEUES.start, options, logged<{ billRunId: string }>(QUEUES.start, (d) => startRun(app, d.billRunId)));
+    await boss.work(QUEUES.chunk, options, logged<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk)));
+    await boss.work(QUEUES.post, options, logged<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId)));
+  }
+  await boss.work<{ billRunId: string }>(QUEUES.dead, options, async ([job]: PgBoss.Job<{ billRunId: string }>[]) => {
+    app.log.error({ billRunId: job!.data.billRunId }, "a bill-run job failed all its retries");
+    await failRun(app, job!.data.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
+  });
+}

@@ -1,0 +1,95 @@
+import type pg from "pg";
+import type { AccountInput, ChargeInput, SubscriptionInput, UsageInput } from "../billing/types.ts";
+
+type Queryable = Pick<pg.ClientBase, "query">;
+
+/**
+ * Reads what the billing core needs for a set of accounts in four set-based queries,
+ * whatever the number of accounts. Dates come back as 'YYYY-MM-DD' text and numbers as
+ * decimal text, so nothing passes through a JavaScript float.
+ */
+export async function loadBillingInputs(sql: Queryable, accountIds: readonly string[], targetDate: string): Promise<AccountInput[]> {
+  if (accountIds.length === 0) return [];
+  // Sequential: inside a transaction they share one connection.
+  const accounts = await sql.query(
+      `SELECT id, account_number, currency, bill_cycle_day, bill_to_email, payment_term_days
+         FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY account_number`,
+      [accountIds],
+  );
+  const subscriptions = await sql.query(
+      `SELECT id, account_id, subscription_number, status, to_char(start_date, 'YYYY-MM-DD') AS start_date,
+              to_char(cancelled_on, 'YYYY-MM-DD') AS cancelled_on, invoice_separately
+         FROM subscriptions WHERE account_id = ANY($1::uuid[]) ORDER BY subscription_number`,
+      [accountIds],
+  );
+  const charges = await sql.query(
+      `SELECT c.id, c.subscription_id, c.name, c.type, c.currency, c.price::text AS price, c.quantity::text AS quantity,
+              to_char(c.start_date, 'YYYY-MM-DD') AS start_date, to_char(c.end_date, 'YYYY-MM-DD') AS end_date,
+              c.billing_period, c.billing_timing, c.unit_of_measure,
+              to_char(c.charged_through_date, 'YYYY-MM-DD') AS charged_through_date
+         FROM charges c JOIN subscriptions s ON s.id = c.subscription_id
+        WHERE s.account_id = ANY($1::uuid[]) ORDER BY c.subscription_id, c.position, c.name`,
+      [accountIds],
+  );
+  // Only usage that a period ending by the target date can still rate.
+  const usage = await sql.query(
+      `SELECT s.account_id, u.charge_id, u.quantity::text AS quantity, u.unit_of_measure,
+              to_char(u.usage_date, 'YYYY-MM-DD') AS usage_date
+         FROM usage_records u
+         JOIN charges c ON c.id = u.charge_id
+         JOIN subscriptions s ON s.id = u.subscription_id
+        WHERE s.account_id = ANY($1::uuid[]) AND c.type = 'USAGE'
+          AND u.usage_date >= COALESCE(c.charged_through_date, c.start_date) AND u.usage_date < $2::date`,
+      [accountIds, targetDate],
+  );
+
+  const chargesBySubscription = new Map<string, ChargeInput[]>();
+  for (const c of charges.rows) {
+    const list = chargesBySubscription.get(c.subscription_id) ?? [];
+    list.push({
+      id: c.id,
+      name: c.name,
+      type: c.type,
+      currency: c.currency,
+      price: c.price,
+      quantity: c.quantity,
+      startDate: c.start_date,
+      endDate: c.end_date,
+      billingPeriod: c.billing_period,
+      billingTiming: c.billing_timing,
+      unitOfMeasure: c.unit_of_measure,
+      chargedThroughDate: c.charged_through_date,
+    });
+    chargesBySubscription.set(c.subscription_id, list);
+  }
+  const subscriptionsByAccount = new Map<string, SubscriptionInput[]>();
+  for (const s of subscriptions.rows) {
+    const list = subscriptionsByAccount.get(s.account_id) ?? [];
+    list.push({
+      id: s.id,
+      subscriptionNumber: s.subscription_number,
+      status: s.status,
+      startDate: s.start_date,
+      cancelledOn: s.cancelled_on,
+      invoiceSeparately: s.invoice_separately,
+      charges: chargesBySubscription.get(s.id) ?? [],
+    });
+    subscriptionsByAccount.set(s.account_id, list);
+  }
+  const usageByAccount = new Map<string, UsageInput[]>();
+  for (const u of usage.rows) {
+    const list = usageByAccount.get(u.account_id) ?? [];
+    list.push({ chargeId: u.charge_id, quantity: u.quantity, unitOfMeasure: u.unit_of_measure, usageDate: u.usage_date });
+    usageByAccount.set(u.account_id, list);
+  }
+  return accounts.rows.map((a) => ({
+    id: a.id,
+    accountNumber: a.account_number,
+    currency: a.currency,
+    billCycleDay: a.bill_cycle_day,
+    billToEmail: a.bill_to_email,
+    paymentTermDays: a.payment_term_days,
+    subscriptions: subscriptionsByAccount.get(a.id) ?? [],
+    usage: usageByAccount.get(a.id) ?? [],
+  }));
+}

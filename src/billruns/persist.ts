@@ -1,0 +1,213 @@
+import { randomUUID } from "node:crypto";
+import type { AccountResult, ProposedDocument } from "../billing/types.ts";
+import { sumAmounts } from "../billing/money.ts";
+import type { Sql } from "../db/sql.ts";
+import { EVENTS_CHANNEL } from "../events/channel.ts";
+
+/** The chargedThroughDate a charge had is no longer what the run computed from: someone else moved it. */
+export class ChargeMovedError extends Error {
+  override name = "ChargeMovedError";
+}
+
+export interface AccountFailureRecord {
+  accountId: string;
+  code: string;
+  message: string;
+  subscriptions: { subscriptionId: string; code: string; message: string }[];
+}
+
+export interface AppliedCounts {
+  accounts: number;
+  invoices: number;
+  creditMemos: number;
+  zeroInvoices: number;
+  failed: number;
+}
+
+/**
+ * Writes the billing core's results for a set of accounts in a handful of set-based
+ * statements, inside the caller's transaction: documents, items, chargedThroughDate moves
+ * (guarded: each must still be where the computation started), work status, failures and
+ * their alert events, and the run's counters.
+ */
+export async function applyResults(
+  sql: Sql,
+  billRunId: string,
+  results: readonly AccountResult[],
+  extraFailures: readonly AccountFailureRecord[] = [],
+): Promise<AppliedCounts> {
+  const documents: (ProposedDocument & { id: string; accountId: string })[] = [];
+  const failures: AccountFailureRecord[] = [...extraFailures];
+  const moves = { chargeId: [] as string[], from: [] as (string | null)[], to: [] as string[] };
+  const succeeded: string[] = [];
+  for (const result of results) {
+    if (!result.ok) {
+      failures.push({
+        accountId: result.accountId,
+        code: result.failure.code,
+        message: result.failure.message,
+        subscriptions: result.failure.subscriptions,
+      });
+      continue;
+    }
+    succeeded.push(result.accountId);
+    for (const document of result.documents) documents.push({ ...document, id: randomUUID(), accountId: result.accountId });
+    for (const move of result.chargeUpdates) {
+      moves.chargeId.push(move.chargeId);
+      moves.from.push(move.from);
+      moves.to.push(move.to);
+    }
+  }
+
+  if (moves.chargeId.length > 0) {
+    const moved = await sql.query(
+      `UPDATE charges c SET charged_through_date = m.through_after
+         FROM unnest($1::uuid[], $2::date[], $3::date[]) AS m(charge_id, through_before, through_after)
+        WHERE c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before`,
+      [moves.chargeId, moves.from, moves.to],
+    );
+    if (moved.rowCount !== moves.chargeId.length) {
+      throw new ChargeMovedError(`${moves.chargeId.length - (moved.rowCount ?? 0)} charges were billed by someone else meanwhile`);
+    }
+    await sql.query(
+      `INSERT INTO bill_run_charges (bill_run_id, charge_id, through_before, through_after)
+       SELECT $1, * FROM unnest($2::uuid[], $3::date[], $4::date[])`,
+      [billRunId, moves.chargeId, moves.from, moves.to],
+    );
+  }
+
+  if (documents.length > 0) await insertDocuments(sql, billRunId, documents);
+
+  if (succeeded.length > 0) {
+    await sql.query(
+      `UPDATE bill_run_accounts SET status = 'DONE', processed_at = now()
+        WHERE bill_run_id = $1 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
+      [billRunId, succeeded],
+    );
+  }
+  if (failures.length > 0) await recordFailures(sql, billRunId, failures);
+
+  const invoices = documents.filter((d) => d.type === "INVOICE");
+  const counts: AppliedCounts = {
+    accounts: succeeded.length + failures.length,
+    invoices: invoices.length,
+    creditMemos: documents.length - invoices.length,
+    zeroInvoices: invoices.filter((d) => /^0(\.0+)?$/.test(d.amount)).length,
+    failed: failures.length,
+  };
+
+  const totalsByCurrency = new Map<string, string[]>();
+  for (const invoice of invoices) {
+    const list = totalsByCurrency.get(invoice.currency) ?? [];
+    list.push(invoice.amount);
+    totalsByCurrency.set(invoice.currency, list);
+  }
+  if (totalsByCurrency.size > 0) {
+    const currencies = [...totalsByCurrency.keys()];
+    await sql.query(
+      `INSERT INTO bill_run_totals (bill_run_id, currency, amount)
+       SELECT $1, * FROM unnest($2::text[], $3::numeric[])
+       ON CONFLICT (bill_run_id, currency) DO UPDATE SET amount = bill_run_totals.amount + excluded.amount`,
+      [billRunId, currencies, currencies.map((c) => sumAmounts(totalsByCurrency.get(c)!, c))],
+    );
+  }
+  return counts;
+}
+
+async function insertDocuments(sql: Sql, billRunId: string, documents: (ProposedDocument & { id: string; accountId: string })[]) {
+  await sql.query(
+    `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, subscription_id, currency, amount, balance, invoice_date, due_date)
+     SELECT d.id,
+            CASE WHEN d.type = 'INVOICE' THEN 'INV-' || lpad(nextval('invoice_number_seq')::text, 8, '0')
+                 ELSE 'CM-' || lpad(nextval('credit_memo_number_seq')::text, 8, '0') END,
+            d.type::"DocumentType", 'DRAFT', $1, d.account_id, d.subscription_id, d.currency, d.amount, d.amount, d.invoice_date, d.due_date
+       FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::numeric[], $8::date[], $9::date[])
+            AS d(id, type, account_id, subscription_id, currency, amount, invoice_date, due_date)`,
+    [
+      billRunId,
+      documents.map((d) => d.id),
+      documents.map((d) => d.type),
+      documents.map((d) => d.accountId),
+      documents.map((d) => d.subscriptionId),
+      documents.map((d) => d.currency),
+      documents.map((d) => d.amount),
+      documents.map((d) => d.invoiceDate),
+      documents.map((d) => d.dueDate),
+    ],
+  );
+  const items = documents.flatMap((d) => d.items.map((item, position) => ({ ...item, documentId: d.id, position })));
+  await sql.query(
+    `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                 service_start, service_end, quantity, unit_price, amount)
+     SELECT gen_random_uuid(), i.document_id, i.charge_id, i.subscription_id, i.position, i.charge_name,
+            i.charge_type::"ChargeType", i.kind::"ItemKind", i.service_start, i.service_end, i.quantity, i.unit_price, i.amount
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[], $8::date[], $9::date[],
+                   $10::numeric[], $11::numeric[], $12::numeric[])
+            AS i(document_id, charge_id, subscription_id, position, charge_name, charge_type, kind, service_start, service_end,
+                 quantity, unit_price, amount)`,
+    [
+      items.map((i) => i.documentId),
+      items.map((i) => i.chargeId),
+      items.map((i) => i.subscriptionId),
+      items.map((i) => i.position),
+      items.map((i) => i.chargeName),
+      items.map((i) => i.chargeType),
+      items.map((i) => i.kind),
+      items.map((i) => i.serviceStart),
+      items.map((i) => i.serviceEnd),
+      items.map((i) => i.quantity),
+      items.map((i) => i.unitPrice),
+      items.map((i) => i.amount),
+    ],
+  );
+}
+
+async function recordFailures(sql: Sql, billRunId: string, failures: AccountFailureRecord[]) {
+  await sql.query(
+    `UPDATE bill_run_accounts w SET status = 'FAILED', failure_code = f.code, failure_message = f.message, processed_at = now()
+       FROM unnest($2::uuid[], $3::text[], $4::text[]) AS f(account_id, code, message)
+      WHERE w.bill_run_id = $1 AND w.account_id = f.account_id AND w.status = 'PENDING'`,
+    [billRunId, failures.map((f) => f.accountId), failures.map((f) => f.code), failures.map((f) => f.message)],
+  );
+  const subscriptionFailures = failures.flatMap((f) => f.subscriptions.map((s) => ({ ...s, accountId: f.accountId })));
+  if (subscriptionFailures.length > 0) {
+    await sql.query(
+      `INSERT INTO bill_run_failed_subscriptions (id, bill_run_id, account_id, subscription_id, code, message)
+       SELECT gen_random_uuid(), $1, * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[])`,
+      [
+        billRunId,
+        subscriptionFailures.map((s) => s.accountId),
+        subscriptionFailures.map((s) => s.subscriptionId),
+        subscriptionFailures.map((s) => s.code),
+        subscriptionFailures.map((s) => s.message),
+      ],
+    );
+  }
+  // One alert per failing subscription, or one for the account when the failure is its own.
+  const alerts = failures.flatMap((f) =>
+    f.subscriptions.length > 0
+      ? f.subscriptions.map((s) => ({ accountId: f.accountId, subscriptionId: s.subscriptionId as string | null, code: s.code, message: s.message }))
+      : [{ accountId: f.accountId, subscriptionId: null as string | null, code: f.code, message: f.message }],
+  );
+  const inserted = await sql.query<{ id: string }>(
+    `INSERT INTO bill_run_events (bill_run_id, kind, account_id, subscription_id, code, message)
+     SELECT $1, 'ALERT', * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) RETURNING id::text`,
+    [billRunId, alerts.map((a) => a.accountId), alerts.map((a) => a.subscriptionId), alerts.map((a) => a.code), alerts.map((a) => a.message)],
+  );
+  for (const row of inserted.rows) {
+    await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ id: row.id, billRunId, kind: "ALERT" })]);
+  }
+}
+
+/** Adds a chunk's counts to the run; returns the new processed and total counts. */
+export async function addCounts(sql: Sql, billRunId: string, counts: AppliedCounts): Promise<{ processed: number; total: number }> {
+  const updated = await sql.query<{ accounts_processed: number; accounts_total: number }>(
+    `UPDATE bill_runs SET accounts_processed = accounts_processed + $2, invoice_count = invoice_count + $3,
+            credit_memo_count = credit_memo_count + $4, zero_amount_invoice_count = zero_amount_invoice_count + $5,
+            failed_account_count = failed_account_count + $6, updated_at = now()
+      WHERE id = $1 RETURNING accounts_processed, accounts_total`,
+    [billRunId, counts.accounts, counts.invoices, counts.creditMemos, counts.zeroInvoices, counts.failed],
+  );
+  const row = updated.rows[0]!;
+  return { processed: row.accounts_processed, total: row.accounts_total };
+}

@@ -1,0 +1,50 @@
+import type { App } from "../app.ts";
+import { transaction } from "../db/sql.ts";
+import { tryTransition } from "./transitions.ts";
+
+const POST_BATCH = 20_000;
+
+/**
+ * POST_IN_PROGRESS → POSTED: posts the run's draft invoices (and credit memos when
+ * advancedArSettlement is on) in batches. Each document moves DRAFT → POSTED in a conditional
+ * UPDATE, so concurrent or repeated posting posts it once. Documents of accounts that are no
+ * longer ACTIVE cannot be posted: the run goes back to COMPLETED saying which, and posting again
+ * posts what is left.
+ */
+export async function postRun(app: App, billRunId: string): Promise<void> {
+  const status = await app.pool.query<{ status: string }>("SELECT status FROM bill_runs WHERE id = $1", [billRunId]);
+  if (status.rows[0]?.status !== "POST_IN_PROGRESS") return;
+  const settings = await app.pool.query<{ advanced_ar_settlement: boolean }>("SELECT advanced_ar_settlement FROM settings WHERE id = 1");
+  const withCreditMemos = settings.rows[0]?.advanced_ar_settlement ?? false;
+
+  while (true) {
+    const posted = await app.pool.query(
+      `UPDATE documents SET status = 'POSTED', posted_at = now()
+        WHERE id IN (SELECT d.id FROM documents d JOIN accounts a ON a.id = d.account_id
+                      WHERE d.bill_run_id = $1 AND d.status = 'DRAFT' AND (d.type = 'INVOICE' OR $2)
+                        AND a.status = 'ACTIVE'
+                      LIMIT $3 FOR UPDATE OF d SKIP LOCKED)
+          AND status = 'DRAFT'`,
+      [billRunId, withCreditMemos, POST_BATCH],
+    );
+    if ((posted.rowCount ?? 0) < POST_BATCH) break;
+  }
+
+  await transaction(app.pool, async (sql) => {
+    const blocked = await sql.query<{ count: string; accounts: string[] }>(
+      `SELECT count(*)::text AS count, (array_agg(DISTINCT a.account_number ORDER BY a.account_number))[1:5] AS accounts
+         FROM documents d JOIN accounts a ON a.id = d.account_id
+        WHERE d.bill_run_id = $1 AND d.status = 'DRAFT' AND (d.type = 'INVOICE' OR $2) AND a.status <> 'ACTIVE'`,
+      [billRunId, withCreditMemos],
+    );
+    const count = Number(blocked.rows[0]?.count ?? 0);
+    if (count > 0) {
+      const accounts = blocked.rows[0]!.accounts.join(", ");
+      await tryTransition(sql, billRunId, "postIncomplete", {
+        errorMessage: `${count} document(s) could not be posted: their account is not ACTIVE (${accounts}${count > 5 ? ", ..." : ""}); reactivate the accounts and post again`,
+      });
+    } else {
+      await tryTransition(sql, billRunId, "finishPost");
+    }
+  });
+}

@@ -1,0 +1,107 @@
+import type { BillRunStatus } from "../generated/prisma/enums.ts";
+import { InvalidStateError, NotFoundError } from "../errors.ts";
+import type { Sql } from "../db/sql.ts";
+import { EVENTS_CHANNEL } from "../events/channel.ts";
+
+/** Every allowed move of a bill run, in one place. Anything else is refused with INVALID_STATE. */
+export const TRANSITIONS = {
+  start: { from: ["PENDING"], to: "PROCESSING" },
+  pause: { from: ["PENDING"], to: "PAUSED" },
+  resume: { from: ["PAUSED"], to: "PENDING" },
+  cancelPending: { from: ["PENDING", "PAUSED"], to: "CANCELED" },
+  complete: { from: ["PROCESSING"], to: "COMPLETED" },
+  fail: { from: ["PROCESSING"], to: "ERROR" },
+  beginPost: { from: ["COMPLETED"], to: "POST_IN_PROGRESS" },
+  finishPost: { from: ["POST_IN_PROGRESS"], to: "POSTED" },
+  postIncomplete: { from: ["POST_IN_PROGRESS"], to: "COMPLETED" },
+  beginCancel: { from: ["COMPLETED"], to: "CANCEL_IN_PROGRESS" },
+  finishCancel: { from: ["CANCEL_IN_PROGRESS"], to: "CANCELED" },
+  beginRemove: { from: ["CANCELED", "ERROR"], to: "REMOVE_IN_PROGRESS" },
+} as const satisfies Record<string, { from: readonly BillRunStatus[]; to: BillRunStatus }>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+export interface TransitionResult {
+  id: string;
+  billRunNumber: string;
+  from: BillRunStatus;
+  to: BillRunStatus;
+  eventId: string;
+}
+
+/** Column changes that go with a move (timestamps, error message). */
+const SIDE_EFFECTS: Partial<Record<TransitionName, string>> = {
+  start: "started_at = now(), error_message = NULL",
+  complete: "completed_at = now()",
+  fail: "completed_at = now()",
+  finishPost: "posted_at = now(), error_message = NULL",
+  beginPost: "error_message = NULL",
+};
+
+/**
+ * Moves a run if, and only if, its status is one the transition allows, in one conditional
+ * UPDATE: of two concurrent requests only one can win. The status event is written in the same
+ * transaction (and announced by NOTIFY, which PostgreSQL delivers at commit).
+ */
+export async function tryTransition(
+  sql: Sql,
+  billRunId: string,
+  name: TransitionName,
+  options: { actorId?: string | null; errorMessage?: string | null } = {},
+): Promise<TransitionResult | null> {
+  const { from, to } = TRANSITIONS[name];
+  const sets = [`status = $3::"BillRunStatus"`, "updated_at = now()"];
+  if (SIDE_EFFECTS[name]) sets.push(SIDE_EFFECTS[name]!);
+  const params: unknown[] = [billRunId, from, to];
+  if (options.errorMessage !== undefined) {
+    params.push(options.errorMessage);
+    sets.push(`error_message = $${params.length}`);
+  }
+  const updated = await sql.query<{ id: string; bill_run_number: string; previous: BillRunStatus }>(
+    `UPDATE bill_runs r SET ${sets.join(", ")}
+       FROM (SELECT id, status AS previous FROM bill_runs WHERE id = $1 FOR UPDATE) old
+      WHERE r.id = old.id AND r.status = ANY($2::"BillRunStatus"[])
+      RETURNING r.id, r.bill_run_number, old.previous`,
+    params,
+  );
+  const row = updated.rows[0];
+  if (!row) return null;
+  const event = await recordStatusEvent(sql, row.id, row.previous, to, options.actorId ?? null);
+  return { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
+}
+
+/** Like tryTransition, but a refusal is an INVALID_STATE error that says why. */
+export async function transition(
+  sql: Sql,
+  billRunId: string,
+  name: TransitionName,
+  options: { actorId?: string | null; errorMessage?: string | null } = {},
+): Promise<TransitionResult> {
+  const result = await tryTransition(sql, billRunId, name, options);
+  if (result) return result;
+  const current = await sql.query<{ bill_run_number: string; status: BillRunStatus }>(
+    "SELECT bill_run_number, status FROM bill_runs WHERE id = $1",
+    [billRunId],
+  );
+  const run = current.rows[0];
+  if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+  const allowed = TRANSITIONS[name].from.join(" or ");
+  throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; this needs it to be ${allowed}`);
+}
+
+export async function recordStatusEvent(
+  sql: Sql,
+  billRunId: string,
+  from: BillRunStatus | null,
+  to: BillRunStatus,
+  actorId: string | null,
+): Promise<string> {
+  const inserted = await sql.query<{ id: string }>(
+    `INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status, actor_id)
+     VALUES ($1, 'STATUS', $2, $3, $4) RETURNING id::text`,
+    [billRunId, from, to, actorId],
+  );
+  const id = inserted.rows[0]!.id;
+  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ id, billRunId, kind: "STATUS" })]);
+  return id;
+}

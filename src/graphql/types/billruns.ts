@@ -1,0 +1,300 @@
+import { builder } from "../builder.ts";
+import { formatAmount } from "../format.ts";
+import { isUuid } from "../../util.ts";
+import * as billRuns from "../../billruns/service.ts";
+import type { Prisma } from "../../generated/prisma/client.ts";
+import { ChargeTypeEnum } from "./accounts.ts";
+import { CreditMemoType, InvoiceType } from "./documents.ts";
+import { UserType } from "./users.ts";
+
+export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
+  values: ["PENDING", "PAUSED", "PROCESSING", "COMPLETED", "ERROR", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS"] as const,
+});
+
+const FINISHED = ["COMPLETED", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "ERROR"] as const;
+
+/** The alert rule: a run that finished with failed accounts, or that could not execute at all. */
+function hasErrorsWhere(hasErrors: boolean): Prisma.BillRunWhereInput {
+  const alert: Prisma.BillRunWhereInput = {
+    OR: [{ status: "ERROR" }, { failedAccountCount: { gt: 0 }, status: { in: [...FINISHED] } }],
+  };
+  return hasErrors ? alert : { NOT: alert };
+}
+
+const CurrencyAmount = builder.objectRef<{ currency: string; amount: Prisma.Decimal }>("CurrencyAmount").implement({
+  fields: (t) => ({
+    currency: t.exposeString("currency"),
+    amount: t.field({ type: "Decimal", resolve: (a) => formatAmount(a.amount, a.currency) }),
+  }),
+});
+
+const StatusHistoryEntry = builder.prismaObject("BillRunEvent", {
+  name: "BillRunStatusHistoryEntry",
+  fields: (t) => ({
+    from: t.expose("fromStatus", { type: BillRunStatusEnum, nullable: true }),
+    to: t.field({ type: BillRunStatusEnum, resolve: (e) => e.toStatus! }),
+    at: t.expose("createdAt", { type: "DateTime" }),
+    by: t.relation("actor", { nullable: true, description: "Who made the change; null when the system did." }),
+  }),
+});
+
+const FailedSubscriptionType = builder.prismaObject("BillRunFailedSubscription", {
+  name: "FailedSubscription",
+  fields: (t) => ({
+    subscription: t.relation("subscription"),
+    code: t.exposeString("code"),
+    message: t.exposeString("message"),
+  }),
+});
+
+const FailedAccountType = builder.prismaObject("BillRunAccount", {
+  name: "FailedAccount",
+  fields: (t) => ({
+    account: t.relation("account"),
+    code: t.string({ resolve: (w) => w.failureCode ?? "INTERNAL_ERROR" }),
+    message: t.string({ resolve: (w) => w.failureMessage ?? "" }),
+    subscriptions: t.relation("failedSubscriptions", { query: { orderBy: { subscription: { subscriptionNumber: "asc" } } } }),
+  }),
+});
+
+// One connection type for the failed accounts, whether reached from the root or from a run.
+const FailedAccountConnection = builder.connectionObject(
+  {
+    type: FailedAccountType,
+    name: "FailedAccountConnection",
+    fields: (t) => ({
+      // A root prismaConnection hands over a function, a relatedConnection the number itself.
+      totalCount: t.int({
+        resolve: (connection) => {
+          const total = (connection as unknown as { totalCount: number | (() => number | Promise<number>) }).totalCount;
+          return typeof total === "function" ? total() : total;
+        },
+      }),
+    }),
+  },
+  { name: "FailedAccountEdge" },
+);
+
+export const BillRunType = builder.prismaObject("BillRun", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    billRunNumber: t.exposeString("billRunNumber"),
+    status: t.expose("status", { type: BillRunStatusEnum }),
+    hasErrors: t.boolean({
+      description: "True when the run finished with failed accounts, or could not execute (ERROR): show an alert.",
+      resolve: (r) => r.status === "ERROR" || (r.failedAccountCount > 0 && (FINISHED as readonly string[]).includes(r.status)),
+    }),
+    targetDate: t.expose("targetDate", { type: "Date" }),
+    invoiceDate: t.expose("invoiceDate", { type: "Date" }),
+    batches: t.exposeIntList("batches", { description: "Empty: every batch." }),
+    billCycleDay: t.exposeInt("billCycleDay", { nullable: true }),
+    accountIds: t.exposeIDList("accountIds"),
+    subscriptionIds: t.exposeIDList("subscriptionIds"),
+    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], resolve: (r) => r.chargeTypesToExclude }),
+    autoPost: t.exposeBoolean("autoPost"),
+    autoEmail: t.exposeBoolean("autoEmail"),
+    noEmailForZeroAmountInvoice: t.exposeBoolean("noEmailForZeroAmountInvoice"),
+    createdBy: t.relation("createdBy", { nullable: true, type: UserType }),
+    retriedFrom: t.relation("retriedFrom", { nullable: true }),
+    accountsTotal: t.exposeInt("accountsTotal"),
+    accountsProcessed: t.exposeInt("accountsProcessed"),
+    invoiceCount: t.exposeInt("invoiceCount"),
+    creditMemoCount: t.exposeInt("creditMemoCount"),
+    zeroAmountInvoiceCount: t.exposeInt("zeroAmountInvoiceCount"),
+    failedAccountCount: t.exposeInt("failedAccountCount"),
+    invoiceTotals: t.field({
+      type: [CurrencyAmount],
+      description: "Sum of the run's invoice amounts, one entry per currency.",
+      select: { totals: { orderBy: { currency: "asc" } } },
+      resolve: (r) => r.totals,
+    }),
+    startedAt: t.expose("startedAt", { type: "DateTime", nullable: true }),
+    completedAt: t.expose("completedAt", { type: "DateTime", nullable: true }),
+    postedAt: t.expose("postedAt", { type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    errorMessage: t.exposeString("errorMessage", { nullable: true }),
+    statusHistory: t.relation("events", {
+      type: StatusHistoryEntry,
+      query: { where: { kind: "STATUS" }, orderBy: { id: "asc" } },
+    }),
+    invoices: t.relatedConnection(
+      "documents",
+      { type: InvoiceType, cursor: "id", totalCount: true, query: { where: { type: "INVOICE" }, orderBy: { id: "asc" } } },
+      { name: "InvoiceConnection" },
+      { name: "InvoiceEdge" },
+    ),
+    creditMemos: t.relatedConnection(
+      "documents",
+      { type: CreditMemoType, cursor: "id", totalCount: true, query: { where: { type: "CREDIT_MEMO" }, orderBy: { id: "asc" } } },
+      { name: "CreditMemoConnection" },
+      { name: "CreditMemoEdge" },
+    ),
+    failedAccounts: t.relatedConnection(
+      "work",
+      { type: FailedAccountType, cursor: "billRunId_accountId", totalCount: true, query: { where: { status: "FAILED" } } },
+      FailedAccountConnection,
+    ),
+  }),
+});
+
+const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
+  fields: (t) => ({
+    targetDate: t.field({ type: "Date", required: true, description: "Bill what is due up to this date." }),
+    invoiceDate: t.field({ type: "Date", description: "Default: the target date." }),
+    batches: t.intList({ description: "Account batches (1-50); default all." }),
+    billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
+    accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
+    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two; left for a later run." }),
+    autoPost: t.boolean({ description: "Post as soon as the run completes." }),
+    autoEmail: t.boolean({ description: "Email posted invoices to their accounts' bill-to contacts." }),
+    noEmailForZeroAmountInvoice: t.boolean(),
+  }),
+});
+
+const DeleteBillRunPayload = builder.objectRef<{ id: string; billRunNumber: string }>("DeleteBillRunPayload").implement({
+  fields: (t) => ({
+    id: t.exposeID("id", { description: "Id of the deleted run." }),
+    billRunNumber: t.exposeString("billRunNumber"),
+  }),
+});
+
+const BillingPreview = builder.objectRef<Awaited<ReturnType<typeof billRuns.billingPreview>>>("BillingPreview").implement({
+  description: "What a bill run would create for an account now; nothing is written.",
+  fields: (t) => ({
+    failureCode: t.string({ nullable: true, resolve: (r) => (r.ok ? null : r.failure.code) }),
+    failureMessage: t.string({ nullable: true, resolve: (r) => (r.ok ? null : r.failure.message) }),
+    documents: t.field({ type: [PreviewDocument], resolve: (r) => (r.ok ? r.documents : []) }),
+  }),
+});
+
+type Preview = Awaited<ReturnType<typeof billRuns.billingPreview>>;
+type PreviewDoc = Extract<Preview, { ok: true }>["documents"][number];
+
+const PreviewItem = builder.objectRef<PreviewDoc["items"][number]>("BillingPreviewItem").implement({
+  fields: (t) => ({
+    chargeId: t.exposeID("chargeId"),
+    subscriptionId: t.exposeID("subscriptionId"),
+    chargeName: t.exposeString("chargeName"),
+    chargeType: t.field({ type: ChargeTypeEnum, resolve: (i) => i.chargeType }),
+    kind: t.exposeString("kind"),
+    serviceStartDate: t.field({ type: "Date", resolve: (i) => i.serviceStart }),
+    serviceEndDate: t.field({ type: "Date", resolve: (i) => i.serviceEnd }),
+    quantity: t.field({ type: "Decimal", resolve: (i) => i.quantity }),
+    unitPrice: t.field({ type: "Decimal", resolve: (i) => i.unitPrice }),
+    amount: t.field({ type: "Decimal", resolve: (i) => i.amount }),
+  }),
+});
+
+const PreviewDocument = builder.objectRef<PreviewDoc>("BillingPreviewDocument").implement({
+  fields: (t) => ({
+    type: t.exposeString("type", { description: "INVOICE or CREDIT_MEMO." }),
+    subscriptionId: t.exposeID("subscriptionId", { nullable: true }),
+    currency: t.exposeString("currency"),
+    amount: t.field({ type: "Decimal", resolve: (d) => d.amount }),
+    invoiceDate: t.field({ type: "Date", resolve: (d) => d.invoiceDate }),
+    dueDate: t.field({ type: "Date", resolve: (d) => d.dueDate }),
+    items: t.field({ type: [PreviewItem], resolve: (d) => d.items }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  billRuns: t.prismaConnection(
+    {
+      type: BillRunType,
+      cursor: "billRunNumber",
+      authScopes: { viewer: true },
+      description: "Newest first.",
+      args: {
+        status: t.arg({ type: [BillRunStatusEnum] }),
+        hasErrors: t.arg.boolean(),
+      },
+      totalCount: (_root, args, ctx) => ctx.db.billRun.count({ where: billRunsWhere(args) }),
+      resolve: (query, _root, args, ctx) => ctx.db.billRun.findMany({ ...query, where: billRunsWhere(args), orderBy: { billRunNumber: "desc" } }),
+    },
+    { name: "BillRunConnection" },
+    { name: "BillRunEdge" },
+  ),
+  billRun: t.prismaField({
+    type: BillRunType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.billRun.findUnique({ ...query, where: { id } }) : null),
+  }),
+  failedAccounts: t.prismaConnection(
+    {
+      type: FailedAccountType,
+      cursor: "billRunId_accountId",
+      authScopes: { viewer: true },
+      args: { billRunId: t.arg.id({ required: true }) },
+      totalCount: (_root, { billRunId }, ctx) =>
+        isUuid(billRunId) ? ctx.db.billRunAccount.count({ where: { billRunId, status: "FAILED" } }) : 0,
+      resolve: (query, _root, { billRunId }, ctx) =>
+        isUuid(billRunId) ? ctx.db.billRunAccount.findMany({ ...query, where: { billRunId, status: "FAILED" } }) : [],
+    },
+    FailedAccountConnection,
+  ),
+  billingPreview: t.field({
+    type: BillingPreview,
+    authScopes: { viewer: true },
+    errors: {},
+    args: { accountId: t.arg.id({ required: true }), targetDate: t.arg({ type: "Date", required: true }) },
+    resolve: (_root, { accountId, targetDate }, ctx) => billRuns.billingPreview(ctx.app, accountId, targetDate),
+  }),
+}));
+
+function billRunsWhere(args: { status?: readonly string[] | null; hasErrors?: boolean | null }): Prisma.BillRunWhereInput {
+  const where: Prisma.BillRunWhereInput[] = [];
+  if (args.status && args.status.length > 0) where.push({ status: { in: args.status as never } });
+  if (args.hasErrors !== null && args.hasErrors !== undefined) where.push(hasErrorsWhere(args.hasErrors));
+  return { AND: where };
+}
+
+const loadRun = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRun.findUniqueOrThrow({ where: { id } });
+
+builder.mutationFields((t) => ({
+  createBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { input: t.arg({ type: CreateBillRunInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => loadRun(ctx, await billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id })),
+  }),
+  postBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await billRuns.postBillRun(ctx.app, id, ctx.user!.id);
+      return loadRun(ctx, id);
+    },
+  }),
+  cancelBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await billRuns.cancelBillRun(ctx.app, id, ctx.user!.id);
+      return loadRun(ctx, id);
+    },
+  }),
+  deleteBillRun: t.field({
+    type: DeleteBillRunPayload,
+    errors: {},
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => billRuns.deleteBillRun(ctx.app, id, ctx.user!.id),
+  }),
+  retryFailedAccounts: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { billRunId: t.arg.id({ required: true }) },
+    resolve: async (_root, { billRunId }, ctx) => loadRun(ctx, await billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id)),
+  }),
+}));
+

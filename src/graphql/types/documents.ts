@@ -1,0 +1,104 @@
+import { builder } from "../builder.ts";
+import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
+import { isUuid } from "../../util.ts";
+import { applyPayment } from "../../billruns/service.ts";
+import { ChargeTypeEnum } from "./accounts.ts";
+
+export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
+const ItemKindEnum = builder.enumType("ItemKind", {
+  values: {
+    CHARGE: { description: "Service billed for its period." },
+    CREDIT: { description: "Service billed in advance and given back after a cancellation." },
+  } as const,
+});
+
+export const DocumentItemType = builder.prismaObject("DocumentItem", {
+  name: "DocumentItem",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    charge: t.relation("charge"),
+    subscription: t.relation("subscription"),
+    chargeName: t.exposeString("chargeName"),
+    chargeType: t.expose("chargeType", { type: ChargeTypeEnum }),
+    kind: t.expose("kind", { type: ItemKindEnum }),
+    serviceStartDate: t.expose("serviceStart", { type: "Date" }),
+    serviceEndDate: t.expose("serviceEnd", {
+      type: "Date",
+      description: "Exclusive end of the service period; equal to the start for a one-time charge.",
+    }),
+    quantity: t.field({ type: "Decimal", resolve: (i) => formatQuantity(i.quantity) }),
+    unitPrice: t.field({ type: "Decimal", select: { document: { select: { currency: true } } }, resolve: (i) => formatPrice(i.unitPrice, i.document.currency) }),
+    amount: t.field({ type: "Decimal", select: { document: { select: { currency: true } } }, resolve: (i) => formatAmount(i.amount, i.document.currency) }),
+  }),
+});
+
+export const InvoiceType = documentFields("invoiceNumber");
+export const CreditMemoType = documentFields("creditMemoNumber");
+
+export const PaymentType = builder.prismaObject("Payment", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    amount: t.field({ type: "Decimal", select: { document: { select: { currency: true } } }, resolve: (p) => formatAmount(p.amount, p.document.currency) }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    invoice: t.relation("document", { type: InvoiceType }),
+  }),
+});
+
+function documentFields(numberField: "invoiceNumber" | "creditMemoNumber") {
+  return builder.prismaObject("Document", {
+    variant: numberField === "invoiceNumber" ? "Invoice" : "CreditMemo",
+    fields: (t) => ({
+      id: t.exposeID("id"),
+      [numberField]: t.exposeString("number"),
+      account: t.relation("account"),
+      billRun: t.relation("billRun", { nullable: true }),
+      status: t.expose("status", { type: DocumentStatusEnum }),
+      currency: t.exposeString("currency"),
+      amount: t.field({ type: "Decimal", description: "Always positive.", resolve: (d) => formatAmount(d.amount, d.currency) }),
+      balance: t.field({ type: "Decimal", resolve: (d) => formatAmount(d.balance, d.currency) }),
+      invoiceDate: t.expose("invoiceDate", { type: "Date" }),
+      dueDate: t.expose("dueDate", { type: "Date" }),
+      postedAt: t.expose("postedAt", { type: "DateTime", nullable: true }),
+      items: t.relation("items", { query: { orderBy: { position: "asc" } } }),
+      payments: t.relation("payments", { query: { orderBy: { createdAt: "asc" } } }),
+    }),
+  });
+}
+
+const ApplyPaymentInput = builder.inputType("ApplyPaymentInput", {
+  fields: (t) => ({
+    invoiceId: t.id({ required: true }),
+    amount: t.field({ type: "Decimal", required: true, description: "At most the invoice's balance." }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  invoice: t.prismaField({
+    type: InvoiceType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.document.findFirst({ ...query, where: { id, type: "INVOICE" } }) : null),
+  }),
+  creditMemo: t.prismaField({
+    type: CreditMemoType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.document.findFirst({ ...query, where: { id, type: "CREDIT_MEMO" } }) : null),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  applyPayment: t.field({
+    type: PaymentType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "Applies a payment to a POSTED invoice (refused for drafts); the amount may not exceed the balance.",
+    args: { input: t.arg({ type: ApplyPaymentInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const id = await applyPayment(ctx.app, input, ctx.user!.id);
+      return ctx.db.payment.findUniqueOrThrow({ where: { id }, include: { document: true } });
+    },
+  }),
+}));

@@ -1,0 +1,54 @@
+import PgBoss from "pg-boss";
+import type { Sql } from "./db/sql.ts";
+import type { Logger } from "./log.ts";
+
+/** The pg-boss queues bill runs use. Every job is idempotent: a retry after a crash is safe. */
+export const QUEUES = {
+  /** Snapshot the targeted accounts, split them into chunks, enqueue the chunks. */
+  start: "billrun-start",
+  /** Bill one chunk of accounts. */
+  chunk: "billrun-chunk",
+  /** Post the documents of a run. */
+  post: "billrun-post",
+  /** Jobs that failed every retry: their run goes to ERROR. */
+  dead: "billrun-dead",
+} as const;
+
+export interface JobOptions {
+  /** How long a job may stay active before it is presumed dead (its worker crashed) and retried. */
+  expireInSeconds: number;
+  /** How often expired jobs are looked for. */
+  maintenanceIntervalSeconds: number;
+  pollingIntervalSeconds: number;
+}
+
+export interface Jobs {
+  boss: PgBoss;
+  send: (queue: string, data: object, options?: { singletonKey?: string; sql?: Sql }) => Promise<string | null>;
+  stop: () => Promise<void>;
+}
+
+export async function startJobs(databaseUrl: string, options: JobOptions, log: Logger): Promise<Jobs> {
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    max: 4,
+    maintenanceIntervalSeconds: options.maintenanceIntervalSeconds,
+  });
+  boss.on("error", (error) => log.error({ err: error }, "job queue error"));
+  await boss.start();
+  const retries = { retryLimit: 3, retryDelay: 1, retryBackoff: true, expireInSeconds: options.expireInSeconds };
+  await boss.createQueue(QUEUES.dead, { name: QUEUES.dead, retryLimit: 5, expireInSeconds: options.expireInSeconds });
+  for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
+    await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+  }
+  return {
+    boss,
+    send: (queue, data, sendOptions = {}) =>
+      boss.send(queue, data, {
+        singletonKey: sendOptions.singletonKey,
+        // Enqueued in the caller's transaction: the job exists if and only if the change commits.
+        db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
+      }),
+    stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }),
+  };
+}

@@ -1,0 +1,25 @@
+// A worker process: takes bill-run jobs from the shared PostgreSQL, serves no HTTP.
+// Run as many as the database can take (`npm run worker`); they share the work by chunks.
+import { startApp } from "./app.ts";
+import { registerWorkers } from "./billruns/executor.ts";
+import { loadConfig } from "./config.ts";
+import { openDatabase } from "./database.ts";
+import { createLogger } from "./log.ts";
+
+const config = loadConfig();
+const log = createLogger(config.logLevel, "billrun-worker");
+if (!config.databaseUrl) {
+  console.error("npm run worker needs DATABASE_URL: the PostgreSQL that the API process (npm start) uses");
+  process.exit(2);
+}
+const database = await openDatabase(config, log);
+const app = await startApp(config, database.url, log);
+await registerWorkers(app, config.workerConcurrency);
+log.info({ concurrency: config.workerConcurrency }, "worker started");
+
+async function shutdown() {
+  await app.close();
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown());
+process.on("SIGTERM", () => void shutdown());

@@ -1,0 +1,52 @@
+import type { TestApp } from "./app.ts";
+
+/** Polls a run until it reaches one of `statuses` (runs execute asynchronously in workers). */
+export async function waitForStatus(t: TestApp, billRunId: string, statuses: string[], timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let status = "";
+  while (Date.now() < deadline) {
+    const run = await t.app.db.billRun.findUnique({ where: { id: billRunId }, select: { status: true } });
+    status = run?.status ?? "GONE";
+    if (statuses.includes(status)) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`bill run ${billRunId} stayed ${status}, expected ${statuses.join("/")}`);
+}
+
+export interface ChargeSpec {
+  name?: string;
+  type: "ONE_TIME" | "RECURRING" | "USAGE";
+  price: string;
+  currency?: string;
+  quantity?: string;
+  startDate?: string;
+  endDate?: string;
+  billingPeriod?: "MONTH" | "QUARTER" | "SEMI_ANNUAL" | "ANNUAL";
+  billingTiming?: "IN_ADVANCE" | "IN_ARREARS";
+  unitOfMeasure?: string;
+}
+
+let counter = 0;
+
+/** An account with one subscription and its charges, created through the service layer. */
+export async function seedAccount(
+  t: TestApp,
+  options: { currency?: string; billCycleDay?: number; billToEmail?: string; batch?: number; startDate?: string; charges: ChargeSpec[]; invoiceSeparately?: boolean },
+) {
+  const { createAccount, createSubscription } = await import("../../src/accounts/service.ts");
+  counter += 1;
+  const account = await createAccount(t.app.db, {
+    name: `Customer ${counter}`,
+    currency: options.currency ?? "USD",
+    billCycleDay: options.billCycleDay ?? 1,
+    batch: options.batch ?? 1,
+    billToEmail: options.billToEmail ?? `billing${counter}@example.com`,
+  });
+  const subscription = await createSubscription(t.app.db, {
+    accountId: account.id,
+    startDate: options.startDate ?? "2026-01-01",
+    invoiceSeparately: options.invoiceSeparately ?? false,
+    charges: options.charges.map((c, i) => ({ name: c.name ?? `Charge ${i + 1}`, ...c })),
+  });
+  return { account, subscription };
+}
