@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import type { Config } from "./config.ts";
@@ -25,6 +26,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     });
     await ensureDatabase(embedded.url(), "billrun");
     url = embedded.url("billrun");
+    // `npm run worker` processes on this machine find the embedded database here.
+    await writeFile(path.join(config.dataDir, "database-url"), `${url}\n`, { mode: 0o600 });
     log.info({ port: embedded.port }, "embedded PostgreSQL started");
   }
   const applied = await migrate(url, (line) => log.info(line));

@@ -39,3 +39,13 @@ export class ValidationError extends AppError {
     this.field = field.map(String);
   }
 }
+
+/** Turns a unique-constraint violation (two concurrent creates of the same key) into a CONFLICT. */
+export async function conflictOnDuplicate<T>(work: Promise<T>, message: string): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if ((error as { code?: unknown })?.code === "P2002") throw new ConflictError(message);
+    throw error;
+  }
+}

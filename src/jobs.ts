@@ -37,9 +37,14 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
   boss.on("error", (error) => log.error({ err: error }, "job queue error"));
   await boss.start();
   const retries = { retryLimit: 3, retryDelay: 1, retryBackoff: true, expireInSeconds: options.expireInSeconds };
-  await boss.createQueue(QUEUES.dead, { name: QUEUES.dead, retryLimit: 5, expireInSeconds: options.expireInSeconds });
+  // Queues keep the settings they were created with; update them so that the configuration of
+  // the most recently started process applies.
+  const dead = { name: QUEUES.dead, retryLimit: 5, expireInSeconds: options.expireInSeconds };
+  await boss.createQueue(QUEUES.dead, dead);
+  await boss.updateQueue(QUEUES.dead, dead);
   for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
     await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+    await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
   }
   return {
     boss,

@@ -1,5 +1,7 @@
 // A worker process: takes bill-run jobs from the shared PostgreSQL, serves no HTTP.
 // Run as many as the database can take (`npm run worker`); they share the work by chunks.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { startApp } from "./app.ts";
 import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
@@ -9,8 +11,13 @@ import { createLogger } from "./log.ts";
 const config = loadConfig();
 const log = createLogger(config.logLevel, "billrun-worker");
 if (!config.databaseUrl) {
-  console.error("npm run worker needs DATABASE_URL: the PostgreSQL that the API process (npm start) uses");
-  process.exit(2);
+  // Beside `npm start` with its embedded PostgreSQL: use the database it announced.
+  const announced = await readFile(path.join(config.dataDir, "database-url"), "utf8").catch(() => null);
+  if (!announced) {
+    console.error("npm run worker needs DATABASE_URL, or a running `npm start` with its embedded PostgreSQL in the same data directory");
+    process.exit(2);
+  }
+  config.databaseUrl = announced.trim();
 }
 const database = await openDatabase(config, log);
 const app = await startApp(config, database.url, log);

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { Account, Charge, Subscription, UsageRecord } from "../generated/prisma/client.ts";
-import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
+import { ConflictError, conflictOnDuplicate, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { currencyCode, email, parseInput, trimmedName } from "../validation.ts";
 import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
 
@@ -21,7 +21,13 @@ const accountFields = {
 };
 
 const createAccountInput = z.object({
-  accountNumber: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40").optional(),
+  accountNumber: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
+    // The A-00000000 form is the generator's own; a hand-picked one could collide with it later.
+    .refine((n) => !/^A-\d{8}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out")
+    .optional(),
   name: accountFields.name,
   currency: accountFields.currency,
   billCycleDay: accountFields.billCycleDay,
@@ -36,7 +42,7 @@ export async function createAccount(db: Db, input: unknown): Promise<Account> {
   if (data.accountNumber && (await db.account.findUnique({ where: { accountNumber: data.accountNumber } }))) {
     throw new ConflictError(`account number ${data.accountNumber} is already taken`);
   }
-  return db.account.create({ data });
+  return conflictOnDuplicate(db.account.create({ data }), `account number ${data.accountNumber} is already taken`);
 }
 
 const updateAccountInput = z.object({
@@ -90,7 +96,12 @@ const chargeInput = z
 const createSubscriptionInput = z
   .object({
     accountId: uuid("accountId"),
-    subscriptionNumber: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40").optional(),
+    subscriptionNumber: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
+      .refine((n) => !/^S-\d{8}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out")
+      .optional(),
     startDate: isoDate,
     invoiceSeparately: z.boolean().default(false),
     charges: z.array(chargeInput).min(1, "a subscription needs at least one charge").max(100, "at most 100 charges"),
@@ -115,7 +126,7 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
   if (data.subscriptionNumber && (await db.subscription.findUnique({ where: { subscriptionNumber: data.subscriptionNumber } }))) {
     throw new ConflictError(`subscription number ${data.subscriptionNumber} is already taken`);
   }
-  return db.subscription.create({
+  const created = db.subscription.create({
     data: {
       accountId: account.id,
       subscriptionNumber: data.subscriptionNumber,
@@ -139,6 +150,7 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
     },
     include: { charges: { orderBy: { position: "asc" } } },
   });
+  return conflictOnDuplicate(created, `subscription number ${data.subscriptionNumber} is already taken`);
 }
 
 const cancelSubscriptionInput = z.object({ subscriptionId: uuid("subscriptionId"), cancelledOn: isoDate });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { Role, User } from "../generated/prisma/client.ts";
-import { ConflictError } from "../errors.ts";
+import { ConflictError, conflictOnDuplicate } from "../errors.ts";
 import { email, parseInput, trimmedName } from "../validation.ts";
 import { bearerToken, hashToken, newToken } from "./tokens.ts";
 
@@ -31,9 +31,12 @@ export async function createUser(db: Db, input: unknown): Promise<{ user: User; 
   const existing = await db.user.findUnique({ where: { email: data.email.toLowerCase() } });
   if (existing) throw new ConflictError(`a user with email ${data.email} already exists`);
   const token = newToken();
-  const user = await db.user.create({
-    data: { email: data.email.toLowerCase(), name: data.name, role: data.role, tokens: { create: { tokenHash: hashToken(token), label: "initial" } } },
-  });
+  const user = await conflictOnDuplicate(
+    db.user.create({
+      data: { email: data.email.toLowerCase(), name: data.name, role: data.role, tokens: { create: { tokenHash: hashToken(token), label: "initial" } } },
+    }),
+    `a user with email ${data.email} already exists`,
+  );
   return { user, token };
 }
 

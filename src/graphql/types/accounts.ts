@@ -156,14 +156,20 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.account.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.account.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
   subscription: t.prismaField({
     type: CustomerSubscriptionType,
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.subscription.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.subscription.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
 }));
 

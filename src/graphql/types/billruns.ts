@@ -220,7 +220,10 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.billRun.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.billRun.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
   failedAccounts: t.prismaConnection(
     {
@@ -231,7 +234,10 @@ builder.queryFields((t) => ({
       totalCount: (_root, { billRunId }, ctx) =>
         isUuid(billRunId) ? ctx.db.billRunAccount.count({ where: { billRunId, status: "FAILED" } }) : 0,
       resolve: (query, _root, { billRunId }, ctx) =>
-        isUuid(billRunId) ? ctx.db.billRunAccount.findMany({ ...query, where: { billRunId, status: "FAILED" } }) : [],
+        {
+        const selection = { ...query };
+        return isUuid(billRunId) ? ctx.db.billRunAccount.findMany({ ...selection, where: { billRunId, status: "FAILED" } }) : [];
+      },
     },
     FailedAccountConnection,
   ),

@@ -78,14 +78,20 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.document.findFirst({ ...query, where: { id, type: "INVOICE" } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.document.findFirst({ ...selection, where: { id, type: "INVOICE" } }) : null;
+    },
   }),
   creditMemo: t.prismaField({
     type: CreditMemoType,
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.document.findFirst({ ...query, where: { id, type: "CREDIT_MEMO" } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.document.findFirst({ ...selection, where: { id, type: "CREDIT_MEMO" } }) : null;
+    },
   }),
 }));
 
