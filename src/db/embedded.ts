@@ -13,8 +13,10 @@ export interface EmbeddedDatabase {
 export interface EmbeddedOptions {
   dataDir: string;
   port?: number;
-  /** Throw-away clusters (tests, benchmarks) trade durability for speed. */
+  /** Throw-away clusters (tests) trade durability for speed, and are deleted when stopped. */
   ephemeral?: boolean;
+  /** Delete the cluster when stopped but keep PostgreSQL's normal durability (benchmarks). */
+  temporary?: boolean;
   log?: (line: string) => void;
 }
 
@@ -82,7 +84,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     port,
     user: USER,
     password: PASSWORD,
-    persistent: !options.ephemeral,
+    persistent: !options.ephemeral && !options.temporary,
     createPostgresUser: isRoot,
     initdbFlags: ["--encoding=UTF8", "--no-sync"],
     postgresFlags: flags,

@@ -2,7 +2,7 @@ import { builder } from "../builder.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
-import { ChargeTypeEnum } from "./accounts.ts";
+import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
 
 export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
 const ItemKindEnum = builder.enumType("ItemKind", {
@@ -17,7 +17,11 @@ export const DocumentItemType = builder.prismaObject("DocumentItem", {
   fields: (t) => ({
     id: t.exposeID("id"),
     charge: t.relation("charge"),
-    subscription: t.relation("subscription"),
+    subscription: t.field({
+      type: CustomerSubscriptionType,
+      select: (_args, _ctx, nestedSelection) => ({ charge: { select: { subscription: nestedSelection(true) } } }),
+      resolve: (i) => i.charge.subscription,
+    }),
     chargeName: t.exposeString("chargeName"),
     chargeType: t.expose("chargeType", { type: ChargeTypeEnum }),
     kind: t.expose("kind", { type: ItemKindEnum }),
