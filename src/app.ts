@@ -2,6 +2,8 @@ import pg from "pg";
 import type { Config } from "./config.ts";
 import { createDb, type Db, type DbOptions } from "./db/client.ts";
 import { startJobs, type Jobs } from "./jobs.ts";
+import { EventBus } from "./events/bus.ts";
+import { EventLoader } from "./events/streams.ts";
 import type { Logger } from "./log.ts";
 
 /** Everything a process shares between its HTTP server, WebSockets and workers. */
@@ -11,6 +13,9 @@ export interface App {
   /** Raw pg pool for set-based SQL that Prisma's typed queries cannot express. */
   pool: pg.Pool;
   jobs: Jobs;
+  /** Committed bill-run events of every process, for live subscriptions. */
+  events: EventBus;
+  eventLoader: EventLoader;
   log: Logger;
   close: () => Promise<void>;
 }
@@ -20,16 +25,23 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
   pool.on("error", (error) => log.error({ err: error }, "idle database connection failed"));
   const jobs = await startJobs(databaseUrl, config.jobs, log);
-  return {
+  const events = new EventBus(databaseUrl, log);
+  await events.start();
+  const app: App = {
     config,
     db,
     pool,
     jobs,
+    events,
+    eventLoader: null as unknown as EventLoader,
     log,
     close: async () => {
+      await events.close();
       await jobs.stop();
       await db.$disconnect();
       await pool.end();
     },
   };
+  app.eventLoader = new EventLoader(app);
+  return app;
 }

@@ -5,7 +5,7 @@ import { transaction, type Sql } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/channel.ts";
 import { QUEUES } from "../jobs.ts";
 import { loadBillingInputs } from "./load.ts";
-import { addCounts, applyResults, type AccountFailureRecord } from "./persist.ts";
+import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
 
@@ -139,6 +139,7 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
     );
     const counts = await applyResults(sql, run.id, results, busy);
     const progress = await addCounts(sql, run.id, counts);
+    await recordAlerts(sql, run.id, counts.alerts);
     await notifyProgress(sql, run.id, progress.processed, progress.total);
     if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
   });
@@ -155,6 +156,7 @@ async function recordInternalError(app: App, run: RunRow, accountId: string): Pr
     const counts = await applyResults(sql, run.id, [], [failure]);
     if (counts.failed === 0) return;
     const progress = await addCounts(sql, run.id, counts);
+    await recordAlerts(sql, run.id, counts.alerts);
     await notifyProgress(sql, run.id, progress.processed, progress.total);
     if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
   });

@@ -16,12 +16,21 @@ export interface AccountFailureRecord {
   subscriptions: { subscriptionId: string; code: string; message: string }[];
 }
 
+export interface Alert {
+  accountId: string;
+  subscriptionId: string | null;
+  code: string;
+  message: string;
+}
+
 export interface AppliedCounts {
   accounts: number;
   invoices: number;
   creditMemos: number;
   zeroInvoices: number;
   failed: number;
+  /** To record with recordAlerts once the run's row is locked (see there). */
+  alerts: Alert[];
 }
 
 /**
@@ -86,6 +95,12 @@ export async function applyResults(
     );
   }
   if (failures.length > 0) await recordFailures(sql, billRunId, failures);
+  // One alert per failing subscription, or one for the account when the failure is its own.
+  const alerts = failures.flatMap<Alert>((f) =>
+    f.subscriptions.length > 0
+      ? f.subscriptions.map((s) => ({ accountId: f.accountId, subscriptionId: s.subscriptionId, code: s.code, message: s.message }))
+      : [{ accountId: f.accountId, subscriptionId: null, code: f.code, message: f.message }],
+  );
 
   const invoices = documents.filter((d) => d.type === "INVOICE");
   const counts: AppliedCounts = {
@@ -94,6 +109,7 @@ export async function applyResults(
     creditMemos: documents.length - invoices.length,
     zeroInvoices: invoices.filter((d) => /^0(\.0+)?$/.test(d.amount)).length,
     failed: failures.length,
+    alerts,
   };
 
   const totalsByCurrency = new Map<string, string[]>();
@@ -183,19 +199,22 @@ async function recordFailures(sql: Sql, billRunId: string, failures: AccountFail
       ],
     );
   }
-  // One alert per failing subscription, or one for the account when the failure is its own.
-  const alerts = failures.flatMap((f) =>
-    f.subscriptions.length > 0
-      ? f.subscriptions.map((s) => ({ accountId: f.accountId, subscriptionId: s.subscriptionId as string | null, code: s.code, message: s.message }))
-      : [{ accountId: f.accountId, subscriptionId: null as string | null, code: f.code, message: f.message }],
-  );
+}
+
+/**
+ * Stores alert events and announces them. Call it holding the run's row lock (after addCounts):
+ * ids are then assigned in the order the transactions commit, which is what lets live
+ * subscribers resume by id without a gap.
+ */
+export async function recordAlerts(sql: Sql, billRunId: string, alerts: readonly Alert[]): Promise<void> {
+  if (alerts.length === 0) return;
   const inserted = await sql.query<{ id: string }>(
     `INSERT INTO bill_run_events (bill_run_id, kind, account_id, subscription_id, code, message)
      SELECT $1, 'ALERT', * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) RETURNING id::text`,
     [billRunId, alerts.map((a) => a.accountId), alerts.map((a) => a.subscriptionId), alerts.map((a) => a.code), alerts.map((a) => a.message)],
   );
   for (const row of inserted.rows) {
-    await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ id: row.id, billRunId, kind: "ALERT" })]);
+    await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "ALERT", id: row.id, billRunId })]);
   }
 }
 

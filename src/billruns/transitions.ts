@@ -66,7 +66,7 @@ export async function tryTransition(
   );
   const row = updated.rows[0];
   if (!row) return null;
-  const event = await recordStatusEvent(sql, row.id, row.previous, to, options.actorId ?? null);
+  const event = await recordStatusEvent(sql, row.id, row.previous, to, options.actorId ?? null, options.errorMessage ?? null);
   return { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
 }
 
@@ -95,13 +95,14 @@ export async function recordStatusEvent(
   from: BillRunStatus | null,
   to: BillRunStatus,
   actorId: string | null,
+  message: string | null = null,
 ): Promise<string> {
   const inserted = await sql.query<{ id: string }>(
-    `INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status, actor_id)
-     VALUES ($1, 'STATUS', $2, $3, $4) RETURNING id::text`,
-    [billRunId, from, to, actorId],
+    `INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status, actor_id, message)
+     VALUES ($1, 'STATUS', $2, $3, $4, $5) RETURNING id::text`,
+    [billRunId, from, to, actorId, message],
   );
   const id = inserted.rows[0]!.id;
-  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ id, billRunId, kind: "STATUS" })]);
+  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "STATUS", id, billRunId, from, to })]);
   return id;
 }

@@ -8,4 +8,6 @@ export interface Context {
   /** Null when the request carried no valid token. */
   user: User | null;
   requestId: string;
+  /** Over WebSockets: closes this client's connection (a subscriber that cannot keep up). */
+  closeConnection?: (code: number, reason: string) => void;
 }

@@ -28,10 +28,21 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
         const user = await authenticate(app.db, stringParam(ctx.connectionParams?.authorization));
         return user !== null;
       },
+      // Writes to a client that stops reading pile up in this process: past the cap the
+      // connection is closed (4413) and the client resumes with `after`.
+      onNext: (ctx) => {
+        const socket = (ctx.extra as { socket: import("ws").WebSocket }).socket;
+        if (socket.bufferedAmount > app.config.wsMaxBufferedBytes) {
+          app.log.warn({ buffered: socket.bufferedAmount }, "closing a WebSocket that does not keep up");
+          socket.close(4413, "Client too slow: resubscribe with after");
+          socket.terminate();
+        }
+      },
       onSubscribe: async (ctx, _id, payload) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           connectionParams: ctx.connectionParams,
           params: payload,
+          socket: (ctx.extra as { socket: import("ws").WebSocket }).socket,
         });
         let document;
         try {

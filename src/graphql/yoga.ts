@@ -10,6 +10,7 @@ import { schema } from "./schema.ts";
 interface ServerContext {
   request?: Request;
   connectionParams?: Record<string, unknown>;
+  socket?: { close: (code: number, reason: string) => void; terminate: () => void };
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
@@ -38,13 +39,20 @@ export function createGraphQLServer(app: App): Yoga {
         return masked;
       },
     },
-    context: async ({ request, connectionParams }): Promise<Context> => {
+    context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
       return {
         app,
         db: app.db,
         user: await authenticate(app.db, authorization),
         requestId: request?.headers.get("x-request-id")?.slice(0, 100) ?? randomUUID(),
+        closeConnection: socket
+          ? (code, reason) => {
+              socket.close(code, reason);
+              // A client that does not read would never complete the closing handshake.
+              socket.terminate();
+            }
+          : undefined,
       };
     },
   });

@@ -1,5 +1,5 @@
 import { builder } from "../builder.ts";
-import { formatAmount } from "../format.ts";
+import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
@@ -171,7 +171,7 @@ const BillingPreview = builder.objectRef<Awaited<ReturnType<typeof billRuns.bill
 type Preview = Awaited<ReturnType<typeof billRuns.billingPreview>>;
 type PreviewDoc = Extract<Preview, { ok: true }>["documents"][number];
 
-const PreviewItem = builder.objectRef<PreviewDoc["items"][number]>("BillingPreviewItem").implement({
+const PreviewItem = builder.objectRef<PreviewDoc["items"][number] & { currency: string }>("BillingPreviewItem").implement({
   fields: (t) => ({
     chargeId: t.exposeID("chargeId"),
     subscriptionId: t.exposeID("subscriptionId"),
@@ -180,8 +180,8 @@ const PreviewItem = builder.objectRef<PreviewDoc["items"][number]>("BillingPrevi
     kind: t.exposeString("kind"),
     serviceStartDate: t.field({ type: "Date", resolve: (i) => i.serviceStart }),
     serviceEndDate: t.field({ type: "Date", resolve: (i) => i.serviceEnd }),
-    quantity: t.field({ type: "Decimal", resolve: (i) => i.quantity }),
-    unitPrice: t.field({ type: "Decimal", resolve: (i) => i.unitPrice }),
+    quantity: t.field({ type: "Decimal", resolve: (i) => formatQuantity(i.quantity) }),
+    unitPrice: t.field({ type: "Decimal", resolve: (i) => formatPrice(i.unitPrice, i.currency) }),
     amount: t.field({ type: "Decimal", resolve: (i) => i.amount }),
   }),
 });
@@ -194,7 +194,7 @@ const PreviewDocument = builder.objectRef<PreviewDoc>("BillingPreviewDocument").
     amount: t.field({ type: "Decimal", resolve: (d) => d.amount }),
     invoiceDate: t.field({ type: "Date", resolve: (d) => d.invoiceDate }),
     dueDate: t.field({ type: "Date", resolve: (d) => d.dueDate }),
-    items: t.field({ type: [PreviewItem], resolve: (d) => d.items }),
+    items: t.field({ type: [PreviewItem], resolve: (d) => d.items.map((item) => ({ ...item, currency: d.currency })) }),
   }),
 });
 

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApp, type TestApp } from "../support/app.ts";
+import { registerWorkers } from "../../src/billruns/executor.ts";
+import { seedAccount, waitForStatus } from "../support/billing.ts";
+import { chargedThrough, countRows, createRun, dataOf, getRun, nodes, type Json } from "./helpers.ts";
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp({ BILLRUN_CHUNK_SIZE: "2" });
+  await registerWorkers(t.app, 2);
+});
+afterAll(() => t.close());
+
+/** Copies an existing item row under a new id, optionally voided; returns the insert's promise. */
+function copyItem(itemId: string, voided: boolean) {
+  return t.app.pool.query(
+    `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                 service_start, service_end, quantity, unit_price, amount, voided)
+     SELECT gen_random_uuid(), document_id, charge_id, subscription_id, position + 100, charge_name, charge_type, kind,
+            service_start, service_end, quantity, unit_price, amount, $2
+       FROM document_items WHERE id = $1`,
+    [itemId, voided],
+  );
+}
+
+describe("the database refuses to bill a charge period twice", () => {
+  it("rejects a second live item for the same (charge, service start, kind) and allows a voided one", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const run = await getRun(t, created.id);
+    const invoice = nodes(run.invoices)[0];
+    expect(invoice.items.map((i: Json) => [i.serviceStartDate, i.serviceEndDate, i.amount])).toEqual([["2026-01-01", "2026-02-01", "30.00"]]);
+    const item = await t.app.pool.query<{ id: string }>("SELECT id FROM document_items WHERE document_id = $1", [invoice.id]);
+    const itemId = item.rows[0]!.id;
+    const before = await countRows(t, "document_items");
+
+    await expect(copyItem(itemId, false)).rejects.toMatchObject({ code: "23505", constraint: "document_items_charge_period_key" });
+    expect(await countRows(t, "document_items")).toBe(before);
+
+    // A CREDIT item for the same period is a different kind: allowed (that is how cancellation credits are stored).
+    await expect(
+      t.app.pool.query(
+        `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                     service_start, service_end, quantity, unit_price, amount)
+         SELECT gen_random_uuid(), document_id, charge_id, subscription_id, 1, charge_name, charge_type, 'CREDIT',
+                service_start, service_end, quantity, unit_price, -amount
+           FROM document_items WHERE id = $1`,
+        [itemId],
+      ),
+    ).resolves.toMatchObject({ rowCount: 1 });
+
+    await expect(copyItem(itemId, true)).resolves.toMatchObject({ rowCount: 1 });
+    await expect(copyItem(itemId, true)).resolves.toMatchObject({ rowCount: 1 });
+    expect(await countRows(t, "document_items")).toBe(before + 3);
+  });
+});
+
+describe("billingPreview", () => {
+  const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charges", "bill_run_events", "pgboss.job"];
+  const counts = async () => Object.fromEntries(await Promise.all(TABLES.map(async (table) => [table, await countRows(t, table)] as const)));
+
+  it("returns what a run would create and writes nothing", async () => {
+    const { account, subscription } = await seedAccount(t, {
+      startDate: "2026-01-10",
+      charges: [
+        { name: "Plan", type: "RECURRING", price: "30.00", billingPeriod: "MONTH" },
+        { name: "Setup", type: "ONE_TIME", price: "12.50", quantity: "2" },
+      ],
+    });
+    const before = await counts();
+
+    const result = await t.gql<Json, unknown>(
+      `query($id: ID!, $date: Date!) { billingPreview(accountId: $id, targetDate: $date) { __typename
+         ... on BillingPreview { failureCode failureMessage documents { type subscriptionId currency amount invoiceDate dueDate
+           items { chargeName chargeType kind serviceStartDate serviceEndDate amount subscriptionId } } }
+         ... on Error { code message } } }`,
+      { id: account.id, date: "2026-02-01" },
+    );
+    const chargeIds = subscription.charges.map((c) => c.id);
+    expect(chargeIds).toHaveLength(2);
+    expect(dataOf(result).billingPreview).toEqual({
+      __typename: "BillingPreview",
+      failureCode: null,
+      failureMessage: null,
+      documents: [
+        {
+          type: "INVOICE",
+          subscriptionId: null,
+          currency: "USD",
+          amount: "76.29",
+          invoiceDate: "2026-02-01",
+          dueDate: "2026-03-03",
+          items: [
+            {
+              chargeName: "Plan",
+              chargeType: "RECURRING",
+              kind: "CHARGE",
+              serviceStartDate: "2026-01-10",
+              serviceEndDate: "2026-02-01",
+              amount: "21.29",
+              subscriptionId: subscription.id,
+            },
+            {
+              chargeName: "Plan",
+              chargeType: "RECURRING",
+              kind: "CHARGE",
+              serviceStartDate: "2026-02-01",
+              serviceEndDate: "2026-03-01",
+              amount: "30.00",
+              subscriptionId: subscription.id,
+            },
+            {
+              chargeName: "Setup",
+              chargeType: "ONE_TIME",
+              kind: "CHARGE",
+              serviceStartDate: "2026-01-10",
+              serviceEndDate: "2026-01-10",
+              amount: "25.00",
+              subscriptionId: subscription.id,
+            },
+          ],
+        },
+      ],
+    });
+    expect(await counts()).toEqual(before);
+    expect(await chargedThrough(t, subscription.id)).toEqual([null, null]);
+
+    // The run then creates exactly what the preview showed.
+    const created = await createRun(t, { targetDate: "2026-02-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const run = await getRun(t, created.id);
+    const invoice = nodes(run.invoices)[0];
+    expect(invoice.amount).toBe("76.29");
+    expect(invoice.items.map((i: Json) => [i.chargeName, i.serviceStartDate, i.serviceEndDate, i.amount])).toEqual([
+      ["Plan", "2026-01-10", "2026-02-01", "21.29"],
+      ["Plan", "2026-02-01", "2026-03-01", "30.00"],
+      ["Setup", "2026-01-10", "2026-01-10", "25.00"],
+    ]);
+
+    // Once billed, the preview for the same date is empty.
+    const after = await t.gql<Json, unknown>(
+      `query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-02-01") { ... on BillingPreview { documents { amount } } } }`,
+      { id: account.id },
+    );
+    expect(dataOf(after).billingPreview).toEqual({ documents: [] });
+  });
+
+  it("shows quantity and unit price exactly as the invoice the run then creates", async () => {
+    const { account } = await seedAccount(t, {
+      charges: [
+        { name: "Plan", type: "RECURRING", price: "30.00", billingPeriod: "MONTH" },
+        { name: "Seats", type: "RECURRING", price: "4.125", quantity: "3", billingPeriod: "MONTH" },
+      ],
+    });
+    const preview = await t.gql<Json, unknown>(
+      `query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-01-01") { ... on BillingPreview { documents { items { chargeName quantity unitPrice amount } } } } }`,
+      { id: account.id },
+    );
+    const previewed = dataOf(preview).billingPreview.documents[0].items;
+    expect(previewed).toEqual([
+      { chargeName: "Plan", quantity: "1", unitPrice: "30.00", amount: "30.00" },
+      { chargeName: "Seats", quantity: "3", unitPrice: "4.125", amount: "12.38" },
+    ]);
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const invoiceId = nodes((await getRun(t, created.id)).invoices)[0].id;
+    const invoice = await t.gql<Json, unknown>(`query($id: ID!) { invoice(id: $id) { items { chargeName quantity unitPrice amount } } }`, { id: invoiceId });
+    expect(dataOf(invoice).invoice.items).toEqual(previewed);
+  });
+
+  it("reports a failure instead of documents, and NOT_FOUND for unknown accounts", async () => {
+    const { account } = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "10.00" }] });
+    const failing = await t.gql<Json, unknown>(
+      `query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-02-01") { ... on BillingPreview { failureCode failureMessage documents { amount } } } }`,
+      { id: account.id },
+    );
+    expect(dataOf(failing).billingPreview).toEqual({
+      failureCode: "MISSING_BILL_TO_CONTACT",
+      failureMessage: `Account ${account.accountNumber} has no bill-to email address`,
+      documents: [],
+    });
+    for (const id of ["00000000-0000-4000-8000-000000000000", "nope"]) {
+      const missing = await t.gql<Json, unknown>(
+        `query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-02-01") { __typename ... on Error { code message } } }`,
+        { id },
+      );
+      expect(dataOf(missing).billingPreview).toEqual({ __typename: "NotFoundError", code: "NOT_FOUND", message: `account ${id} not found` });
+    }
+  });
+});

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createClient, type Client } from "graphql-ws";
+import WebSocket from "ws";
+import { startHttpServer, type HttpServer } from "../../src/http.ts";
+import type { TestApp } from "./app.ts";
+
+/** The real HTTP + WebSocket server on a free port. */
+export async function startServer(t: TestApp): Promise<HttpServer & { wsUrl: string }> {
+  const http = await startHttpServer(t.app, 0, "127.0.0.1");
+  return { ...http, wsUrl: http.url.replace(/^http/, "ws") };
+}
+
+export function wsClient(url: string, token: string | null): Client {
+  return createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+  });
+}
+
+/** Collects the results of a subscription until `count` arrived (or it ends). */
+export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, count: number, timeoutMs = 30_000) {
+  const results: T[] = [];
+  const done = new Promise<T[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      dispose();
+      reject(new Error(`received ${results.length} of ${count}: ${JSON.stringify(results).slice(0, 2000)}`));
+    }, timeoutMs);
+    const dispose = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (result) => {
+          if (result.errors) {
+            clearTimeout(timer);
+            dispose();
+            reject(new Error(JSON.stringify(result.errors)));
+            return;
+          }
+          results.push(result.data as T);
+          if (results.length >= count) {
+            clearTimeout(timer);
+            dispose();
+            resolve(results);
+          }
+        },
+        error: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+        complete: () => {
+          clearTimeout(timer);
+          resolve(results);
+        },
+      },
+    );
+  });
+  return { results, done };
+}
+
+const workerEntry = fileURLToPath(new URL("../../src/worker.ts", import.meta.url));
+
+/** A separate `npm run worker` process on the test database. */
+export function spawnWorker(databaseUrl: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [workerEntry], {
+    env: { ...process.env, NODE_ENV: "test", DATABASE_URL: databaseUrl, LOG_LEVEL: "error", ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+}
