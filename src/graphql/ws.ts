@@ -2,10 +2,11 @@ import type { Server } from "node:http";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { ServerOptions } from "graphql-ws";
-import { GraphQLError, type ExecutionArgs } from "graphql";
+import { createSourceEventStream, execute as executeEvent, GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
 import type { App } from "../app.ts";
 import { authenticate } from "../auth/users.ts";
-import type { Yoga } from "./yoga.ts";
+import { errorMasker, type Yoga } from "./yoga.ts";
+import type { Context } from "./context.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
 interface Enveloped {
@@ -22,7 +23,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
       // An unauthenticated connection is refused at once (close code 4403).
       onConnect: async (ctx) => {
         const user = await authenticate(app.db, stringParam(ctx.connectionParams?.authorization));
@@ -59,6 +60,9 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
+        const user = (args.contextValue as Context).user;
+        const key = `${user?.role}\u0000${payload.operationName ?? ""}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? {})}`;
+        (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app));
         const errors = validate(args.schema, args.document);
         if (errors.length > 0) return errors;
         return args;
@@ -71,6 +75,52 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
+  };
+}
+
+type SharedSubscribe = (args: ExecutionArgs) => Promise<unknown>;
+
+/** Per event object, the result of each distinct (role, operation, variables) already computed. */
+const sharedResults = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * Like graphql-js `subscribe`, but when many clients run the same subscription with the same
+ * variables and role, each event is executed once and the result shared: a thousand dashboards
+ * watching one run cost one execution per event, not a thousand. Events are the objects the
+ * event loader shares between subscribers, so identity is the key.
+ */
+function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>): SharedSubscribe {
+  return async (args) => {
+    const source = await createSourceEventStream(args);
+    // Errors while subscribing take the standard path, so they are masked like any other.
+    if (!(Symbol.asyncIterator in source)) return subscribe(args);
+    const events = source[Symbol.asyncIterator]();
+    const resultFor = (event: unknown) => {
+      // graphql-js executes one event of a subscription (the envelop executor would subscribe
+      // again); unexpected errors are masked as everywhere else.
+      const execute = async (): Promise<ExecutionResult> => {
+        const result = await executeEvent({ ...args, rootValue: event });
+        if (!result.errors) return result;
+        return { ...result, errors: result.errors.map((error) => mask(error, "Unexpected error.") as GraphQLError) };
+      };
+      if (typeof event !== "object" || event === null) return execute();
+      let perEvent = sharedResults.get(event);
+      if (!perEvent) sharedResults.set(event, (perEvent = new Map()));
+      let result = perEvent.get(key);
+      if (!result) perEvent.set(key, (result = execute()));
+      return result;
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        const item = await events.next();
+        return item.done ? item : { value: await resultFor(item.value), done: false };
+      },
+      return: () => events.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+      throw: (error: unknown) => events.throw?.(error) ?? Promise.reject(error),
+    };
   };
 }
 

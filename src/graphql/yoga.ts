@@ -31,14 +31,7 @@ export function createGraphQLServer(app: App): Yoga {
       warn: (...args) => app.log.warn(args.map(String).join(" ")),
       error: (...args) => app.log.error(args.map(String).join(" ")),
     },
-    maskedErrors: {
-      // Unexpected errors reach the caller as "Unexpected error." and the log in full.
-      maskError: (error, message, isDev) => {
-        const masked = maskError(error, message, isDev);
-        if (masked !== error) app.log.error({ err: error }, "unexpected error");
-        return masked;
-      },
-    },
+    maskedErrors: { maskError: errorMasker(app) },
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
       return {
@@ -56,6 +49,15 @@ export function createGraphQLServer(app: App): Yoga {
       };
     },
   });
+}
+
+/** Unexpected errors reach the caller as "Unexpected error." and the log in full. */
+export function errorMasker(app: App) {
+  return (error: unknown, message: string, isDev?: boolean): Error => {
+    const masked = maskError(error, message, isDev);
+    if (masked !== error) app.log.error({ err: error }, "unexpected error");
+    return masked;
+  };
 }
 
 function stringParam(value: unknown): string | null {
