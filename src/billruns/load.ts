@@ -43,45 +43,35 @@ export async function loadBillingInputs(sql: Queryable, accountIds: readonly str
       [accountIds, targetDate],
   );
 
-  const chargesBySubscription = new Map<string, ChargeInput[]>();
-  for (const c of charges.rows) {
-    const list = chargesBySubscription.get(c.subscription_id) ?? [];
-    list.push({
-      id: c.id,
-      name: c.name,
-      type: c.type,
-      currency: c.currency,
-      price: c.price,
-      quantity: c.quantity,
-      startDate: c.start_date,
-      endDate: c.end_date,
-      billingPeriod: c.billing_period,
-      billingTiming: c.billing_timing,
-      unitOfMeasure: c.unit_of_measure,
-      chargedThroughDate: c.charged_through_date,
-    });
-    chargesBySubscription.set(c.subscription_id, list);
-  }
-  const subscriptionsByAccount = new Map<string, SubscriptionInput[]>();
-  for (const s of subscriptions.rows) {
-    const list = subscriptionsByAccount.get(s.account_id) ?? [];
-    list.push({
-      id: s.id,
-      subscriptionNumber: s.subscription_number,
-      status: s.status,
-      startDate: s.start_date,
-      cancelledOn: s.cancelled_on,
-      invoiceSeparately: s.invoice_separately,
-      charges: chargesBySubscription.get(s.id) ?? [],
-    });
-    subscriptionsByAccount.set(s.account_id, list);
-  }
-  const usageByAccount = new Map<string, UsageInput[]>();
-  for (const u of usage.rows) {
-    const list = usageByAccount.get(u.account_id) ?? [];
-    list.push({ chargeId: u.charge_id, quantity: u.quantity, unitOfMeasure: u.unit_of_measure, usageDate: u.usage_date });
-    usageByAccount.set(u.account_id, list);
-  }
+  const chargesBySubscription = groupBy(charges.rows, (c) => c.subscription_id, (c): ChargeInput => ({
+    id: c.id,
+    name: c.name,
+    type: c.type,
+    currency: c.currency,
+    price: c.price,
+    quantity: c.quantity,
+    startDate: c.start_date,
+    endDate: c.end_date,
+    billingPeriod: c.billing_period,
+    billingTiming: c.billing_timing,
+    unitOfMeasure: c.unit_of_measure,
+    chargedThroughDate: c.charged_through_date,
+  }));
+  const subscriptionsByAccount = groupBy(subscriptions.rows, (s) => s.account_id, (s): SubscriptionInput => ({
+    id: s.id,
+    subscriptionNumber: s.subscription_number,
+    status: s.status,
+    startDate: s.start_date,
+    cancelledOn: s.cancelled_on,
+    invoiceSeparately: s.invoice_separately,
+    charges: chargesBySubscription.get(s.id) ?? [],
+  }));
+  const usageByAccount = groupBy(usage.rows, (u) => u.account_id, (u): UsageInput => ({
+    chargeId: u.charge_id,
+    quantity: u.quantity,
+    unitOfMeasure: u.unit_of_measure,
+    usageDate: u.usage_date,
+  }));
   return accounts.rows.map((a) => ({
     id: a.id,
     accountNumber: a.account_number,
@@ -92,4 +82,15 @@ export async function loadBillingInputs(sql: Queryable, accountIds: readonly str
     subscriptions: subscriptionsByAccount.get(a.id) ?? [],
     usage: usageByAccount.get(a.id) ?? [],
   }));
+}
+
+/** Rows grouped under a key, each turned into what the billing core takes; order is kept. */
+function groupBy<R, T>(rows: readonly R[], key: (row: R) => string, toItem: (row: R) => T): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const group = groups.get(key(row));
+    if (group) group.push(toItem(row));
+    else groups.set(key(row), [toItem(row)]);
+  }
+  return groups;
 }
