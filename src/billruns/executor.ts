@@ -8,6 +8,7 @@ import { loadBillingInputs } from "./load.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
+import { finishCancel, finishRemove } from "./service.ts";
 
 // Advisory-lock class for "this account is being billed": per account, held for a transaction.
 const ACCOUNT_LOCK_CLASS = 0x42_52;
@@ -201,7 +202,33 @@ export async function failRun(app: App, billRunId: string, reason: string): Prom
   });
 }
 
+/**
+ * Picks up what a crash can leave between two transactions: a run whose start, chunks or
+ * posting has no job any more, a cancel or delete half done. Every step it re-runs is
+ * idempotent, and jobs carry singleton keys, so running it while others work is harmless.
+ */
+export async function recoverRuns(app: App): Promise<void> {
+  const stuck = await app.pool.query<{ id: string; status: string }>(
+    `SELECT id, status FROM bill_runs
+      WHERE status IN ('PENDING', 'PROCESSING', 'POST_IN_PROGRESS', 'CANCEL_IN_PROGRESS', 'REMOVE_IN_PROGRESS')
+        AND updated_at < now() - interval '1 minute'`,
+  );
+  for (const run of stuck.rows) {
+    if (run.status === "PENDING" || run.status === "PROCESSING") {
+      await app.jobs.send(QUEUES.start, { billRunId: run.id }, { singletonKey: run.id });
+    } else if (run.status === "POST_IN_PROGRESS") {
+      await app.jobs.send(QUEUES.post, { billRunId: run.id }, { singletonKey: run.id });
+    } else if (run.status === "CANCEL_IN_PROGRESS") {
+      await finishCancel(app, run.id, null);
+    } else {
+      await finishRemove(app, run.id);
+    }
+  }
+  if (stuck.rows.length > 0) app.log.info({ runs: stuck.rows.length }, "resumed bill runs left unfinished");
+}
+
 export async function registerWorkers(app: App, concurrency: number): Promise<void> {
+  await recoverRuns(app).catch((error) => app.log.error({ err: error }, "recovering unfinished bill runs failed"));
   const boss = app.jobs.boss;
   const options = { pollingIntervalSeconds: app.config.jobs.pollingIntervalSeconds };
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
