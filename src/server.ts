@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startApp } from "./app.ts";
+import { startMailer } from "./notifications/mailer.ts";
+import { startScheduler } from "./schedules/scheduler.ts";
 import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
 import { openDatabase } from "./database.ts";
@@ -35,6 +37,10 @@ if (config.demoData && (await app.db.account.count()) === 0) {
 }
 
 if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
+// Every process may send mail and run the scheduler: outbox leases and occurrence claims keep
+// them from doing the same work twice.
+const mailer = config.mail.enabled ? startMailer(app) : null;
+const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
@@ -45,6 +51,8 @@ async function shutdown(signal: string) {
   stopping = true;
   log.info({ signal }, "shutting down");
   await http.close().catch((error) => log.error({ err: error }, "closing HTTP failed"));
+  await scheduler?.stop();
+  await mailer?.stop();
   await app.close().catch((error) => log.error({ err: error }, "closing database connections failed"));
   await database.embedded?.stop();
   process.exit(0);

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
-import type { Role, User } from "../generated/prisma/client.ts";
-import { ConflictError, conflictOnDuplicate } from "../errors.ts";
+import type { ApiToken, Role, User } from "../generated/prisma/client.ts";
+import { ConflictError, NotFoundError, conflictOnDuplicate } from "../errors.ts";
+import { isUuid } from "../util.ts";
 import { email, parseInput, trimmedName } from "../validation.ts";
 import { bearerToken, hashToken, newToken } from "./tokens.ts";
 
@@ -64,4 +65,46 @@ export async function bootstrapAdmin(db: Db): Promise<string | null> {
   const token = newToken();
   await ensureAdmin(db, token);
   return token;
+}
+
+/** Who may manage whose tokens: an ADMIN anyone's, an OPERATOR their own, a VIEWER nobody's (read-only). */
+function canManageTokensOf(actor: User, userId: string): boolean {
+  return hasRole(actor, "ADMIN") || (actor.id === userId && hasRole(actor, "OPERATOR"));
+}
+
+const createApiTokenInput = z.object({
+  label: trimmedName(100),
+  userId: z.string().optional(),
+});
+
+/** A new token for `input.userId` (default: the actor). The token itself is returned once; only its hash is stored. */
+export async function createApiToken(db: Db, actor: User, input: unknown): Promise<{ apiToken: ApiToken; token: string }> {
+  const data = parseInput(createApiTokenInput, input);
+  const userId = data.userId ?? actor.id;
+  // Another user's id is "not found" to whoever may not manage that user's tokens.
+  if (!isUuid(userId) || !canManageTokensOf(actor, userId) || !(await db.user.findUnique({ where: { id: userId } }))) {
+    throw new NotFoundError(`user ${userId} not found`);
+  }
+  const token = newToken();
+  const apiToken = await db.apiToken.create({ data: { userId, tokenHash: hashToken(token), label: data.label } });
+  return { apiToken, token };
+}
+
+/**
+ * Revokes a token at once: the next request with it, over HTTP or an open WebSocket, is
+ * refused. Revoking a revoked token returns it unchanged.
+ */
+export async function revokeApiToken(db: Db, actor: User, id: string): Promise<ApiToken> {
+  const row = isUuid(id) ? await db.apiToken.findUnique({ where: { id } }) : null;
+  if (!row || !canManageTokensOf(actor, row.userId)) throw new NotFoundError(`API token ${id} not found`);
+  if (row.revokedAt) return row;
+  await db.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+  return db.apiToken.findUniqueOrThrow({ where: { id } });
+}
+
+/** Of these token hashes, the ones that still authenticate (not revoked, still stored). */
+export async function activeTokenHashes(db: Db, hashes: string[]): Promise<Set<string>> {
+  if (hashes.length === 0) return new Set();
+  const rows = await db.apiToken.findMany({ where: { tokenHash: { in: hashes }, revokedAt: null }, select: { tokenHash: true } });
+  return new Set(rows.map((r) => r.tokenHash));
 }

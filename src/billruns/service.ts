@@ -19,48 +19,51 @@ const ids = (what: string) =>
     .max(10_000, `at most 10000 ${what}s`)
     .transform((list) => [...new Set(list)]);
 
+/** The filters and options of a run, shared with schedules so that an accepted schedule makes valid runs. */
+export const runFilterFields = {
+  batches: z
+    .array(z.number().int().min(1, "batches are 1-50").max(50, "batches are 1-50"))
+    .max(50)
+    .transform((list) => [...new Set(list)].sort((a, b) => a - b))
+    .optional(),
+  billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31").optional(),
+  accountIds: ids("account").optional(),
+  subscriptionIds: ids("subscription").optional(),
+  chargeTypesToExclude: z
+    .array(chargeType)
+    .transform((list) => [...new Set(list)])
+    .refine((list) => list.length <= 2, "at most two charge types can be excluded")
+    .optional(),
+  autoPost: z.boolean().default(false),
+  autoEmail: z.boolean().default(false),
+  noEmailForZeroAmountInvoice: z.boolean().default(false),
+};
+
+type RunFilters = { batches?: number[]; billCycleDay?: number; accountIds?: string[]; subscriptionIds?: string[] };
+
+/** One kind of filter per run: batches/bill cycle day, or accounts, or subscriptions; no empty lists. */
+export function checkRunFilters(input: RunFilters, ctx: z.RefinementCtx): void {
+  const issue = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
+  const byGroup = (input.batches?.length ?? 0) > 0 || input.billCycleDay !== undefined;
+  const byAccount = (input.accountIds?.length ?? 0) > 0;
+  const bySubscription = (input.subscriptionIds?.length ?? 0) > 0;
+  if (byAccount && bySubscription) issue("subscriptionIds", "give accountIds or subscriptionIds, not both");
+  if (byGroup && (byAccount || bySubscription)) {
+    issue(byAccount ? "accountIds" : "subscriptionIds", "filter by batches/billCycleDay or by specific accounts/subscriptions, not both");
+  }
+  if (input.accountIds && input.accountIds.length === 0) issue("accountIds", "an empty list targets no account; leave it out to target all");
+  if (input.subscriptionIds && input.subscriptionIds.length === 0) issue("subscriptionIds", "an empty list targets nothing; leave it out to target all");
+}
+
+/** Every account and subscription a run or schedule names must exist. */
+export async function assertTargetsExist(app: App, input: RunFilters): Promise<void> {
+  await assertAllExist(app, "accounts", input.accountIds, "accountIds");
+  await assertAllExist(app, "subscriptions", input.subscriptionIds, "subscriptionIds");
+}
+
 const createBillRunInput = z
-  .object({
-    targetDate: isoDate,
-    invoiceDate: isoDate.optional(),
-    batches: z
-      .array(z.number().int().min(1, "batches are 1-50").max(50, "batches are 1-50"))
-      .max(50)
-      .transform((list) => [...new Set(list)].sort((a, b) => a - b))
-      .optional(),
-    billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31").optional(),
-    accountIds: ids("account").optional(),
-    subscriptionIds: ids("subscription").optional(),
-    chargeTypesToExclude: z
-      .array(chargeType)
-      .transform((list) => [...new Set(list)])
-      .refine((list) => list.length <= 2, "at most two charge types can be excluded")
-      .optional(),
-    autoPost: z.boolean().default(false),
-    autoEmail: z.boolean().default(false),
-    noEmailForZeroAmountInvoice: z.boolean().default(false),
-  })
-  .superRefine((input, ctx) => {
-    const byGroup = (input.batches?.length ?? 0) > 0 || input.billCycleDay !== undefined;
-    const byAccount = (input.accountIds?.length ?? 0) > 0;
-    const bySubscription = (input.subscriptionIds?.length ?? 0) > 0;
-    if (byAccount && bySubscription) {
-      ctx.addIssue({ code: "custom", path: ["subscriptionIds"], message: "give accountIds or subscriptionIds, not both" });
-    }
-    if (byGroup && (byAccount || bySubscription)) {
-      ctx.addIssue({
-        code: "custom",
-        path: [byAccount ? "accountIds" : "subscriptionIds"],
-        message: "filter by batches/billCycleDay or by specific accounts/subscriptions, not both",
-      });
-    }
-    if (input.accountIds && input.accountIds.length === 0) {
-      ctx.addIssue({ code: "custom", path: ["accountIds"], message: "an empty list targets no account; leave it out to target all" });
-    }
-    if (input.subscriptionIds && input.subscriptionIds.length === 0) {
-      ctx.addIssue({ code: "custom", path: ["subscriptionIds"], message: "an empty list targets nothing; leave it out to target all" });
-    }
-  });
+  .object({ targetDate: isoDate, invoiceDate: isoDate.optional(), ...runFilterFields })
+  .superRefine(checkRunFilters);
 
 export interface CreateRunOptions {
   createdById: string | null;
@@ -71,8 +74,7 @@ export interface CreateRunOptions {
 /** Creates a PENDING run and enqueues its start, atomically; returns the run's id. */
 export async function createBillRun(app: App, input: unknown, options: CreateRunOptions): Promise<string> {
   const data = parseInput(createBillRunInput, input);
-  await assertAllExist(app, "accounts", data.accountIds, "accountIds");
-  await assertAllExist(app, "subscriptions", data.subscriptionIds, "subscriptionIds");
+  await assertTargetsExist(app, data);
   return insertRun(app, {
     targetDate: data.targetDate,
     invoiceDate: data.invoiceDate ?? data.targetDate,

@@ -2,6 +2,7 @@ import type { BillRunStatus } from "../generated/prisma/enums.ts";
 import { InvalidStateError, NotFoundError } from "../errors.ts";
 import type { Sql } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/channel.ts";
+import { onStatusChanged } from "../notifications/outbox.ts";
 
 /** Every allowed move of a bill run, in one place. Anything else is refused with INVALID_STATE. */
 export const TRANSITIONS = {
@@ -67,7 +68,10 @@ export async function tryTransition(
   const row = updated.rows[0];
   if (!row) return null;
   const event = await recordStatusEvent(sql, row.id, row.previous, to, options.actorId ?? null, options.errorMessage ?? null);
-  return { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
+  const result = { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
+  // Emails (COMPLETED, ERROR, posted invoices) are queued in this same transaction.
+  await onStatusChanged(sql, result);
+  return result;
 }
 
 /** Like tryTransition, but a refusal is an INVALID_STATE error that says why. */

@@ -51,6 +51,10 @@ export const builder = new SchemaBuilder<{
     // Outside production a resolver that ignores Pothos' selection (an N+1 risk) fails loudly.
     onUnusedQuery: process.env.NODE_ENV === "production" ? null : "error",
     filterConnectionTotalCount: true,
+    // Larger `first`/`last` values are refused before execution (src/graphql/yoga.ts); these
+    // are the defaults and the backstop.
+    defaultConnectionSize: 20,
+    maxConnectionSize: 100,
   },
   relay: {
     clientMutationId: "omit",

@@ -5,6 +5,7 @@ import "./types/users.ts";
 import "./types/accounts.ts";
 import "./types/documents.ts";
 import "./types/billruns.ts";
+import "./types/schedules.ts";
 import "./types/events.ts";
 import "./types/system.ts";
 

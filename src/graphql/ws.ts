@@ -3,9 +3,11 @@ import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { ServerOptions } from "graphql-ws";
 import { createSourceEventStream, execute as executeEvent, GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
+import type { WebSocket } from "ws";
 import type { App } from "../app.ts";
-import { authenticate } from "../auth/users.ts";
-import { errorMasker, type Yoga } from "./yoga.ts";
+import { activeTokenHashes, authenticate } from "../auth/users.ts";
+import { bearerToken, hashToken } from "../auth/tokens.ts";
+import { errorMasker, operationLimitErrors, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
@@ -19,20 +21,26 @@ interface Enveloped {
  * yoga.getEnveloped, so authentication, limits and error masking are the same as over HTTP.
  */
 export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { close: () => Promise<void> } {
-  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
+  // A message larger than an HTTP body may be is refused the same way (close code 1009).
+  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: app.config.security.maxBodyBytes });
+  const watcher = watchRevokedTokens(app);
   const disposable = useServer(
     {
-      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
       subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
-      // An unauthenticated connection is refused at once (close code 4403).
+      // An unauthenticated connection is refused at once (close code 4403). Each operation is
+      // authenticated again (the context factory), and open connections are watched for revoked tokens.
       onConnect: async (ctx) => {
-        const user = await authenticate(app.db, stringParam(ctx.connectionParams?.authorization));
-        return user !== null;
+        const authorization = stringParam(ctx.connectionParams?.authorization);
+        const user = await authenticate(app.db, authorization);
+        if (user === null) return false;
+        watcher.add((ctx.extra as { socket: WebSocket }).socket, hashToken(bearerToken(authorization)!));
+        return true;
       },
       // Writes to a client that stops reading pile up in this process: past the cap the
       // connection is closed (4413) and the client resumes with `after`.
       onNext: (ctx) => {
-        const socket = (ctx.extra as { socket: import("ws").WebSocket }).socket;
+        const socket = (ctx.extra as { socket: WebSocket }).socket;
         if (socket.bufferedAmount > app.config.wsMaxBufferedBytes) {
           app.log.warn({ buffered: socket.bufferedAmount }, "closing a WebSocket that does not keep up");
           socket.close(4413, "Client too slow: resubscribe with after");
@@ -43,7 +51,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           connectionParams: ctx.connectionParams,
           params: payload,
-          socket: (ctx.extra as { socket: import("ws").WebSocket }).socket,
+          socket: (ctx.extra as { socket: WebSocket }).socket,
         });
         let document;
         try {
@@ -60,11 +68,14 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const user = (args.contextValue as Context).user;
+        const { user, requestId } = args.contextValue as Context;
         const key = `${user?.role}\u0000${payload.operationName ?? ""}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? {})}`;
-        (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app));
+        (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app, requestId));
         const errors = validate(args.schema, args.document);
         if (errors.length > 0) return errors;
+        // Shared subscriptions bypass the enveloped subscribe, so the page-size and cost limits are checked here.
+        const limitErrors = operationLimitErrors(schema, document, payload.operationName, payload.variables, app.config.security);
+        if (limitErrors.length > 0) return limitErrors;
         return args;
       },
     },
@@ -72,8 +83,50 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   );
   return {
     close: async () => {
+      watcher.stop();
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Closes (4403) every open WebSocket whose token has been revoked, checking all of this
+ * process's connections with one query every BILLRUN_WS_REAUTH_SECONDS, whichever process
+ * revoked it. (A revoked token's next operation on an open connection fails at once anyway:
+ * each operation authenticates again.)
+ */
+function watchRevokedTokens(app: App) {
+  const sockets = new Map<WebSocket, string>();
+  let checking = false;
+  const check = async () => {
+    if (checking || sockets.size === 0) return;
+    checking = true;
+    try {
+      const active = await activeTokenHashes(app.db, [...new Set(sockets.values())]);
+      for (const [socket, tokenHash] of sockets) {
+        if (active.has(tokenHash)) continue;
+        sockets.delete(socket);
+        app.log.info("closing a WebSocket whose token was revoked");
+        socket.close(4403, "Forbidden: token revoked");
+        socket.terminate();
+      }
+    } catch (error) {
+      app.log.warn({ err: error }, "could not check open WebSockets for revoked tokens");
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), app.config.security.wsReauthMs);
+  timer.unref();
+  return {
+    add(socket: WebSocket, tokenHash: string) {
+      sockets.set(socket, tokenHash);
+      socket.once("close", () => sockets.delete(socket));
+    },
+    stop() {
+      clearInterval(timer);
+      sockets.clear();
     },
   };
 }

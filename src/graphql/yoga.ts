@@ -1,7 +1,31 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
-import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import {
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  isListType,
+  isObjectType,
+  isInterfaceType,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  type DocumentNode,
+  type ExecutionResult,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValueNode,
+} from "graphql";
 import type { App } from "../app.ts";
+import type { Config } from "../config.ts";
 import { authenticate } from "../auth/users.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
@@ -15,7 +39,10 @@ interface ServerContext {
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
 
+type Limits = Config["security"];
+
 export function createGraphQLServer(app: App): Yoga {
+  const limits = app.config.security;
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -31,14 +58,35 @@ export function createGraphQLServer(app: App): Yoga {
       warn: (...args) => app.log.warn(args.map(String).join(" ")),
       error: (...args) => app.log.error(args.map(String).join(" ")),
     },
-    maskedErrors: { maskError: errorMasker(app) },
+    // Stack traces reach the caller only in development proper (never in test or production).
+    maskedErrors: { maskError: errorMasker(app), isDev: app.config.env === "development" },
+    maxRequestBodySize: limits.maxBodyBytes,
+    cors: limits.corsOrigins ? { origin: limits.corsOrigins, methods: ["GET", "POST"], credentials: false } : undefined,
+    plugins: [
+      useRequestId(),
+      csrfPrevention(CSRF_HEADERS),
+      EnvelopArmorPlugin({
+        // Reported as validation errors (an error list over graphql-ws too), not thrown.
+        maxDepth: { n: limits.maxDepth, ...REPORT },
+        maxAliases: { n: limits.maxAliases, ...REPORT },
+        maxDirectives: { n: limits.maxDirectives, ...REPORT },
+        // The token limit stops the parser itself: a parse error.
+        maxTokens: { n: limits.maxTokens },
+        // Armor's cost limit sees literal `first` values only; connectionLimits below also
+        // reads variables and default page sizes, so it is the one cost limit.
+        costLimit: { enabled: false },
+        blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
+      }) as Plugin,
+      ...(limits.introspection ? [] : [noIntrospection()]),
+      connectionLimits(limits),
+    ],
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
       return {
         app,
         db: app.db,
         user: await authenticate(app.db, authorization),
-        requestId: request?.headers.get("x-request-id")?.slice(0, 100) ?? randomUUID(),
+        requestId: currentRequestId() ?? randomUUID(),
         closeConnection: socket
           ? (code, reason) => {
               socket.close(code, reason);
@@ -51,13 +99,264 @@ export function createGraphQLServer(app: App): Yoga {
   });
 }
 
-/** Unexpected errors reach the caller as "Unexpected error." and the log in full. */
-export function errorMasker(app: App) {
+// ---------------------------------------------------------------------------------------------
+// Request ids
+
+const requestIds = new AsyncLocalStorage<string>();
+
+/** The id of the HTTP request (or WebSocket operation) being handled, for log lines. */
+export function currentRequestId(): string | undefined {
+  return requestIds.getStore();
+}
+
+export function withRequestId<T>(requestId: string, work: () => T): T {
+  return requestIds.run(requestId, work);
+}
+
+/** A caller's `x-request-id` when it is a sane token (it goes into logs), else a fresh one. */
+export function requestIdFrom(header: string | null | undefined): string {
+  return header && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : randomUUID();
+}
+
+/** Every request runs with its id in scope (for the log lines of masked errors) and answers with it in `x-request-id`. */
+function useRequestId(): Plugin {
+  return {
+    instrumentation: {
+      request: ({ request }, wrapped) => requestIds.run(requestIdFrom(request.headers.get("x-request-id")), wrapped),
+    },
+    onResponse({ response }) {
+      const id = currentRequestId();
+      if (id && !response.headers.has("x-request-id")) response.headers.set("x-request-id", id);
+    },
+  };
+}
+
+/** Unexpected errors reach the caller as "Unexpected error." and the log in full, with the request id. */
+export function errorMasker(app: App, requestId?: string) {
   return (error: unknown, message: string, isDev?: boolean): Error => {
     const masked = maskError(error, message, isDev);
-    if (masked !== error) app.log.error({ err: error }, "unexpected error");
+    if (masked !== error) app.log.error({ err: error, requestId: requestId ?? currentRequestId() }, "unexpected error");
     return masked;
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSRF
+
+/**
+ * Any one of these headers makes a browser send a CORS preflight first, so a page on another
+ * site cannot send the request "simply" (like a form or an <img> would). GraphiQL and fetch
+ * clients send JSON, which is preflighted anyway; the headers are for GET and multipart.
+ */
+const CSRF_HEADERS = ["x-graphql-yoga-csrf", "apollo-require-preflight", "authorization"];
+const SIMPLE_CONTENT_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
+
+/** Refuses GraphQL requests a browser could send cross-site without a preflight (what graphql-yoga's CSRF plugin does). */
+function csrfPrevention(headers: string[]): Plugin {
+  return {
+    onRequestParse({ request }) {
+      const contentType = request.headers.get("content-type")?.split(";")[0]!.trim().toLowerCase();
+      const preflighted = !!contentType && !SIMPLE_CONTENT_TYPES.includes(contentType);
+      if (preflighted || headers.some((name) => request.headers.has(name))) return;
+      throw new GraphQLError(
+        `Request refused to prevent cross-site request forgery: send it as application/json, or with one of the headers ${headers.join(", ")}.`,
+        { extensions: { code: "CSRF_PREVENTED", http: { status: 403 } } },
+      );
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query limits
+
+/**
+ * A refused request is the client's mistake. As for parse and validation errors, yoga follows
+ * GraphQL over HTTP: status 400 for `accept: application/graphql-response+json`, 200 for
+ * plain application/json.
+ */
+const badRequest = () => ({ spec: true, status: 400 });
+
+const REPORT = {
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
+function noIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+/**
+ * `first`/`last` within 0..maxPageSize, and the connection-aware cost within maxCost, checked
+ * before anything executes. It needs the variables (a validation rule does not see them, and
+ * yoga caches validation per document), so it runs at execute/subscribe time.
+ */
+function connectionLimits(limits: Limits): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
+      if (errors.length > 0) {
+        setResultAndStopExecution({ errors });
+        return;
+      }
+      if (limits.fieldSuggestions) return;
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
+        },
+      };
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
+      if (errors.length > 0) {
+        setResultAndStopExecution({ errors });
+        return;
+      }
+      if (limits.fieldSuggestions) return;
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
+        },
+      };
+    },
+  };
+}
+
+function isResult(value: unknown): value is ExecutionResult {
+  return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value);
+}
+
+/** graphql-js' "Did you mean ...?" (also in variable errors, which armor does not see) names schema members. */
+function withoutSuggestions(error: GraphQLError): GraphQLError {
+  if (!/Did you mean/.test(error.message)) return error;
+  return new GraphQLError(error.message.replace(/\s*Did you mean .+\?/g, "").trim(), {
+    nodes: error.nodes,
+    path: error.path,
+    extensions: error.extensions,
+  });
+}
+
+/** Page size assumed for a connection asked without `first`/`last` (Pothos' default). */
+const DEFAULT_PAGE_SIZE = 20;
+/** Items assumed for a list that is not a connection (a document's items, a run's status history...). */
+const LIST_FACTOR = 10;
+
+/**
+ * The limits of one operation: `first`/`last` out of range (VALIDATION) and the cost, where
+ * each field costs 1 and a field's subtree counts once per item its list can hold: `first`,
+ * `last` or 20 under a connection, 10 under any other list.
+ */
+export function operationLimitErrors(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown> | null | undefined,
+  limits: Pick<Limits, "maxCost" | "maxPageSize">,
+): GraphQLError[] {
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  // Unknown or ambiguous operation: execution reports it.
+  if (!operation) return [];
+  const fragments = new Map(
+    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
+  );
+  const vars = variables ?? {};
+  const errors: GraphQLError[] = [];
+  const memo = new Map<string, number>();
+  const visiting = new Set<string>();
+
+  const intArgument = (node: FieldNode, name: string, definition: GraphQLField<unknown, unknown>): number | undefined => {
+    const argument = node.arguments?.find((a) => a.name.value === name);
+    if (!argument) {
+      const fallback = definition.args.find((a) => a.name === name)?.defaultValue;
+      return typeof fallback === "number" ? fallback : undefined;
+    }
+    return intValue(argument.value);
+  };
+  const intValue = (value: ValueNode): number | undefined => {
+    if (value.kind === Kind.INT) return Number(value.value);
+    if (value.kind !== Kind.VARIABLE) return undefined;
+    const given = vars[value.name.value];
+    if (typeof given === "number" && Number.isInteger(given)) return given;
+    if (given !== undefined) return undefined;
+    const declared = operation.variableDefinitions?.find((v) => v.variable.name.value === value.name.value)?.defaultValue;
+    return declared?.kind === Kind.INT ? Number(declared.value) : undefined;
+  };
+
+  const pageSizeOf = (node: FieldNode, definition: GraphQLField<unknown, unknown>, path: string[]): number | undefined => {
+    if (!definition.args.some((a) => a.name === "first" || a.name === "last")) return undefined;
+    let size: number | undefined;
+    for (const name of ["first", "last"]) {
+      const value = intArgument(node, name, definition);
+      if (value === undefined) continue;
+      if (value < 0 || value > limits.maxPageSize) {
+        errors.push(
+          new GraphQLError(`${name} must be between 0 and ${limits.maxPageSize} (was ${value}) on ${path.join(".")}`, {
+            nodes: [node],
+            extensions: { code: "VALIDATION", field: [...path, name], http: badRequest() },
+          }),
+        );
+      }
+      size ??= Math.min(Math.max(value, 0), limits.maxPageSize);
+    }
+    return size ?? DEFAULT_PAGE_SIZE;
+  };
+
+  const cost = (set: SelectionSetNode, type: GraphQLNamedType | undefined, pageSize: number | undefined, path: string[]): number => {
+    let total = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        // Introspection is governed by BILLRUN_INTROSPECTION, not by cost.
+        if (name.startsWith("__")) continue;
+        const definition = type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[name] : undefined;
+        if (!definition || !selection.selectionSet) {
+          total += 1;
+          continue;
+        }
+        const fieldPath = [...path, selection.alias?.value ?? name];
+        const innerPageSize = pageSizeOf(selection, definition, fieldPath);
+        const inner = 1 + cost(selection.selectionSet, getNamedType(definition.type), innerPageSize, fieldPath);
+        const multiplier = isListType(getNullableType(definition.type)) ? (pageSize ?? LIST_FACTOR) : 1;
+        total += multiplier * inner;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const narrowed = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
+        total += cost(selection.selectionSet, narrowed ?? undefined, pageSize, path);
+      } else {
+        const fragment = fragments.get(selection.name.value);
+        if (!fragment || visiting.has(fragment.name.value)) continue;
+        // A fragment's cost does not depend on where it is spread, except through the page size:
+        // computed once, however often it is spread (no exponential walk through nested spreads).
+        const key = `${fragment.name.value}\u0000${pageSize ?? ""}`;
+        let fragmentCost = memo.get(key);
+        if (fragmentCost === undefined) {
+          visiting.add(fragment.name.value);
+          fragmentCost = cost(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value) ?? undefined, pageSize, path);
+          visiting.delete(fragment.name.value);
+          memo.set(key, fragmentCost);
+        }
+        total += fragmentCost;
+      }
+    }
+    return total;
+  };
+
+  const root = schema.getRootType(operation.operation) ?? undefined;
+  const total = cost(operation.selectionSet, root, undefined, []);
+  if (errors.length > 0) return errors;
+  if (total > limits.maxCost) {
+    return [
+      new GraphQLError(
+        `Query cost ${total} exceeds the limit of ${limits.maxCost}: ask for fewer items (first/last) or fewer nested lists. ` +
+          `Each field costs 1, counted once per item of the connections (first/last, default ${DEFAULT_PAGE_SIZE}) and lists (${LIST_FACTOR}) above it.`,
+        { extensions: { code: "QUERY_TOO_COSTLY", cost: total, maxCost: limits.maxCost, http: badRequest() } },
+      ),
+    ];
+  }
+  return [];
 }
 
 function stringParam(value: unknown): string | null {

@@ -37,10 +37,11 @@ describe("the real HTTP server", () => {
     expect(await response.json()).toEqual({ status: "ready" });
   });
 
-  it("redirects / to /graphql", async () => {
-    const response = await fetch(`${origin}/`, { redirect: "manual" });
-    expect(response.status).toBe(302);
-    expect(response.headers.get("location")).toBe("/graphql");
+  it("serves the dashboard at / (built at install)", async () => {
+    const response = await fetch(`${origin}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await response.text()).toContain("Billrun");
   });
 
   it("serves GraphQL over POST with a bearer token", async () => {

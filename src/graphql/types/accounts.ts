@@ -2,6 +2,8 @@ import { builder } from "../builder.ts";
 import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
 import { formatPrice, formatQuantity } from "../format.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
+import { NotFoundError } from "../../errors.ts";
 
 export const AccountStatusEnum = builder.enumType("AccountStatus", { values: ["ACTIVE", "INACTIVE"] as const });
 export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { values: ["ACTIVE", "CANCELLED"] as const });
@@ -192,8 +194,18 @@ builder.mutationFields((t) => ({
     type: CustomerSubscriptionType,
     errors: {},
     authScopes: { operator: true },
-    args: { input: t.arg({ type: CreateSubscriptionInput, required: true }) },
-    resolve: (_root, { input }, ctx) => accounts.createSubscription(ctx.db, input),
+    args: {
+      input: t.arg({ type: CreateSubscriptionInput, required: true }),
+      idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createSubscription", key: idempotencyKey, input }, async () => {
+        return (await accounts.createSubscription(ctx.db, input)).id;
+      });
+      const subscription = await ctx.db.subscription.findUnique({ where: { id }, include: { charges: { orderBy: { position: "asc" } } } });
+      if (!subscription) throw new NotFoundError(`subscription ${id} (the result of this idempotencyKey) no longer exists`);
+      return subscription;
+    },
   }),
   cancelSubscription: t.field({
     type: CustomerSubscriptionType,

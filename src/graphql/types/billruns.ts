@@ -6,6 +6,8 @@ import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
 import { UserType } from "./users.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
+import { NotFoundError } from "../../errors.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
   values: ["PENDING", "PAUSED", "PROCESSING", "COMPLETED", "ERROR", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS"] as const,
@@ -259,23 +261,41 @@ function billRunsWhere(args: { status?: readonly string[] | null; hasErrors?: bo
 
 const loadRun = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRun.findUniqueOrThrow({ where: { id } });
 
+/** A replay's run is read again: it may have moved on, or been deleted since. */
+async function loadReplayedRun(ctx: { db: import("../../db/client.ts").Db }, id: string) {
+  const run = await ctx.db.billRun.findUnique({ where: { id } });
+  if (!run) throw new NotFoundError(`bill run ${id} (the result of this idempotencyKey) no longer exists`);
+  return run;
+}
+
 builder.mutationFields((t) => ({
   createBillRun: t.field({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
-    args: { input: t.arg({ type: CreateBillRunInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => loadRun(ctx, await billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id })),
+    args: {
+      input: t.arg({ type: CreateBillRunInput, required: true }),
+      idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createBillRun", key: idempotencyKey, input }, () =>
+        billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id }),
+      );
+      return loadReplayedRun(ctx, id);
+    },
   }),
   postBillRun: t.field({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
     description: "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await billRuns.postBillRun(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: async (_root, { id, idempotencyKey }, ctx) => {
+      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "postBillRun", key: idempotencyKey, input: { id } }, async () => {
+        await billRuns.postBillRun(ctx.app, id, ctx.user!.id);
+        return id;
+      });
+      return loadReplayedRun(ctx, runId);
     },
   }),
   cancelBillRun: t.field({

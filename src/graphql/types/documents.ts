@@ -3,6 +3,8 @@ import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
 import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
+import { NotFoundError } from "../../errors.ts";
 
 export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
 const ItemKindEnum = builder.enumType("ItemKind", {
@@ -105,10 +107,17 @@ builder.mutationFields((t) => ({
     errors: {},
     authScopes: { operator: true },
     description: "Applies a payment to a POSTED invoice (refused for drafts); the amount may not exceed the balance.",
-    args: { input: t.arg({ type: ApplyPaymentInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const id = await applyPayment(ctx.app, input, ctx.user!.id);
-      return ctx.db.payment.findUniqueOrThrow({ where: { id }, include: { document: true } });
+    args: {
+      input: t.arg({ type: ApplyPaymentInput, required: true }),
+      idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "applyPayment", key: idempotencyKey, input }, () =>
+        applyPayment(ctx.app, input, ctx.user!.id),
+      );
+      const payment = await ctx.db.payment.findUnique({ where: { id }, include: { document: true } });
+      if (!payment) throw new NotFoundError(`payment ${id} (the result of this idempotencyKey) no longer exists`);
+      return payment;
     },
   }),
 }));

@@ -1,17 +1,58 @@
+import { GraphQLError, type GraphQLResolveInfo } from "graphql";
 import { builder } from "../builder.ts";
-import type { User } from "../../generated/prisma/client.ts";
-import { createUser } from "../../auth/users.ts";
+import type { Context } from "../context.ts";
+import type { ApiToken, User } from "../../generated/prisma/client.ts";
+import { createApiToken, createUser, hasRole, revokeApiToken } from "../../auth/users.ts";
 import { ValidationError } from "../../errors.ts";
+import { isUuid } from "../../util.ts";
 
 export const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "OPERATOR", "VIEWER"] as const });
 
 export const UserType = builder.prismaObject("User", {
   fields: (t) => ({
     id: t.exposeID("id"),
-    email: t.exposeString("email"),
+    email: t.string({
+      nullable: true,
+      description:
+        "Shown to OPERATORs and ADMINs, and to the user themself in queries and mutations; null otherwise " +
+        "(a VIEWER sees no one else's email, in subscriptions not even its own: their results are shared by role).",
+      resolve: (user, _args, ctx, info) => (canSeeEmail(ctx, user, info) ? user.email : null),
+    }),
     name: t.exposeString("name"),
     role: t.expose("role", { type: RoleEnum }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
+  }),
+});
+
+function canSeeEmail(ctx: Context, user: Pick<User, "id">, info: GraphQLResolveInfo): boolean {
+  if (hasRole(ctx.user, "OPERATOR")) return true;
+  // Subscription results are computed once per role and shared (src/graphql/ws.ts): what a
+  // field shows there may depend on the role only, never on who the subscriber is.
+  return ctx.user?.id === user.id && info.operation.operation !== "subscription";
+}
+
+export const ApiTokenType = builder.prismaObject("ApiToken", {
+  description: "An API token's record; the token itself is only shown when it is created.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    label: t.exposeString("label"),
+    user: t.relation("user"),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    revokedAt: t.expose("revokedAt", { type: "DateTime", nullable: true }),
+  }),
+});
+
+const CreateApiTokenPayload = builder.objectRef<{ apiToken: ApiToken; token: string }>("CreateApiTokenPayload").implement({
+  fields: (t) => ({
+    apiToken: t.field({ type: ApiTokenType, resolve: (p) => p.apiToken }),
+    token: t.exposeString("token", { description: "The bearer token. Shown once: only its hash is stored." }),
+  }),
+});
+
+const CreateApiTokenInput = builder.inputType("CreateApiTokenInput", {
+  fields: (t) => ({
+    label: t.string({ required: true, description: "What the token is for (1-100 characters)." }),
+    userId: t.id({ description: "Whose token; default: yours. Only an ADMIN may create tokens for others." }),
   }),
 });
 
@@ -51,6 +92,22 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true },
     resolve: (query, _root, _args, ctx) => ctx.db.user.findUnique({ ...query, where: { id: ctx.user!.id } }),
   }),
+  apiTokens: t.prismaConnection(
+    {
+      type: ApiTokenType,
+      cursor: "id",
+      authScopes: { viewer: true },
+      description: "API tokens (in a stable order): yours, or (ADMIN) a given user's or everyone's.",
+      args: {
+        userId: t.arg.id({ description: "Default: yours; an ADMIN without userId sees every user's." }),
+        includeRevoked: t.arg.boolean({ defaultValue: false }),
+      },
+      totalCount: (_root, args, ctx) => ctx.db.apiToken.count({ where: apiTokensWhere(ctx, args) }),
+      resolve: (query, _root, args, ctx) => ctx.db.apiToken.findMany({ ...query, where: apiTokensWhere(ctx, args), orderBy: { id: "asc" } }),
+    },
+    { name: "ApiTokenConnection" },
+    { name: "ApiTokenEdge" },
+  ),
   settings: t.prismaField({
     type: SettingsType,
     authScopes: { viewer: true },
@@ -58,7 +115,37 @@ builder.queryFields((t) => ({
   }),
 }));
 
+/** Which tokens a caller may list: an ADMIN anyone's, everyone else only their own. */
+function apiTokensWhere(ctx: Context, args: { userId?: string | null; includeRevoked?: boolean | null }) {
+  const admin = hasRole(ctx.user, "ADMIN");
+  if (args.userId && args.userId !== ctx.user!.id && !admin) {
+    throw new GraphQLError("only an ADMIN may list another user's tokens", { extensions: { code: "FORBIDDEN" } });
+  }
+  const userId = args.userId ?? (admin ? undefined : ctx.user!.id);
+  // A malformed id names no user: an empty list rather than a database error.
+  if (userId !== undefined && !isUuid(userId)) return { id: { in: [] } };
+  return { ...(userId === undefined ? {} : { userId }), ...(args.includeRevoked ? {} : { revokedAt: null }) };
+}
+
 builder.mutationFields((t) => ({
+  createApiToken: t.field({
+    type: CreateApiTokenPayload,
+    errors: {},
+    authScopes: { operator: true },
+    description: "A new token for yourself (OPERATOR, ADMIN) or for another user (ADMIN).",
+    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
+    resolve: (_root, { input }, ctx) => createApiToken(ctx.db, ctx.user!, input),
+  }),
+  revokeApiToken: t.field({
+    type: ApiTokenType,
+    errors: {},
+    authScopes: { operator: true },
+    description:
+      "Revokes a token at once, over HTTP and on open WebSockets. An OPERATOR may revoke their own tokens, an ADMIN anyone's. " +
+      "(BILLRUN_ADMIN_TOKEN is restored at the next start while it stays configured.)",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => revokeApiToken(ctx.db, ctx.user!, id),
+  }),
   createUser: t.field({
     type: CreateUserPayload,
     errors: {},

@@ -1,0 +1,161 @@
+import { builder } from "../builder.ts";
+import { isUuid } from "../../util.ts";
+import * as schedules from "../../schedules/service.ts";
+import { DAYS_OF_WEEK } from "../../schedules/recurrence.ts";
+import type { Prisma } from "../../generated/prisma/client.ts";
+import { ChargeTypeEnum } from "./accounts.ts";
+import { BillRunType } from "./billruns.ts";
+import { UserType } from "./users.ts";
+
+const ScheduleStatusEnum = builder.enumType("BillRunScheduleStatus", {
+  values: {
+    ACTIVE: { description: "Creates a run at each occurrence." },
+    PAUSED: { description: "Creates nothing; resuming starts again from the next occurrence (missed ones are not made up)." },
+    CANCELED: { description: "Ended for good." },
+  } as const,
+});
+const RepeatTypeEnum = builder.enumType("RepeatType", { values: ["DAILY", "WEEKLY", "MONTHLY"] as const });
+const DayOfWeekEnum = builder.enumType("DayOfWeek", { values: DAYS_OF_WEEK });
+
+const BillRunScheduleType = builder.prismaObject("BillRunSchedule", {
+  description: "Creates bill runs at runTime (wall clock in timeZone) on the days its rule names.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    status: t.expose("status", { type: ScheduleStatusEnum }),
+    owner: t.relation("owner", { type: UserType, description: "Who scheduled it; its runs' emails go to this user." }),
+    repeatType: t.expose("repeatType", { type: RepeatTypeEnum }),
+    weeklyOnDay: t.expose("weeklyOnDay", { type: DayOfWeekEnum, nullable: true }),
+    dayOfMonth: t.exposeInt("dayOfMonth", { nullable: true, description: "In a shorter month, the month's last day." }),
+    monthlyOnEndOfMonth: t.exposeBoolean("monthlyOnEndOfMonth"),
+    runTime: t.exposeString("runTime", {
+      description:
+        'Wall-clock "HH:MM" in timeZone. On the day clocks skip it, the run is at the first instant after the gap; on the day it happens twice, at the first.',
+    }),
+    timeZone: t.exposeString("timeZone", { description: "IANA time zone, e.g. Europe/London." }),
+    repeatFrom: t.expose("repeatFrom", { type: "Date" }),
+    repeatTo: t.expose("repeatTo", { type: "Date", nullable: true, description: "Last day that may hold an occurrence; null: no end." }),
+    targetDateOffsetDays: t.exposeInt("targetDateOffsetDays", { description: "A run's target date is its occurrence's day plus this." }),
+    invoiceDateOffsetDays: t.exposeInt("invoiceDateOffsetDays", { description: "A run's invoice date is its occurrence's day plus this." }),
+    batches: t.exposeIntList("batches", { description: "Empty: every batch." }),
+    billCycleDay: t.exposeInt("billCycleDay", { nullable: true }),
+    accountIds: t.exposeIDList("accountIds"),
+    subscriptionIds: t.exposeIDList("subscriptionIds"),
+    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], resolve: (s) => s.chargeTypesToExclude }),
+    autoPost: t.exposeBoolean("autoPost"),
+    autoEmail: t.exposeBoolean("autoEmail"),
+    noEmailForZeroAmountInvoice: t.exposeBoolean("noEmailForZeroAmountInvoice"),
+    nextRunAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When the next run will be created; null when the schedule is not ACTIVE or has no occurrence left.",
+      resolve: (s) => (s.status === "ACTIVE" ? s.nextRunAt : null),
+    }),
+    lastRunAt: t.expose("lastRunAt", { type: "DateTime", nullable: true, description: "The occurrence of the latest run it created." }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    runs: t.relatedConnection(
+      "runs",
+      { type: BillRunType, cursor: "billRunNumber", totalCount: true, query: { orderBy: { billRunNumber: "desc" } }, description: "Newest first." },
+      { name: "BillRunScheduleRunConnection" },
+      { name: "BillRunScheduleRunEdge" },
+    ),
+  }),
+});
+
+builder.prismaObjectField(BillRunType, "schedule", (t) =>
+  t.relation("schedule", { type: BillRunScheduleType, nullable: true, description: "The schedule that created the run, if one did." }),
+);
+
+const CreateBillRunScheduleInput = builder.inputType("CreateBillRunScheduleInput", {
+  fields: (t) => ({
+    repeatType: t.field({ type: RepeatTypeEnum, required: true }),
+    weeklyOnDay: t.field({ type: DayOfWeekEnum, description: "Required for WEEKLY." }),
+    dayOfMonth: t.int({ description: "MONTHLY: 1-31; in a shorter month, the month's last day." }),
+    monthlyOnEndOfMonth: t.boolean({ description: "MONTHLY: on each month's last day (instead of dayOfMonth)." }),
+    runTime: t.string({ required: true, description: 'Wall-clock "HH:MM" in timeZone.' }),
+    timeZone: t.string({ required: true, description: "IANA time zone, e.g. America/New_York." }),
+    repeatFrom: t.field({ type: "Date", description: "First day that may hold an occurrence; default: today in timeZone." }),
+    repeatTo: t.field({ type: "Date", description: "Last day that may hold an occurrence; default: no end." }),
+    targetDateOffsetDays: t.int({ description: "Target date = occurrence day + this (default 0)." }),
+    invoiceDateOffsetDays: t.int({ description: "Invoice date = occurrence day + this (default 0)." }),
+    batches: t.intList({ description: "Account batches (1-50); default all." }),
+    billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
+    accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
+    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two." }),
+    autoPost: t.boolean(),
+    autoEmail: t.boolean(),
+    noEmailForZeroAmountInvoice: t.boolean(),
+  }),
+});
+
+function schedulesWhere(args: { status?: readonly string[] | null }): Prisma.BillRunScheduleWhereInput {
+  return args.status && args.status.length > 0 ? { status: { in: args.status as never } } : {};
+}
+
+builder.queryFields((t) => ({
+  billRunSchedules: t.prismaConnection(
+    {
+      type: BillRunScheduleType,
+      cursor: "id",
+      authScopes: { viewer: true },
+      description: "Newest first.",
+      args: { status: t.arg({ type: [ScheduleStatusEnum] }) },
+      totalCount: (_root, args, ctx) => ctx.db.billRunSchedule.count({ where: schedulesWhere(args) }),
+      resolve: (query, _root, args, ctx) =>
+        ctx.db.billRunSchedule.findMany({ ...query, where: schedulesWhere(args), orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+    },
+    { name: "BillRunScheduleConnection" },
+    { name: "BillRunScheduleEdge" },
+  ),
+  billRunSchedule: t.prismaField({
+    type: BillRunScheduleType,
+    nullable: true,
+    authScopes: { viewer: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.billRunSchedule.findUnique({ ...query, where: { id } }) : null),
+  }),
+}));
+
+const loadSchedule = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRunSchedule.findUniqueOrThrow({ where: { id } });
+
+builder.mutationFields((t) => ({
+  createBillRunSchedule: t.field({
+    type: BillRunScheduleType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "The caller becomes the schedule's owner and receives its runs' emails.",
+    args: { input: t.arg({ type: CreateBillRunScheduleInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => loadSchedule(ctx, await schedules.createSchedule(ctx.app, input, ctx.user!.id)),
+  }),
+  pauseBillRunSchedule: t.field({
+    type: BillRunScheduleType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await schedules.pauseSchedule(ctx.app, id);
+      return loadSchedule(ctx, id);
+    },
+  }),
+  resumeBillRunSchedule: t.field({
+    type: BillRunScheduleType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "Runs again from the next occurrence; those missed while paused are not made up.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await schedules.resumeSchedule(ctx.app, id);
+      return loadSchedule(ctx, id);
+    },
+  }),
+  cancelBillRunSchedule: t.field({
+    type: BillRunScheduleType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await schedules.cancelSchedule(ctx.app, id);
+      return loadSchedule(ctx, id);
+    },
+  }),
+}));

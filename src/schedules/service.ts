@@ -1,0 +1,196 @@
+import { z } from "zod";
+import type { App } from "../app.ts";
+import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
+import { dateOnly, isoDate, isUuid } from "../util.ts";
+import { parseInput } from "../validation.ts";
+import { assertTargetsExist, checkRunFilters, runFilterFields } from "../billruns/service.ts";
+import { DAYS_OF_WEEK, firstOccurrenceAtOrAfter, localDate, type Recurrence } from "./recurrence.ts";
+import { isValidTimeZone } from "./timezone.ts";
+
+const offset = (what: string) =>
+  z.number().int().min(-366, `${what} is between -366 and 366 days`).max(366, `${what} is between -366 and 366 days`).default(0);
+
+// The filters and options are those of createBillRun, checked the same way, so that a schedule
+// that is accepted creates runs that are.
+const createScheduleInput = z
+  .object({
+    repeatType: z.enum(["DAILY", "WEEKLY", "MONTHLY"]),
+    weeklyOnDay: z.enum(DAYS_OF_WEEK).optional(),
+    dayOfMonth: z.number().int().min(1, "dayOfMonth is 1-31").max(31, "dayOfMonth is 1-31").optional(),
+    monthlyOnEndOfMonth: z.boolean().default(false),
+    runTime: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "runTime is a wall-clock time HH:MM, 00:00 to 23:59"),
+    timeZone: z.string().refine(isValidTimeZone, "not an IANA time zone such as Europe/London or America/New_York"),
+    repeatFrom: isoDate.optional(),
+    repeatTo: isoDate.optional(),
+    targetDateOffsetDays: offset("targetDateOffsetDays"),
+    invoiceDateOffsetDays: offset("invoiceDateOffsetDays"),
+    ...runFilterFields,
+  })
+  .superRefine((input, ctx) => {
+    const issue = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
+    if (input.repeatType === "WEEKLY" && !input.weeklyOnDay) issue("weeklyOnDay", "a WEEKLY schedule needs weeklyOnDay");
+    if (input.repeatType !== "WEEKLY" && input.weeklyOnDay) issue("weeklyOnDay", "weeklyOnDay is only for WEEKLY schedules");
+    if (input.repeatType === "MONTHLY") {
+      if (input.dayOfMonth === undefined && !input.monthlyOnEndOfMonth) issue("dayOfMonth", "a MONTHLY schedule needs dayOfMonth or monthlyOnEndOfMonth");
+      if (input.dayOfMonth !== undefined && input.monthlyOnEndOfMonth) issue("monthlyOnEndOfMonth", "give dayOfMonth or monthlyOnEndOfMonth, not both");
+    } else {
+      if (input.dayOfMonth !== undefined) issue("dayOfMonth", "dayOfMonth is only for MONTHLY schedules");
+      if (input.monthlyOnEndOfMonth) issue("monthlyOnEndOfMonth", "monthlyOnEndOfMonth is only for MONTHLY schedules");
+    }
+    if (input.repeatFrom && input.repeatTo && input.repeatTo < input.repeatFrom) issue("repeatTo", "repeatTo is before repeatFrom");
+    checkRunFilters(input, ctx);
+  });
+
+export async function createSchedule(app: App, input: unknown, ownerId: string, now: Date = new Date()): Promise<string> {
+  const data = parseInput(createScheduleInput, input);
+  await assertTargetsExist(app, data);
+  const repeatFrom = data.repeatFrom ?? localDate(data.timeZone, now);
+  if (data.repeatTo && data.repeatTo < repeatFrom) throw new ValidationError("input.repeatTo: repeatTo is before repeatFrom", ["input", "repeatTo"]);
+  const rule: Recurrence = {
+    repeatType: data.repeatType,
+    weeklyOnDay: data.weeklyOnDay ?? null,
+    dayOfMonth: data.dayOfMonth ?? null,
+    monthlyOnEndOfMonth: data.monthlyOnEndOfMonth,
+    runTime: data.runTime,
+    timeZone: data.timeZone,
+    repeatFrom,
+    repeatTo: data.repeatTo ?? null,
+  };
+  // Occurrences already past when the schedule is made are not run: the first is the next one.
+  const next = firstOccurrenceAtOrAfter(rule, now);
+  if (!next) throw new ValidationError("input.repeatTo: the schedule has no occurrence left before repeatTo", ["input", "repeatTo"]);
+  const created = await app.db.billRunSchedule.create({
+    data: {
+      ownerId,
+      repeatType: data.repeatType,
+      weeklyOnDay: data.weeklyOnDay ?? null,
+      dayOfMonth: data.dayOfMonth ?? null,
+      monthlyOnEndOfMonth: data.monthlyOnEndOfMonth,
+      runTime: data.runTime,
+      timeZone: data.timeZone,
+      repeatFrom: dateOnly(repeatFrom),
+      repeatTo: data.repeatTo ? dateOnly(data.repeatTo) : null,
+      targetDateOffsetDays: data.targetDateOffsetDays,
+      invoiceDateOffsetDays: data.invoiceDateOffsetDays,
+      batches: data.batches ?? [],
+      billCycleDay: data.billCycleDay ?? null,
+      accountIds: data.accountIds ?? [],
+      subscriptionIds: data.subscriptionIds ?? [],
+      chargeTypesToExclude: data.chargeTypesToExclude ?? [],
+      autoPost: data.autoPost,
+      autoEmail: data.autoEmail,
+      noEmailForZeroAmountInvoice: data.noEmailForZeroAmountInvoice,
+      nextRunAt: next.at,
+    },
+    select: { id: true },
+  });
+  return created.id;
+}
+
+/** ACTIVE → PAUSED: no run is created while paused. Pausing a paused schedule changes nothing. */
+export async function pauseSchedule(app: App, id: string): Promise<void> {
+  requireUuid(id);
+  const paused = await app.pool.query(
+    `UPDATE bill_run_schedules SET status = 'PAUSED', paused_at = now(), next_run_at = NULL, updated_at = now()
+      WHERE id = $1 AND status = 'ACTIVE'`,
+    [id],
+  );
+  if (paused.rowCount) return;
+  const status = await currentStatus(app, id);
+  if (status === "PAUSED") return;
+  throw new InvalidStateError(`the schedule is ${status}; only an ACTIVE schedule can be paused`);
+}
+
+/**
+ * PAUSED → ACTIVE. Occurrences that fell while it was paused are not made up for: the next run
+ * is the first occurrence from now on. Resuming an active schedule changes nothing.
+ */
+export async function resumeSchedule(app: App, id: string, now: Date = new Date()): Promise<void> {
+  requireUuid(id);
+  const row = await readSchedule(app.pool, id);
+  if (!row) throw new NotFoundError(`schedule ${id} not found`);
+  if (row.status === "ACTIVE") return;
+  if (row.status !== "PAUSED") throw new InvalidStateError(`the schedule is ${row.status}; only a PAUSED schedule can be resumed`);
+  const next = firstOccurrenceAtOrAfter(ruleOf(row), now);
+  const resumed = await app.pool.query(
+    `UPDATE bill_run_schedules SET status = 'ACTIVE', paused_at = NULL, next_run_at = $2, updated_at = now()
+      WHERE id = $1 AND status = 'PAUSED'`,
+    [id, next?.at ?? null],
+  );
+  if (resumed.rowCount) return;
+  const status = await currentStatus(app, id);
+  if (status === "ACTIVE") return;
+  throw new InvalidStateError(`the schedule is ${status}; only a PAUSED schedule can be resumed`);
+}
+
+/** ACTIVE or PAUSED → CANCELED, for good. Runs it already created are not touched. */
+export async function cancelSchedule(app: App, id: string): Promise<void> {
+  requireUuid(id);
+  const canceled = await app.pool.query(
+    `UPDATE bill_run_schedules SET status = 'CANCELED', canceled_at = now(), next_run_at = NULL, updated_at = now()
+      WHERE id = $1 AND status IN ('ACTIVE', 'PAUSED')`,
+    [id],
+  );
+  if (canceled.rowCount) return;
+  const status = await currentStatus(app, id);
+  throw new InvalidStateError(`the schedule is ${status}; it cannot be canceled again`);
+}
+
+export interface ScheduleRow {
+  id: string;
+  status: "ACTIVE" | "PAUSED" | "CANCELED";
+  owner_id: string;
+  repeat_type: Recurrence["repeatType"];
+  weekly_on_day: Recurrence["weeklyOnDay"];
+  day_of_month: number | null;
+  monthly_on_end_of_month: boolean;
+  run_time: string;
+  time_zone: string;
+  repeat_from: string;
+  repeat_to: string | null;
+  target_date_offset_days: number;
+  invoice_date_offset_days: number;
+  batches: number[];
+  bill_cycle_day: number | null;
+  account_ids: string[];
+  subscription_ids: string[];
+  charge_types_to_exclude: string[];
+  auto_post: boolean;
+  auto_email: boolean;
+  no_email_for_zero_amount_invoice: boolean;
+  next_run_at: Date | null;
+}
+
+export const SCHEDULE_COLUMNS = `id, status, owner_id, repeat_type, weekly_on_day, day_of_month, monthly_on_end_of_month, run_time,
+  time_zone, to_char(repeat_from, 'YYYY-MM-DD') AS repeat_from, to_char(repeat_to, 'YYYY-MM-DD') AS repeat_to,
+  target_date_offset_days, invoice_date_offset_days, batches, bill_cycle_day, account_ids::text[] AS account_ids,
+  subscription_ids::text[] AS subscription_ids, charge_types_to_exclude::text[] AS charge_types_to_exclude,
+  auto_post, auto_email, no_email_for_zero_amount_invoice, next_run_at`;
+
+export async function readSchedule(sql: { query: App["pool"]["query"] }, id: string): Promise<ScheduleRow | null> {
+  const found = await sql.query<ScheduleRow>(`SELECT ${SCHEDULE_COLUMNS} FROM bill_run_schedules WHERE id = $1`, [id]);
+  return found.rows[0] ?? null;
+}
+
+export function ruleOf(row: ScheduleRow): Recurrence {
+  return {
+    repeatType: row.repeat_type,
+    weeklyOnDay: row.weekly_on_day,
+    dayOfMonth: row.day_of_month,
+    monthlyOnEndOfMonth: row.monthly_on_end_of_month,
+    runTime: row.run_time,
+    timeZone: row.time_zone,
+    repeatFrom: row.repeat_from,
+    repeatTo: row.repeat_to,
+  };
+}
+
+async function currentStatus(app: App, id: string): Promise<string> {
+  const found = await app.pool.query<{ status: string }>("SELECT status FROM bill_run_schedules WHERE id = $1", [id]);
+  if (!found.rows[0]) throw new NotFoundError(`schedule ${id} not found`);
+  return found.rows[0].status;
+}
+
+function requireUuid(id: string): void {
+  if (!isUuid(id)) throw new NotFoundError(`schedule ${id} not found`);
+}

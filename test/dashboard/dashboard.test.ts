@@ -1,0 +1,306 @@
+// The dashboard end to end: the built web app, served by the real HTTP server, driven in a real
+// headless Chromium (Debian's `chromium`, through playwright-core) against the public API.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { createTestApp, type TestApp } from "../support/app.ts";
+import { seedAccount } from "../support/billing.ts";
+import { registerWorkers } from "../../src/billruns/executor.ts";
+import { startHttpServer, type HttpServer } from "../../src/http.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const ARTIFACTS = path.join(REPO, "test-artifacts");
+
+/** Why the browser tests cannot run here, or null. Installs Chromium (as root, with apt) when it is missing. */
+function chromiumUnavailable(): string | null {
+  if (existsSync(CHROMIUM)) return null;
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return `${CHROMIUM} is missing and installing it needs root (apt-get install chromium)`;
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const update = spawnSync("apt-get", ["update", "-qq"], { env, stdio: "ignore", timeout: 300_000 });
+  const install = update.status === 0 ? spawnSync("apt-get", ["install", "-y", "-qq", "chromium"], { env, stdio: "ignore", timeout: 600_000 }) : update;
+  if (install.status === 0 && existsSync(CHROMIUM)) return null;
+  return `${CHROMIUM} is missing and apt-get could not install it (status ${install.status ?? install.error?.message})`;
+}
+
+const unavailable = chromiumUnavailable();
+if (unavailable) console.warn(`\n  SKIPPING the dashboard browser tests: ${unavailable}\n`);
+
+let t: TestApp;
+let http: HttpServer;
+let origin: string;
+let webRoot: string;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+let accounts: {
+  good: { accountNumber: string }[];
+  missingEmail: { accountNumber: string };
+  mismatch: { accountNumber: string; subscriptionNumber: string };
+};
+
+beforeAll(async () => {
+  if (unavailable) return;
+  // A fresh build of web/ of its own: what is tested is the current source, and a parallel
+  // `npm run build:web` (or another test run) cannot swap the files under this server.
+  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
+  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
+    cwd: REPO,
+    encoding: "utf8",
+  });
+  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+
+  t = await createTestApp();
+  http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
+  origin = new URL(http.url).origin;
+
+  const good = [];
+  for (let i = 0; i < 3; i++) good.push(await seedAccount(t, { charges: [{ type: "RECURRING", price: "10.00", billingPeriod: "MONTH" }] }));
+  const missingEmail = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "5.00" }] });
+  const mismatch = await seedAccount(t, { charges: [{ type: "RECURRING", price: "20.00", billingPeriod: "MONTH", currency: "GBP" }] });
+  accounts = {
+    good: good.map((g) => g.account),
+    missingEmail: missingEmail.account,
+    mismatch: { accountNumber: mismatch.account.accountNumber, subscriptionNumber: mismatch.subscription.subscriptionNumber },
+  };
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    // The browser logs refused requests (the bad token's 401) by itself: not the app's errors.
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
+  });
+  // Cancel and Delete ask for confirmation.
+  page.on("dialog", (dialog) => void dialog.accept());
+  await mkdir(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await http?.close();
+  await t?.close();
+  if (webRoot) await rm(webRoot, { recursive: true, force: true });
+});
+
+const row = (number: string) => page.locator(`tr[data-number="${number}"]`);
+
+describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
+  it("serves the app at / and its assets, leaving /graphql, /health and /ready alone", async () => {
+    const index = await fetch(`${origin}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-type")).toContain("text/html");
+    const html = await index.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${origin}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toContain("text/javascript");
+    expect(asset.headers.get("cache-control")).toContain("immutable");
+    // Nothing outside the build is reachable, and nothing is loaded from elsewhere.
+    expect((await fetch(`${origin}/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${origin}/assets/missing.js`)).status).toBe(404);
+    expect(html).not.toMatch(/https?:\/\//);
+    for (const file of await readdir(path.join(webRoot, "assets"))) {
+      if (file.endsWith(".js") || file.endsWith(".css")) {
+        const text = await (await fetch(`${origin}/assets/${file}`)).text();
+        expect(text).not.toMatch(/(src|href|url)\s*[=(]\s*["'`]?https?:\/\//);
+      }
+    }
+    expect((await fetch(`${origin}/health`)).status).toBe(200);
+    expect((await fetch(`${origin}/ready`)).status).toBe(200);
+    const graphql = await fetch(`${origin}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.tokens.viewer}` },
+      body: JSON.stringify({ query: "{ me { email } }" }),
+    });
+    expect(await graphql.json()).toEqual({ data: { me: { email: "viewer@example.com" } } });
+  });
+
+  it("asks for a token once, refuses a bad one, and keeps a good one in local storage", async () => {
+    await page.goto(`${origin}/`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("API token").fill("brt_not_a_real_token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("That token was not accepted").waitFor();
+
+    await page.getByLabel("API token").fill(t.tokens.operator);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Bill runs" }).waitFor();
+    await page.getByText("No bill runs yet.").waitFor();
+    expect(await page.evaluate(() => localStorage.getItem("billrun.token"))).toBe(t.tokens.operator);
+    await page.getByText("operator@example.com (OPERATOR)").waitFor();
+    // Survives a reload without asking again.
+    await page.reload();
+    await page.getByRole("heading", { name: "Bill runs" }).waitFor();
+  });
+
+  it("shows the API's ValidationError next to the form field it names", async () => {
+    await page.getByRole("link", { name: "New bill run" }).first().click();
+    await page.getByRole("heading", { name: "New bill run" }).waitFor();
+    await page.getByLabel("Specific accounts").check();
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    await page.getByLabel("Account ids").fill(unknown);
+    await page.getByRole("button", { name: "Create bill run" }).click();
+    const fieldError = page.locator("#error-accountIds");
+    await fieldError.getByText(`unknown accounts ${unknown}`).waitFor();
+    expect(await page.getByLabel("Account ids").getAttribute("aria-invalid")).toBe("true");
+    // The field's error is part of its accessible description.
+    expect(await page.getByLabel("Account ids").getAttribute("aria-describedby")).toContain("error-accountIds");
+    expect(await page.getByRole("alert").filter({ hasText: "The bill run was not created" }).count()).toBe(1);
+    // At most two excluded charge types: the third box is disabled.
+    await page.getByLabel("One-time").check();
+    await page.getByLabel("Usage").check();
+    expect(await page.getByLabel("Recurring").isDisabled()).toBe(true);
+    await page.getByRole("link", { name: "Back to bill runs" }).click();
+    await page.getByRole("heading", { name: "Bill runs" }).waitFor();
+  });
+
+  it("creates a run from the form and follows it live, without reload, to COMPLETED with the alert icon", async () => {
+    await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+    await page.getByRole("link", { name: "New bill run" }).first().click();
+    await page.getByRole("heading", { name: "New bill run" }).waitFor();
+    await page.getByLabel("Target date").fill("2026-02-01");
+    await page.getByLabel("Invoice date").fill("2026-02-03");
+    await page.getByRole("button", { name: "Create bill run" }).click();
+
+    // No worker yet: the run waits, PENDING, in the list.
+    const notice = await page.getByText(/Bill run BR-\d+ created\./).textContent();
+    const number = /BR-\d+/.exec(notice!)![0];
+    await row(number).locator('[data-status="PENDING"]').waitFor();
+    expect(await row(number).textContent()).toContain("2026-02-03");
+
+    // Its detail page shows the progress bar while it waits for a worker.
+    await row(number).getByRole("link", { name: number }).click();
+    await page.getByRole("heading", { name: `Bill run ${number}` }).waitFor();
+    await page.getByRole("progressbar").waitFor();
+    await page.getByText("Pending: waiting for a worker").waitFor();
+    await page.getByRole("link", { name: "← Bill runs" }).click();
+    await row(number).locator('[data-status="PENDING"]').waitFor();
+
+    // A worker starts: the row turns COMPLETED through billRunStatusChanged, with the alert icon.
+    await registerWorkers(t.app, 2);
+    await row(number).locator('[data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    await row(number).getByRole("img", { name: "has errors" }).waitFor();
+    const cells = await row(number).locator("td").allTextContents();
+    expect(cells).toEqual(["Completed", "2026-02-01", "2026-02-03", "5 / 5", "3", "0", "2", "60.00 USD"]);
+
+    // A run created elsewhere appears in the list, live.
+    const created = await t.gql(`mutation { createBillRun(input: { targetDate: "2026-03-01" }) { ... on BillRun { billRunNumber } } }`, {}, t.tokens.operator);
+    const second = (created.data as { createBillRun: { billRunNumber: string } }).createBillRun.billRunNumber;
+    await row(second).locator('[data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator("tbody tr").first().getAttribute("data-number")).toBe(second); // newest first
+
+    // Filters: "has errors" keeps both; "Posted" keeps none.
+    await page.getByRole("checkbox", { name: "Has errors" }).check();
+    await row(number).waitFor();
+    await page.getByLabel("Status").selectOption("POSTED");
+    await page.getByText("No bill runs match these filters.").waitFor();
+    await page.getByLabel("Status").selectOption("");
+    await page.getByRole("checkbox", { name: "Has errors" }).uncheck();
+    await row(number).waitFor();
+
+    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-list.png"), fullPage: true });
+    expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
+  });
+
+  it("opens the run, lists each failed account with its reason, refuses a cancel with the API's message, and posts it", async () => {
+    const number = (await page.locator("tbody tr").last().getAttribute("data-number"))!;
+    await row(number).getByRole("link", { name: number }).click();
+    await page.getByRole("heading", { name: `Bill run ${number}` }).waitFor();
+    await page.locator('[data-counter="failed"]').getByText("2").waitFor();
+
+    await page.getByRole("tab", { name: /Failed accounts or subscriptions/ }).click();
+    const panel = page.getByRole("tabpanel", { name: /Failed accounts or subscriptions/ });
+    const missing = panel.locator("tr", { hasText: accounts.missingEmail.accountNumber });
+    await missing.waitFor();
+    expect(await missing.textContent()).toContain("MISSING_BILL_TO_CONTACT");
+    const mismatch = panel.locator("tr", { hasText: accounts.mismatch.accountNumber });
+    expect(await mismatch.textContent()).toContain("CURRENCY_MISMATCH");
+    expect(await mismatch.textContent()).toContain(accounts.mismatch.subscriptionNumber);
+    expect(await mismatch.textContent()).toMatch(/GBP/);
+    for (const good of accounts.good) expect(await panel.getByText(good.accountNumber).count()).toBe(0);
+
+    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-detail.png"), fullPage: true });
+
+    // Allowed actions for COMPLETED with failures: Post, Cancel, Retry; not Delete.
+    const button = (name: string) => page.getByRole("group", { name: "Bill run actions" }).getByRole("button", { name, exact: true });
+    expect(await button("Post").isEnabled()).toBe(true);
+    expect(await button("Cancel").isEnabled()).toBe(true);
+    expect(await button("Retry failed accounts").isEnabled()).toBe(true);
+    expect(await button("Delete").isDisabled()).toBe(true);
+
+    // Cancel is allowed by status, but the later run billed these accounts further: the API refuses.
+    await button("Cancel").click();
+    const refusal = page.getByRole("alert").filter({ hasText: "Cancel refused" });
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toMatch(new RegExp(`was billed again after bill run ${number}; cancel the later run first`));
+
+    // Post: POST_IN_PROGRESS, then POSTED live.
+    await button("Post").click();
+    await page.locator(".head-status [data-status=POSTED]").waitFor({ timeout: 30_000 });
+    expect(await button("Post").isDisabled()).toBe(true);
+    expect(await button("Cancel").isDisabled()).toBe(true);
+    expect(await button("Retry failed accounts").isEnabled()).toBe(true);
+
+    // History: who did what, and when; reachable with the keyboard (arrow keys between tabs).
+    await page.getByRole("tab", { name: /Failed accounts/ }).focus();
+    await page.keyboard.press("ArrowRight");
+    const history = page.getByRole("tabpanel", { name: "History" });
+    await history.getByText("operator@example.com").first().waitFor();
+    const lines = await history.locator("tbody tr").allTextContents();
+    expect(lines.map((l) => l.replace(/\s+/g, " "))).toEqual([
+      expect.stringMatching(/^\(new\)Pendingoperator@example\.com/),
+      expect.stringMatching(/^PendingProcessingsystem/),
+      expect.stringMatching(/^ProcessingCompletedsystem/),
+      expect.stringMatching(/^CompletedPostingoperator@example\.com/),
+      expect.stringMatching(/^PostingPostedsystem/),
+    ]);
+
+    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-detail-posted.png"), fullPage: true });
+
+    await page.getByRole("tab", { name: /Invoices/ }).click();
+    const invoices = page.getByRole("tabpanel", { name: /Invoices/ });
+    await invoices.locator("tbody tr").filter({ hasText: "POSTED" }).nth(2).waitFor();
+    expect(await invoices.locator("tbody tr").count()).toBe(3);
+  });
+
+  it("lists schedules with their next run, and pauses and resumes one", async () => {
+    const created = await t.gql(
+      `mutation { createBillRunSchedule(input: { repeatType: MONTHLY, dayOfMonth: 15, runTime: "06:30", timeZone: "Europe/London", repeatFrom: "2030-01-01" }) {
+        __typename ... on BillRunSchedule { id nextRunAt } ... on Error { message } } }`,
+      {},
+      t.tokens.operator,
+    );
+    const schedule = (created.data as { createBillRunSchedule: { __typename: string; id: string; nextRunAt: string } }).createBillRunSchedule;
+    expect(schedule.__typename).toBe("BillRunSchedule");
+
+    await page.getByRole("link", { name: "Schedules" }).click();
+    await page.getByRole("heading", { name: "Schedules" }).waitFor();
+    const line = page.locator(`tr[data-id="${schedule.id}"]`);
+    await line.waitFor();
+    expect(await line.textContent()).toContain("Monthly, on day 15");
+    expect(await line.locator(`[data-next-run] time`).getAttribute("datetime")).toBe(schedule.nextRunAt);
+    expect(await line.locator("[data-next-run]").textContent()).toContain("2030");
+
+    await line.getByRole("button", { name: /Pause/ }).click();
+    await line.locator('[data-status="PAUSED"]').waitFor();
+    expect(await line.locator("[data-next-run]").textContent()).toBe("—");
+    await line.getByRole("button", { name: /Resume/ }).click();
+    await line.locator('[data-status="ACTIVE"]').waitFor();
+    expect(await line.locator("[data-next-run] time").getAttribute("datetime")).toBe(schedule.nextRunAt);
+  });
+
+  it("raised no error in the page", () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,211 @@
+// Bill run list: filters, newest first, live through billRunStatusChanged (every run).
+import { ApiError, onReconnect, request, subscribe } from "../api.ts";
+import { h, fill, formatTotals, statusBadge, statusLabel } from "../dom.ts";
+import { announce, takeNotice, type Cleanup } from "../session.ts";
+import {
+  DashboardBillRunsDocument,
+  DashboardRunStatusChangedDocument,
+  type BillRunStatus,
+  type DashboardRunRowFragment,
+} from "../../../src/generated/graphql/graphql.ts";
+
+export const STATUSES: BillRunStatus[] = [
+  "PENDING",
+  "PAUSED",
+  "PROCESSING",
+  "COMPLETED",
+  "ERROR",
+  "POST_IN_PROGRESS",
+  "POSTED",
+  "CANCEL_IN_PROGRESS",
+  "CANCELED",
+  "REMOVE_IN_PROGRESS",
+];
+const PAGE_SIZE = 25;
+
+interface Filters {
+  status: BillRunStatus | null;
+  hasErrors: boolean;
+}
+
+export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanup {
+  const statusParam = query.get("status") as BillRunStatus | null;
+  const filters: Filters = {
+    status: statusParam && STATUSES.includes(statusParam) ? statusParam : null,
+    hasErrors: query.get("errors") === "1",
+  };
+  let runs: DashboardRunRowFragment[] = [];
+  let totalCount = 0;
+  let endCursor: string | null = null;
+  let hasNextPage = false;
+  let loading = false;
+  let generation = 0; // a reload makes older answers stale
+
+  const notice = takeNotice();
+  const statusSelect = h(
+    "select",
+    { id: "filter-status", name: "status" },
+    h("option", { value: "" }, "Any status"),
+    STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, statusLabel(s))),
+  );
+  const errorsBox = h("input", { id: "filter-errors", name: "errors", type: "checkbox", checked: filters.hasErrors });
+  const summary = h("p", { class: "muted", id: "runs-summary" });
+  const errorBox = h("p", { class: "error", role: "alert" });
+  const tbody = h("tbody");
+  const table = h(
+    "table",
+    { class: "runs", "aria-describedby": "runs-summary" },
+    h("caption", { class: "visually-hidden" }, "Bill runs, newest first"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Number", "Status", "Target date", "Invoice date", "Accounts", "Invoices", "Credit memos", "Failed", "Invoice total"].map((label, i) =>
+          h("th", { scope: "col", class: i >= 4 && i <= 7 ? "num" : undefined }, label),
+        ),
+      ),
+    ),
+    tbody,
+  );
+  const moreButton = h("button", { type: "button", onclick: () => void load(false) }, "Load more");
+
+  fill(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Bill runs"), h("a", { class: "button primary", href: "#/runs/new" }, "New bill run")),
+    notice ? h("p", { class: "notice", role: "status" }, notice) : null,
+    h(
+      "form",
+      { class: "filters", "aria-label": "Filter bill runs", onsubmit: (e: Event) => e.preventDefault() },
+      h("div", { class: "field inline" }, h("label", { for: "filter-status" }, "Status"), statusSelect),
+      h("div", { class: "field inline" }, errorsBox, h("label", { for: "filter-errors" }, "Has errors")),
+    ),
+    errorBox,
+    summary,
+    h("div", { class: "table-wrap" }, table),
+    moreButton,
+  );
+
+  statusSelect.addEventListener("change", () => {
+    filters.status = (statusSelect.value || null) as BillRunStatus | null;
+    applyFilters();
+  });
+  errorsBox.addEventListener("change", () => {
+    filters.hasErrors = errorsBox.checked;
+    applyFilters();
+  });
+
+  function applyFilters(): void {
+    const params = new URLSearchParams();
+    if (filters.status) params.set("status", filters.status);
+    if (filters.hasErrors) params.set("errors", "1");
+    const search = params.toString();
+    // Keeps the filters in the address (for reload and links) without re-rendering the screen.
+    history.replaceState(null, "", `#/runs${search ? `?${search}` : ""}`);
+    void load(true);
+  }
+
+  function matches(run: DashboardRunRowFragment): boolean {
+    if (run.status === "REMOVE_IN_PROGRESS" && filters.status !== "REMOVE_IN_PROGRESS") return false;
+    if (filters.status && run.status !== filters.status) return false;
+    if (filters.hasErrors && !run.hasErrors) return false;
+    return true;
+  }
+
+  async function load(reset: boolean): Promise<void> {
+    if (loading && !reset) return;
+    loading = true;
+    const mine = ++generation;
+    moreButton.disabled = true;
+    try {
+      const { billRuns } = await request(DashboardBillRunsDocument, {
+        first: PAGE_SIZE,
+        after: reset ? null : endCursor,
+        status: filters.status ? [filters.status] : null,
+        hasErrors: filters.hasErrors ? true : null,
+      });
+      if (mine !== generation) return;
+      const page = billRuns.edges.map((e) => e.node);
+      if (reset) runs = page;
+      else runs = [...runs, ...page.filter((r) => !runs.some((known) => known.id === r.id))];
+      totalCount = billRuns.totalCount;
+      endCursor = billRuns.pageInfo.endCursor ?? null;
+      hasNextPage = billRuns.pageInfo.hasNextPage;
+      errorBox.textContent = "";
+      render();
+    } catch (error) {
+      if (mine !== generation) return;
+      errorBox.textContent = (error as ApiError).message;
+    } finally {
+      if (mine === generation) loading = false;
+      moreButton.disabled = !hasNextPage;
+    }
+  }
+
+  function render(): void {
+    const focusedId = (document.activeElement as HTMLElement | null)?.closest("tr")?.dataset.id;
+    if (runs.length === 0) {
+      fill(tbody, h("tr", {}, h("td", { colspan: 9, class: "empty" }, filters.status || filters.hasErrors ? "No bill runs match these filters." : "No bill runs yet.")));
+    } else {
+      fill(tbody, runs.map(row));
+    }
+    summary.textContent = `${totalCount} bill run${totalCount === 1 ? "" : "s"}${filters.status || filters.hasErrors ? " match these filters" : ""}.`;
+    moreButton.hidden = !hasNextPage;
+    if (focusedId) tbody.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(focusedId)}"] a`)?.focus();
+  }
+
+  function row(run: DashboardRunRowFragment): HTMLTableRowElement {
+    return h(
+      "tr",
+      { "data-id": run.id, "data-number": run.billRunNumber },
+      h("th", { scope: "row" }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.billRunNumber)),
+      h("td", {}, statusBadge(run.status, run.hasErrors)),
+      h("td", {}, run.targetDate),
+      h("td", {}, run.invoiceDate),
+      h("td", { class: "num" }, `${run.accountsProcessed} / ${run.accountsTotal}`),
+      h("td", { class: "num" }, run.invoiceCount),
+      h("td", { class: "num" }, run.creditMemoCount),
+      h("td", { class: "num" }, run.failedAccountCount),
+      h("td", {}, formatTotals(run.invoiceTotals)),
+    );
+  }
+
+  /** A status change from the live feed: update, insert (newest first) or drop the run. */
+  function onChange(run: DashboardRunRowFragment): void {
+    const index = runs.findIndex((r) => r.id === run.id);
+    const known = index >= 0 ? runs[index]! : null;
+    if (matches(run)) {
+      if (known) runs[index] = run;
+      else {
+        runs.push(run);
+        totalCount += 1;
+      }
+      runs.sort((a, b) => (a.createdAt === b.createdAt ? b.billRunNumber.localeCompare(a.billRunNumber) : b.createdAt.localeCompare(a.createdAt)));
+    } else if (known) {
+      runs.splice(index, 1);
+      totalCount = Math.max(0, totalCount - 1);
+    } else {
+      return;
+    }
+    render();
+    announce(`${run.billRunNumber}: ${statusLabel(run.status)}${run.hasErrors ? ", has errors" : ""}`);
+  }
+
+  const stopLive = subscribe(
+    DashboardRunStatusChangedDocument,
+    {},
+    {
+      next: ({ billRunStatusChanged: event }) => onChange(event.billRun),
+      error: (error) => (errorBox.textContent = `Live updates stopped: ${error.message}`),
+    },
+  );
+  const stopReconnect = onReconnect(() => void load(true));
+  void load(true);
+
+  return () => {
+    generation += 1;
+    stopLive();
+    stopReconnect();
+  };
+}
