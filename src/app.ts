@@ -22,7 +22,7 @@ export interface App {
 
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
   const db = createDb(databaseUrl, dbOptions);
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 10_000 });
   pool.on("error", (error) => log.error({ err: error }, "idle database connection failed"));
   const jobs = await startJobs(databaseUrl, config.jobs, log);
   const events = new EventBus(databaseUrl, log);

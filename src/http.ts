@@ -38,6 +38,12 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
         "request",
       );
     });
+    // A body declared too large is refused before a byte of it is read, and the connection
+    // closed (the client may still be sending it). Streamed bodies are counted by yoga (413 too).
+    if (Number(req.headers["content-length"]) > app.config.security.maxBodyBytes) {
+      res.setHeader("connection", "close");
+      return sendJson(res, 413, { errors: [{ message: "Request body too large", extensions: { code: "REQUEST_ENTITY_TOO_LARGE" } }] });
+    }
     if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
     if (req.url === "/ready") {
       readiness(app).then(

@@ -24,6 +24,8 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   // A message larger than an HTTP body may be is refused the same way (close code 1009).
   const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: app.config.security.maxBodyBytes });
   const watcher = watchRevokedTokens(app);
+  // Registered before graphql-ws's own listener, so it sees each socket first.
+  wss.on("connection", refuseServerMessages);
   const disposable = useServer(
     {
       execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
@@ -88,6 +90,36 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+const SERVER_MESSAGE_TYPES = new Set(["next", "error", "connection_ack"]);
+
+/**
+ * graphql-ws answers a client that sends a message only servers send (`next`, `error`,
+ * `connection_ack`) by throwing, which closes the socket as an internal error (4500) and logs
+ * one. It is the client's mistake: closed as a bad request (4400) before graphql-ws sees it.
+ */
+function refuseServerMessages(socket: WebSocket): void {
+  const on = socket.on.bind(socket);
+  socket.on = ((event: string, listener: (...args: unknown[]) => void) => {
+    if (event !== "message") return on(event, listener);
+    return on("message", (data: unknown, isBinary: unknown) => {
+      if (isServerMessage(data)) {
+        socket.close(4400, "Invalid message received");
+        return;
+      }
+      listener(data, isBinary);
+    });
+  }) as WebSocket["on"];
+}
+
+function isServerMessage(data: unknown): boolean {
+  try {
+    const message = JSON.parse(String(data)) as { type?: unknown } | null;
+    return typeof message === "object" && message !== null && SERVER_MESSAGE_TYPES.has(message.type as string);
+  } catch {
+    return false;
+  }
 }
 
 /**

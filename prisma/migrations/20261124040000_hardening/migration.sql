@@ -1,5 +1,5 @@
 -- Idempotency keys of mutations (createBillRun, postBillRun, applyPayment, createSubscription).
--- Written by hand and read with raw SQL (src/idempotency/): not in schema.prisma yet.
+-- Read and written with raw SQL (src/idempotency/); modelled in schema.prisma as IdempotencyKey.
 -- One row per (user, operation, key): the primary key is what makes concurrent replays
 -- create exactly one thing. A row without completed_at is a claim in progress.
 CREATE TABLE "idempotency_keys" (
