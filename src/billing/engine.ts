@@ -310,6 +310,11 @@ function chargeSchedule(priced: PricedCharge, startDay: DayNumber, context: Acco
   return periodSchedule(startDay, context.account.billCycleDay, PERIOD_MONTHS[billingPeriod]);
 }
 
+/** Where billing picks up: the charged-through date, or the start when nothing (or less) was billed. */
+function resumeDay(chargedThrough: DayNumber | null, startDay: DayNumber): DayNumber {
+  return chargedThrough === null || chargedThrough < startDay ? startDay : chargedThrough;
+}
+
 /** RECURRING: a cancellation credit when service ended inside billed time, else the periods now due. */
 function billRecurring(
   priced: PricedCharge,
@@ -325,7 +330,7 @@ function billRecurring(
   }
   const inAdvance = (priced.charge.billingTiming ?? "IN_ADVANCE") === "IN_ADVANCE";
   const targetDay = context.run.targetDay;
-  const resumeFrom = chargedThrough === null || chargedThrough < startDay ? startDay : chargedThrough;
+  const resumeFrom = resumeDay(chargedThrough, startDay);
   let from = resumeFrom;
   if (from >= serviceEnd) return chargedThrough;
   let k = periodIndexContaining(schedule, from);
@@ -399,7 +404,7 @@ function billUsage(
 ): DayNumber | null {
   const schedule = chargeSchedule(priced, startDay, context);
   const targetDay = context.run.targetDay;
-  const resumeFrom = chargedThrough === null || chargedThrough < startDay ? startDay : chargedThrough;
+  const resumeFrom = resumeDay(chargedThrough, startDay);
   let from = resumeFrom;
   if (from >= serviceEnd) return chargedThrough;
   const records = usageOf(context, priced.charge.id);

@@ -13,6 +13,7 @@ import {
   Kind,
   NoSchemaIntrospectionCustomRule,
   type DocumentNode,
+  type ExecutionArgs,
   type ExecutionResult,
   type FieldNode,
   type FragmentDefinitionNode,
@@ -208,33 +209,30 @@ function noIntrospection(): Plugin {
  * before anything executes. It needs the variables (a validation rule does not see them, and
  * yoga caches validation per document), so it runs at execute/subscribe time.
  */
+interface LimitHookPayload {
+  args: ExecutionArgs;
+  setResultAndStopExecution: (result: ExecutionResult) => void;
+}
+
 function connectionLimits(limits: Limits): Plugin {
+  // Shared by execution and subscription: refuse over-limit operations, strip suggestions from errors.
+  const guard = ({ args, setResultAndStopExecution }: LimitHookPayload) => {
+    const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
+    if (errors.length > 0) {
+      setResultAndStopExecution({ errors });
+      return false;
+    }
+    return !limits.fieldSuggestions;
+  };
+  const stripSuggestions = ({ result, setResult }: { result: unknown; setResult: (result: ExecutionResult) => void }) => {
+    if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
+  };
   return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
-      if (errors.length > 0) {
-        setResultAndStopExecution({ errors });
-        return;
-      }
-      if (limits.fieldSuggestions) return;
-      return {
-        onExecuteDone({ result, setResult }) {
-          if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
-        },
-      };
+    onExecute(payload) {
+      if (guard(payload)) return { onExecuteDone: stripSuggestions as never };
     },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
-      if (errors.length > 0) {
-        setResultAndStopExecution({ errors });
-        return;
-      }
-      if (limits.fieldSuggestions) return;
-      return {
-        onSubscribeResult({ result, setResult }) {
-          if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
-        },
-      };
+    onSubscribe(payload) {
+      if (guard(payload)) return { onSubscribeResult: stripSuggestions as never };
     },
   };
 }
