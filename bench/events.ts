@@ -1,35 +1,52 @@
-// 1,000 graphql-ws clients (in separate processes) subscribed to a bill run's status changes
-// while it bills 10,000 accounts in a separate worker process. Latency is measured from the
-// moment PostgreSQL delivers the change's NOTIFY (i.e. its commit) to a LISTEN connection in
-// this process, to the moment each client receives the event. Prints p50, p99 and max.
-import { spawn } from "node:child_process";
+// 1,000 graphql-ws clients (in separate processes) subscribed to bill runs' status changes while
+// a run bills 10,000 accounts in a separate worker process. Latency is measured from the moment
+// PostgreSQL delivers the change's NOTIFY (i.e. its commit) to a LISTEN connection in a separate
+// idle process, to the moment each client receives the event. Prints p50, p99 and max, and the
+// spread of each status change.
+//
+// As in production, the worker and the API have been running for a while when the run starts:
+// the worker process is started (and has finished booting) before the clients subscribe, and a
+// 100-account run goes through every status first, with the same clients, and is not counted.
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
-import { startApp } from "../src/app.ts";
+import { startApp, type App } from "../src/app.ts";
 import { ensureAdmin } from "../src/auth/users.ts";
 import { createBillRun } from "../src/billruns/service.ts";
 import { loadConfig } from "../src/config.ts";
 import { ensureDatabase } from "../src/database.ts";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { EVENTS_CHANNEL } from "../src/events/channel.ts";
 import { startHttpServer } from "../src/http.ts";
 import { createLogger } from "../src/log.ts";
 import { seedBulkAccounts } from "./seed.ts";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const ACCOUNTS = Number(process.env.BENCH_EVENT_ACCOUNTS ?? 10_000);
+const WARM_UP_ACCOUNTS = 100;
 const TOKEN = "brt_bench_token_0123456789abcdef";
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
+interface Change {
+  id: string;
+  billRunId: string;
+  to: string;
+  at: number;
+}
+
 export async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-events-"));
   const db = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  const children: import("node:child_process").ChildProcess[] = [];
+  const children: ChildProcess[] = [];
+  const started = (script: string, args: string[], env?: NodeJS.ProcessEnv) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+    children.push(child);
+    return child;
+  };
   try {
     await ensureDatabase(db.url(), "bench");
     const url = db.url("bench");
@@ -40,69 +57,95 @@ export async function main(): Promise<void> {
     await seedBulkAccounts(app.pool, ACCOUNTS);
     const http = await startHttpServer(app, 0, "127.0.0.1");
 
-    // The run is created before the clients subscribe; its worker starts only once they are ready.
-    const billRunId = await createBillRun(app, { targetDate: "2026-02-01", autoPost: true }, { createdById: null });
-
-    const commits = new Map<string, number>();
-    const listener = new pg.Client({ connectionString: url });
-    listener.on("error", () => {});
-    await listener.connect();
-    listener.on("notification", (note) => {
-      const message = JSON.parse(note.payload!) as { kind: string; id?: string };
-      if (message.kind === "STATUS") commits.set(message.id!, performance.timeOrigin + performance.now());
+    const changes = new Map<string, Change>();
+    const listener = started("./commit-listener.ts", [url]);
+    createInterface({ input: listener.stdout! }).on("line", (line) => {
+      const change = JSON.parse(line) as Change;
+      changes.set(change.id, change);
     });
-    await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+    await ready(listener, (text) => text.includes("ready"));
+
+    const worker = started("../src/worker.ts", [], { ...process.env, DATABASE_URL: url, LOG_LEVEL: "info", NODE_ENV: "production" });
+    await ready(worker, (text) => text.includes('"msg":"worker started"'));
 
     // The clients are spread over a few processes, as real dashboards would be, so that one
-    // process reading a thousand sockets in turn does not pass for server latency.
-    const clientsScript = fileURLToPath(new URL("./ws-clients.ts", import.meta.url));
-    const expected = 4; // PROCESSING, COMPLETED, POST_IN_PROGRESS, POSTED
+    // process reading a thousand sockets in turn does not pass for server latency. They watch
+    // every run's status changes, as the dashboard's list of runs does.
     const processes = Number(process.env.BENCH_CLIENT_PROCESSES ?? 4);
     const outputs: string[] = [];
     const finished: Promise<void>[] = [];
-    const ready: Promise<void>[] = [];
+    const subscribed: Promise<void>[] = [];
     for (let p = 0; p < processes; p++) {
-      const clients = spawn(
-        process.execPath,
-        [clientsScript, http.url.replace(/^http/, "ws"), TOKEN, billRunId, String(Math.ceil(CLIENTS / processes)), String(expected)],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
-      children.push(clients);
+      const clients = started("./ws-clients.ts", [http.url.replace(/^http/, "ws"), TOKEN, String(Math.ceil(CLIENTS / processes)), "2"]);
       outputs[p] = "";
-      clients.stdout.on("data", (chunk) => (outputs[p] += chunk));
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          clients.stderr.on("data", (chunk: Buffer) => (chunk.toString().includes("ready") ? resolve() : process.stderr.write(chunk)));
-          clients.once("exit", (code) => reject(new Error(`clients exited early (${code})`)));
-        }),
-      );
-      finished.push(new Promise<void>((resolve) => clients.once("exit", () => resolve())));
+      clients.stdout!.on("data", (chunk) => (outputs[p] += chunk));
+      subscribed.push(ready(clients, (text) => text.includes("ready")));
+      // "close", not "exit": the output pipe may still hold data when the process has exited.
+      finished.push(new Promise<void>((resolve) => clients.once("close", () => resolve())));
     }
-    await Promise.all(ready);
-    console.log(`${CLIENTS} graphql-ws clients in ${processes} processes subscribed; starting a worker process for ${ACCOUNTS} accounts`);
+    await Promise.all(subscribed);
+    // "connected" is the connection's acknowledgement; the subscriptions themselves follow it.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
 
-    const worker = spawn(process.execPath, [fileURLToPath(new URL("../src/worker.ts", import.meta.url))], {
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: "warn", NODE_ENV: "production" },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    children.push(worker);
+    const warmUpAccounts = await app.db.account.findMany({ select: { id: true }, orderBy: { accountNumber: "asc" }, take: WARM_UP_ACCOUNTS });
+    const warmUp = await createBillRun(app, { targetDate: "2026-01-15", accountIds: warmUpAccounts.map((a) => a.id), autoPost: true }, { createdById: null });
+    await waitForStatus(app, warmUp, "POSTED");
+    console.log(`${CLIENTS} graphql-ws clients in ${processes} processes subscribed (warmed up); a worker process bills ${ACCOUNTS} accounts`);
+    const measured = await createBillRun(app, { targetDate: "2026-02-01", autoPost: true }, { createdById: null });
     await Promise.all(finished);
 
     if (outputs.some((o) => !o)) throw new Error("a clients process reported nothing");
     const receipts = outputs.flatMap((o) => JSON.parse(o) as { eventId: string; at: number }[]);
-    const latencies = receipts.filter((r) => commits.has(r.eventId)).map((r) => r.at - commits.get(r.eventId)!);
+    const measuredChanges = [...changes.values()].filter((c) => c.billRunId === measured);
+    const latencies: number[] = [];
+    for (const change of measuredChanges) {
+      const forChange = receipts.filter((r) => r.eventId === change.id).map((r) => r.at - change.at);
+      if (forChange.length !== CLIENTS) throw new Error(`${change.to} reached ${forChange.length} of ${CLIENTS} clients`);
+      forChange.sort((a, b) => a - b);
+      latencies.push(...forChange);
+      console.log(
+        `  ${change.to.padEnd(16)} first ${forChange[0]!.toFixed(1)} ms, p50 ${percentile(forChange, 50).toFixed(1)} ms, last ${forChange[forChange.length - 1]!.toFixed(1)} ms`,
+      );
+    }
     latencies.sort((a, b) => a - b);
     console.log(
-      `status change commit → client receipt over ${latencies.length} deliveries (${CLIENTS} clients × ${expected} changes): ` +
+      `status change commit → client receipt over ${latencies.length} deliveries (${CLIENTS} clients × ${measuredChanges.length} changes): ` +
         `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`,
     );
-    await listener.end();
     await http.close();
     await app.close();
   } finally {
     for (const child of children) child.kill("SIGKILL");
     await db.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once the child says it is ready (on stdout or stderr); its other output is passed on or dropped. */
+function ready(child: ChildProcess, isReady: (text: string) => boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const watch = (chunk: Buffer, echo: boolean) => {
+      const text = chunk.toString();
+      if (!done && isReady(text)) {
+        done = true;
+        resolve();
+      } else if (echo && !text.includes('"level":30')) {
+        process.stderr.write(chunk);
+      }
+    };
+    child.stdout!.on("data", (chunk: Buffer) => !done && watch(chunk, false));
+    child.stderr!.on("data", (chunk: Buffer) => watch(chunk, true));
+    child.once("exit", (code) => done || reject(new Error(`a benchmark process exited early (${code})`)));
+  });
+}
+
+async function waitForStatus(app: App, billRunId: string, status: string): Promise<void> {
+  for (;;) {
+    const run = await app.db.billRun.findUniqueOrThrow({ where: { id: billRunId }, select: { status: true } });
+    if (run.status === status) return;
+    if (run.status === "ERROR") throw new Error(`bill run ${billRunId} failed`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -2,7 +2,7 @@ import type PgBoss from "pg-boss";
 import type { App } from "../app.ts";
 import { billAccounts, prepareRun } from "../billing/engine.ts";
 import { transaction, type Sql } from "../db/sql.ts";
-import { EVENTS_CHANNEL } from "../events/channel.ts";
+import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
 import { loadBillingInputs } from "./load.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
@@ -141,7 +141,7 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
     const counts = await applyResults(sql, run.id, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
-    await notifyProgress(sql, run.id, progress.processed, progress.total);
+    await announceProgress(sql, run.id, progress.processed, progress.total);
     if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
   });
 }
@@ -158,7 +158,7 @@ async function recordInternalError(app: App, run: RunRow, accountId: string): Pr
     if (counts.failed === 0) return;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
-    await notifyProgress(sql, run.id, progress.processed, progress.total);
+    await announceProgress(sql, run.id, progress.processed, progress.total);
     if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
   });
 }
@@ -170,10 +170,6 @@ async function completeIfDone(app: App, sql: Sql, billRunId: string): Promise<vo
   if (run?.auto_post && (await tryTransition(sql, billRunId, "beginPost"))) {
     await app.jobs.send(QUEUES.post, { billRunId }, { singletonKey: billRunId, sql });
   }
-}
-
-async function notifyProgress(sql: Sql, billRunId: string, processed: number, total: number) {
-  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "PROGRESS", billRunId, processed, total })]);
 }
 
 /** Errors of the platform, not of the data: the job is retried, and the run fails only if they last. */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AccountResult, ProposedDocument } from "../billing/types.ts";
 import { sumAmounts } from "../billing/money.ts";
 import type { Sql } from "../db/sql.ts";
-import { EVENTS_CHANNEL } from "../events/channel.ts";
+import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
 
 /** The chargedThroughDate a charge had is no longer what the run computed from: someone else moved it. */
 export class ChargeMovedError extends Error {
@@ -208,14 +208,12 @@ async function recordFailures(sql: Sql, billRunId: string, failures: AccountFail
  */
 export async function recordAlerts(sql: Sql, billRunId: string, alerts: readonly Alert[]): Promise<void> {
   if (alerts.length === 0) return;
-  const inserted = await sql.query<{ id: string }>(
+  const inserted = await sql.query<EventRow>(
     `INSERT INTO bill_run_events (bill_run_id, kind, account_id, subscription_id, code, message)
-     SELECT $1, 'ALERT', * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) RETURNING id::text`,
+     SELECT $1, 'ALERT', * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[]) RETURNING ${ANNOUNCED_COLUMNS}`,
     [billRunId, alerts.map((a) => a.accountId), alerts.map((a) => a.subscriptionId), alerts.map((a) => a.code), alerts.map((a) => a.message)],
   );
-  for (const row of inserted.rows) {
-    await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "ALERT", id: row.id, billRunId })]);
-  }
+  await announceEvents(sql, inserted.rows);
 }
 
 /** Adds a chunk's counts to the run; returns the new processed and total counts. */

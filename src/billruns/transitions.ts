@@ -1,7 +1,7 @@
 import type { BillRunStatus } from "../generated/prisma/enums.ts";
 import { InvalidStateError, NotFoundError } from "../errors.ts";
 import type { Sql } from "../db/sql.ts";
-import { EVENTS_CHANNEL } from "../events/channel.ts";
+import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
 import { onStatusChanged } from "../notifications/outbox.ts";
 
 /** Every allowed move of a bill run, in one place. Anything else is refused with INVALID_STATE. */
@@ -101,12 +101,11 @@ export async function recordStatusEvent(
   actorId: string | null,
   message: string | null = null,
 ): Promise<string> {
-  const inserted = await sql.query<{ id: string }>(
+  const inserted = await sql.query<EventRow>(
     `INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status, actor_id, message)
-     VALUES ($1, 'STATUS', $2, $3, $4, $5) RETURNING id::text`,
+     VALUES ($1, 'STATUS', $2, $3, $4, $5) RETURNING ${ANNOUNCED_COLUMNS}`,
     [billRunId, from, to, actorId, message],
   );
-  const id = inserted.rows[0]!.id;
-  await sql.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, JSON.stringify({ kind: "STATUS", id, billRunId, from, to })]);
-  return id;
+  await announceEvents(sql, inserted.rows);
+  return inserted.rows[0]!.id;
 }

@@ -1,13 +1,8 @@
 import pg from "pg";
 import type { Logger } from "../log.ts";
-import { EVENTS_CHANNEL } from "./channel.ts";
+import { EVENTS_CHANNEL, type Notice } from "./notices.ts";
 
-/** A stored event was committed (its row id), or a run's progress moved (not stored). */
-export type BusMessage =
-  | { kind: "STATUS" | "ALERT"; id: string; billRunId: string }
-  | { kind: "PROGRESS"; billRunId: string; processed: number; total: number };
-
-type Listener = (message: BusMessage) => void;
+type Listener = (message: Notice) => void;
 
 /**
  * Fans the NOTIFYs of every process (API or worker) out to this process's subscribers, over
@@ -31,9 +26,9 @@ export class EventBus {
     const client = new pg.Client({ connectionString: this.databaseUrl });
     client.on("notification", (note) => {
       if (note.channel !== EVENTS_CHANNEL || !note.payload) return;
-      let message: BusMessage;
+      let message: Notice;
       try {
-        message = JSON.parse(note.payload) as BusMessage;
+        message = JSON.parse(note.payload) as Notice;
       } catch {
         return;
       }

@@ -53,4 +53,20 @@ describe("Channel", () => {
     await room;
     expect(roomy).toBe(true);
   });
+
+  it("hands items to a piped consumer as they come, queued ones first, and then reports only the end", async () => {
+    const channel = new Channel<number>(3, () => {});
+    channel.push(1);
+    const seen: number[] = [];
+    channel.pipeTo((item) => seen.push(item), () => true);
+    expect(seen).toEqual([1]);
+    // More than the queue limit: a piped consumer bounds its own backlog.
+    for (let i = 2; i <= 6; i++) channel.push(i);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    const end = channel.next();
+    channel.close();
+    expect(await end).toEqual({ value: undefined, done: true });
+    channel.push(7);
+    expect(seen).toHaveLength(6);
+  });
 });

@@ -1,13 +1,16 @@
+/** How often a producer waiting for a piped consumer's room looks again. */
+const ROOM_POLL_MS = 10;
+
+export class SlowConsumerError extends Error {
+  override name = "SlowConsumerError";
+}
+
 /**
  * A bounded async queue that a GraphQL subscription iterates. `push` never blocks: a consumer
  * that falls `limit` items behind is failed instead of letting memory grow (the client resumes
  * from its last event id). `return()` (the client unsubscribed) ends it at once, even while the
  * consumer is waiting.
  */
-export class SlowConsumerError extends Error {
-  override name = "SlowConsumerError";
-}
-
 export class Channel<T> implements AsyncIterableIterator<T> {
   private readonly items: T[] = [];
   private readonly waiters: ((result: IteratorResult<T>) => void)[] = [];
@@ -15,6 +18,8 @@ export class Channel<T> implements AsyncIterableIterator<T> {
   private roomWaiters: (() => void)[] = [];
   private closed = false;
   private failure: unknown = null;
+  private consumer: ((item: T) => void) | null = null;
+  private consumerHasRoom: () => boolean = () => true;
   private readonly limit: number;
   private readonly onClose: () => void;
   /** Called once when the consumer fell `limit` items behind (e.g. to drop its connection). */
@@ -31,6 +36,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
 
   push(item: T): void {
     if (this.closed) return;
+    if (this.consumer) return this.consumer(item);
     const waiter = this.waiters.shift();
     if (waiter) {
       this.failWaiters.shift();
@@ -38,11 +44,27 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       return;
     }
     this.items.push(item);
-    if (this.items.length > this.limit) {
-      this.items.length = 0;
-      this.onOverflow?.();
-      this.fail(new SlowConsumerError(`the subscriber fell more than ${this.limit} events behind; resubscribe with "after" to resume`));
-    }
+    if (this.items.length > this.limit) this.overflow();
+  }
+
+  /** The consumer fell `limit` items behind: what it holds is dropped and it is failed. */
+  overflow(): void {
+    if (this.closed) return;
+    this.items.length = 0;
+    this.onOverflow?.();
+    this.fail(new SlowConsumerError(`the subscriber fell more than ${this.limit} events behind; resubscribe with "after" to resume`));
+  }
+
+  /**
+   * From now on hands each item to `consumer` as it is pushed, synchronously and in order,
+   * instead of queueing it for `next()`, which then only reports the end (done, or the failure).
+   * Items already queued go to `consumer` at once. The consumer bounds its own backlog.
+   */
+  pipeTo(consumer: (item: T) => void, hasRoom: () => boolean): void {
+    this.consumer = consumer;
+    this.consumerHasRoom = hasRoom;
+    for (const item of this.items.splice(0)) consumer(item);
+    this.wakeProducers();
   }
 
   /** Resolves when fewer than `watermark` items wait: producers of large replays pace themselves with it. */
@@ -50,6 +72,8 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     while (!this.closed && this.items.length >= watermark) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
+    // A piped consumer says when it has room (e.g. its connection has sent what it held).
+    while (!this.closed && !this.consumerHasRoom()) await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
   }
 
   fail(error: unknown): void {

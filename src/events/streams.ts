@@ -3,10 +3,15 @@ import type { Account, BillRun, BillRunEvent, Subscription } from "../generated/
 import type { Prisma } from "../generated/prisma/client.ts";
 import { ValidationError } from "../errors.ts";
 import { isUuid } from "../util.ts";
-import type { BusMessage } from "./bus.ts";
 import { Channel } from "./channel-iterator.ts";
+import { eventOfNotice, type EventNotice } from "./notices.ts";
 
-export type LoadedEvent = BillRunEvent & { billRun: BillRun; account: Account | null; subscription: Subscription | null };
+/**
+ * A stored event as subscriptions see it. One object per event is shared by every subscriber of
+ * this process. Its run, account and subscription come with replayed events; for live ones they
+ * are read once, and only if a subscription's selection asks for them (`eventRelation`).
+ */
+export type FeedEvent = BillRunEvent & { billRun?: BillRun; account?: Account | null; subscription?: Subscription | null };
 
 export type EventFeed = "status" | "alert";
 
@@ -23,33 +28,75 @@ function feedWhere(feed: EventFeed, billRunId: string | null): Prisma.BillRunEve
   return billRunId ? { AND: [kinds, { billRunId }] } : kinds;
 }
 
-function carries(feed: EventFeed, message: BusMessage & { kind: "STATUS" | "ALERT" }): boolean {
-  if (feed === "status") return message.kind === "STATUS";
-  if (message.kind === "ALERT") return true;
-  const m = message as { to?: string; from?: string };
-  return m.to === "ERROR" || (m.from === "POST_IN_PROGRESS" && m.to === "COMPLETED");
+function carries(feed: EventFeed, notice: EventNotice): boolean {
+  if (feed === "status") return notice.kind === "STATUS";
+  if (notice.kind === "ALERT") return true;
+  return notice.to === "ERROR" || (notice.from === "POST_IN_PROGRESS" && notice.to === "COMPLETED");
 }
 
 /**
- * One read per committed event, shared by every subscriber of this process: a thousand
- * dashboards watching the same run cost one query per event, not a thousand.
+ * Turns each committed event's notice into one shared object for every subscriber of this
+ * process (that identity is what lets identical subscriptions execute once per event). The
+ * notice carries the row; only a notice too large to carry it costs a read.
  */
 export class EventLoader {
-  private readonly cache = new Map<string, Promise<LoadedEvent | null>>();
+  private readonly cache = new Map<string, FeedEvent | Promise<FeedEvent | null>>();
   private readonly app: App;
   constructor(app: App) {
     this.app = app;
   }
-  load(id: string): Promise<LoadedEvent | null> {
-    let loading = this.cache.get(id);
+
+  /** The event at once when the notice carried it (or it was read already); otherwise null. */
+  peek(notice: EventNotice): FeedEvent | null {
+    const cached = this.cache.get(notice.id);
+    if (cached) return cached instanceof Promise ? null : cached;
+    const carried = eventOfNotice(notice);
+    if (carried) this.remember(notice.id, carried);
+    return carried;
+  }
+
+  async load(notice: EventNotice): Promise<FeedEvent | null> {
+    const known = this.peek(notice);
+    if (known) return known;
+    let loading = this.cache.get(notice.id) as Promise<FeedEvent | null> | undefined;
     if (!loading) {
-      loading = this.app.db.billRunEvent.findUnique({ where: { id: BigInt(id) }, include: { billRun: true, account: true, subscription: true } });
-      this.cache.set(id, loading);
-      setTimeout(() => this.cache.delete(id), 10_000).unref();
-      loading.catch(() => this.cache.delete(id));
+      loading = this.app.db.billRunEvent.findUnique({ where: { id: BigInt(notice.id) } });
+      this.remember(notice.id, loading);
+      loading.catch(() => this.cache.delete(notice.id));
     }
     return loading;
   }
+
+  private remember(id: string, event: FeedEvent | Promise<FeedEvent | null>): void {
+    this.cache.set(id, event);
+    setTimeout(() => this.cache.delete(id), 10_000).unref();
+  }
+}
+
+type Relation = "billRun" | "account" | "subscription";
+const relations = new WeakMap<FeedEvent, Partial<Record<Relation, Promise<unknown>>>>();
+
+/**
+ * An event's run, account or subscription: read once per event object, whoever asks, and
+ * returned as a plain value once known (so executing the event stays synchronous).
+ */
+export function eventRelation(app: App, event: FeedEvent, name: "billRun"): BillRun | Promise<BillRun>;
+export function eventRelation(app: App, event: FeedEvent, name: "account"): Account | null | Promise<Account | null>;
+export function eventRelation(app: App, event: FeedEvent, name: "subscription"): Subscription | null | Promise<Subscription | null>;
+export function eventRelation(app: App, event: FeedEvent, name: Relation): unknown {
+  if (event[name] !== undefined) return event[name];
+  let loading = relations.get(event);
+  if (!loading) relations.set(event, (loading = {}));
+  return (loading[name] ??= read(app, event, name).then((value) => {
+    (event as Record<Relation, unknown>)[name] = value;
+    return value;
+  }));
+}
+
+function read(app: App, event: FeedEvent, name: Relation): Promise<unknown> {
+  if (name === "billRun") return app.db.billRun.findUniqueOrThrow({ where: { id: event.billRunId } });
+  if (name === "account") return event.accountId ? app.db.account.findUnique({ where: { id: event.accountId } }) : Promise.resolve(null);
+  return event.subscriptionId ? app.db.subscription.findUnique({ where: { id: event.subscriptionId } }) : Promise.resolve(null);
 }
 
 export function parseEventId(after: string | null | undefined): bigint | null {
@@ -64,29 +111,34 @@ export function parseEventId(after: string | null | undefined): bigint | null {
  * Live delivery starts listening before the replay reads, and skips what the replay already
  * gave. Per run, event ids are assigned under the run's row lock, so they commit in id order.
  */
-export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRunId: string | null, after: bigint | null): Channel<LoadedEvent> {
+export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRunId: string | null, after: bigint | null): Channel<FeedEvent> {
   if (billRunId !== null && !isUuid(billRunId)) throw new ValidationError("billRunId is not a valid id", ["billRunId"]);
   const lastByRun = new Map<string, bigint>();
   let lastSeen = after ?? 0n;
-  const pending: (BusMessage | "catch-up")[] = [];
-  let wake: (() => void) | null = null;
+  const pending: (EventNotice | "replay" | "catch-up")[] = [];
+  // While busy (replaying, or waiting for an event to be read), later notices wait their turn.
+  let busy = false;
 
   const unsubscribe = app.events.subscribe(
     (message) => {
       if (message.kind === "PROGRESS") return;
       if (billRunId && message.billRunId !== billRunId) return;
       if (!carries(feed, message)) return;
+      // The common case, a live subscriber and a notice carrying its event, is handled here and
+      // now: a thousand subscribers cost a thousand function calls, not a thousand async tasks.
+      const event = busy ? null : loader.peek(message);
+      if (event) return deliver(event);
       pending.push(message);
-      wake?.();
+      drain();
     },
     () => {
       pending.push("catch-up");
-      wake?.();
+      drain();
     },
   );
-  const channel = new Channel<LoadedEvent>(SUBSCRIBER_QUEUE_LIMIT, unsubscribe);
+  const channel = new Channel<FeedEvent>(SUBSCRIBER_QUEUE_LIMIT, unsubscribe);
 
-  const deliver = (event: LoadedEvent) => {
+  const deliver = (event: FeedEvent) => {
     const previous = lastByRun.get(event.billRunId) ?? lastSeen;
     if (event.id <= previous) return;
     lastByRun.set(event.billRunId, event.id);
@@ -102,7 +154,7 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
         include: { billRun: true, account: true, subscription: true },
         orderBy: { id: "asc" },
         take: REPLAY_PAGE,
-      })) as LoadedEvent[];
+      })) as FeedEvent[];
       for (const event of page) deliver(event);
       if (page.length < REPLAY_PAGE) return;
       cursor = page[page.length - 1]!.id;
@@ -110,27 +162,35 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
     }
   };
 
-  const pump = async () => {
-    if (after !== null) await readStored(after);
-    while (!channel.isClosed) {
-      const next = pending.shift();
-      if (next === undefined) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
+  const work = async () => {
+    try {
+      for (let next = pending.shift(); next !== undefined && !channel.isClosed; next = pending.shift()) {
+        if (next === "replay") {
+          await readStored(after!);
+        } else if (next === "catch-up") {
+          // The LISTEN connection dropped: whatever committed meanwhile is read from the table.
+          const earliest = [...lastByRun.values(), lastSeen].reduce((a, b) => (b < a ? b : a), lastSeen);
+          await readStored(earliest);
+        } else {
+          const event = await loader.load(next);
+          if (event) deliver(event);
+        }
       }
-      if (next === "catch-up") {
-        // The LISTEN connection dropped: whatever committed meanwhile is read from the table.
-        const earliest = [...lastByRun.values(), lastSeen].reduce((a, b) => (b < a ? b : a), lastSeen);
-        await readStored(earliest);
-        continue;
-      }
-      if (next.kind === "PROGRESS") continue;
-      const event = await loader.load(next.id);
-      if (event) deliver(event);
+    } finally {
+      // In the same step as the last check of `pending`: no notice can slip in between.
+      busy = false;
     }
   };
-  pump().catch((error) => channel.fail(error));
+  function drain() {
+    if (busy) return;
+    busy = true;
+    work().catch((error) => channel.fail(error));
+  }
+
+  if (after !== null) {
+    pending.push("replay");
+    drain();
+  }
   return channel;
 }
 
@@ -171,8 +231,7 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
   const unsubscribe = app.events.subscribe((message) => {
     if (message.billRunId !== billRunId || channel.isClosed) return;
     if (message.kind === "STATUS") {
-      const to = (message as { to?: string }).to;
-      if (to && !ACTIVE.has(to)) void finish();
+      if (message.to && !ACTIVE.has(message.to)) void finish();
       return;
     }
     if (message.kind !== "PROGRESS") return;

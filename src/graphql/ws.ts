@@ -1,92 +1,155 @@
-import type { Server } from "node:http";
-import { WebSocketServer } from "ws";
-import { useServer } from "graphql-ws/use/ws";
-import type { ServerOptions } from "graphql-ws";
+import type { IncomingMessage, Server } from "node:http";
+import { WebSocketServer, type WebSocket } from "ws";
+import { CloseCode, handleProtocols, makeServer, type ServerOptions } from "graphql-ws";
 import { createSourceEventStream, execute as executeEvent, GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
-import type { WebSocket } from "ws";
 import type { App } from "../app.ts";
 import { activeTokenHashes, authenticate } from "../auth/users.ts";
 import { bearerToken, hashToken } from "../auth/tokens.ts";
 import { errorMasker, operationLimitErrors, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
+import { FlushScheduler, Outbox } from "./ws-outbox.ts";
+import { Channel } from "../events/channel-iterator.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
 interface Enveloped {
   execute: (args: ExecutionArgs) => OperationResult;
   subscribe: (args: ExecutionArgs) => OperationResult;
 }
+interface Extra {
+  socket: WebSocket;
+  request: IncomingMessage;
+  outbox: Outbox;
+}
 
 /**
  * graphql-ws on the same HTTP server and path as HTTP GraphQL. Each operation is built through
  * yoga.getEnveloped, so authentication, limits and error masking are the same as over HTTP.
+ *
+ * The transport under graphql-ws is ours rather than graphql-ws/use/ws, for what a live
+ * dashboard fleet needs: messages go through a per-connection outbox written in batches (see
+ * FlushScheduler), and a connection holding more than BILLRUN_WS_MAX_BUFFERED_BYTES for a client
+ * that does not read is dropped (the client resumes with `after`), so memory stays bounded.
  */
 export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { close: () => Promise<void> } {
   // A message larger than an HTTP body may be is refused the same way (close code 1009).
-  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: app.config.security.maxBodyBytes });
+  // permessage-deflate stays off: the outbox writes finished frames itself.
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: yoga.graphqlEndpoint,
+    maxPayload: app.config.security.maxBodyBytes,
+    perMessageDeflate: false,
+    handleProtocols,
+  });
   const watcher = watchRevokedTokens(app);
-  // Registered before graphql-ws's own listener, so it sees each socket first.
-  wss.on("connection", refuseServerMessages);
-  const disposable = useServer(
-    {
-      execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
-      subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
-      // An unauthenticated connection is refused at once (close code 4403). Each operation is
-      // authenticated again (the context factory), and open connections are watched for revoked tokens.
-      onConnect: async (ctx) => {
-        const authorization = stringParam(ctx.connectionParams?.authorization);
-        const user = await authenticate(app.db, authorization);
-        if (user === null) return false;
-        watcher.add((ctx.extra as { socket: WebSocket }).socket, hashToken(bearerToken(authorization)!));
-        return true;
-      },
-      // Writes to a client that stops reading pile up in this process: past the cap the
-      // connection is closed (4413) and the client resumes with `after`.
-      onNext: (ctx) => {
-        const socket = (ctx.extra as { socket: WebSocket }).socket;
-        if (socket.bufferedAmount > app.config.wsMaxBufferedBytes) {
-          app.log.warn({ buffered: socket.bufferedAmount }, "closing a WebSocket that does not keep up");
-          socket.close(4413, "Client too slow: resubscribe with after");
-          socket.terminate();
-        }
-      },
-      onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          connectionParams: ctx.connectionParams,
-          params: payload,
-          socket: (ctx.extra as { socket: WebSocket }).socket,
-        });
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-        const args: ExecutionArgs = {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const { user, requestId } = args.contextValue as Context;
-        const key = `${user?.role}\u0000${payload.operationName ?? ""}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? {})}`;
-        (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app, requestId));
-        const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
-        // Shared subscriptions bypass the enveloped subscribe, so the page-size and cost limits are checked here.
-        const limitErrors = operationLimitErrors(schema, document, payload.operationName, payload.variables, app.config.security);
-        if (limitErrors.length > 0) return limitErrors;
-        return args;
-      },
+  const scheduler = new FlushScheduler();
+  const server = makeServer<Record<string, unknown> | undefined, Extra>({
+    execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
+    subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
+    // An unauthenticated connection is refused at once (close code 4403). Each operation is
+    // authenticated again (the context factory), and open connections are watched for revoked tokens.
+    onConnect: async (ctx) => {
+      const authorization = stringParam(ctx.connectionParams?.authorization);
+      const user = await authenticate(app.db, authorization);
+      if (user === null) return false;
+      watcher.add(ctx.extra.socket, hashToken(bearerToken(authorization)!));
+      return true;
     },
-    wss,
-  );
+    onSubscribe: async (ctx, id, payload) => {
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        connectionParams: ctx.connectionParams,
+        params: payload,
+        socket: ctx.extra.socket,
+      });
+      let document;
+      try {
+        document = parse(payload.query);
+      } catch (error) {
+        if (error instanceof GraphQLError) return [error];
+        throw error;
+      }
+      const args: ExecutionArgs = {
+        schema,
+        operationName: payload.operationName,
+        document,
+        variableValues: payload.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe },
+      };
+      const { user, requestId } = args.contextValue as Context;
+      const key = `${user?.role}\u0000${payload.operationName ?? ""}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? {})}`;
+      const outbox = ctx.extra.outbox;
+      const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+      const direct: DirectDelivery = { next: (json) => outbox.send(`${prefix}${json}}`), hasRoom: () => outbox.hasRoom() };
+      (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app, requestId), direct);
+      const errors = validate(args.schema, args.document);
+      if (errors.length > 0) return errors;
+      // Shared subscriptions bypass the enveloped subscribe, so the page-size and cost limits are checked here.
+      const limitErrors = operationLimitErrors(schema, document, payload.operationName, payload.variables, app.config.security);
+      if (limitErrors.length > 0) return limitErrors;
+      return args;
+    },
+  });
+
+  wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
+    const outbox = new Outbox(request.socket, () => socket.readyState === socket.OPEN, scheduler, app.config.wsMaxBufferedBytes, (buffered) => {
+      // It could not read a closing frame either: the connection is dropped outright.
+      app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
+      socket.terminate();
+    });
+    // ws has already closed the connection when it reports a protocol error (e.g. 1009).
+    socket.on("error", (error) => app.log.debug({ err: error }, "WebSocket protocol error"));
+    // A client that answers no ping within the keep-alive interval is dropped.
+    const keepAliveMs = app.config.wsKeepAliveMs;
+    let pongTimer: NodeJS.Timeout | null = null;
+    const pingTimer = setInterval(() => {
+      if (socket.readyState !== socket.OPEN || pongTimer) return;
+      pongTimer = setTimeout(() => socket.terminate(), keepAliveMs);
+      socket.ping();
+    }, keepAliveMs);
+    socket.on("pong", () => {
+      if (pongTimer) clearTimeout(pongTimer);
+      pongTimer = null;
+    });
+
+    const close = (code: number, reason: string) => {
+      // What was sent before closing (an error, say) goes out before the closing frame.
+      outbox.flush();
+      outbox.close();
+      socket.close(code, reason);
+    };
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) => outbox.send(data),
+        close,
+        onMessage: (handle) =>
+          socket.on("message", async (data, isBinary) => {
+            const text = String(data);
+            // graphql-ws would take a message only servers send for its own failure (4500):
+            // it is the client's mistake.
+            if (isBinary || isServerMessage(text)) return close(CloseCode.BadRequest, "Invalid message received");
+            try {
+              await handle(text);
+            } catch (error) {
+              app.log.error({ err: error }, "WebSocket message handling failed");
+              close(CloseCode.InternalServerError, "Internal server error");
+            }
+          }),
+      },
+      { socket, request, outbox },
+    );
+    socket.once("close", (code, reason) => {
+      clearInterval(pingTimer);
+      if (pongTimer) clearTimeout(pongTimer);
+      outbox.close();
+      void closed(code, String(reason));
+    });
+  });
+
   return {
     close: async () => {
       watcher.stop();
-      await disposable.dispose();
+      for (const client of wss.clients) client.close(1001, "Going away");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
@@ -94,28 +157,9 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
 
 const SERVER_MESSAGE_TYPES = new Set(["next", "error", "connection_ack"]);
 
-/**
- * graphql-ws answers a client that sends a message only servers send (`next`, `error`,
- * `connection_ack`) by throwing, which closes the socket as an internal error (4500) and logs
- * one. It is the client's mistake: closed as a bad request (4400) before graphql-ws sees it.
- */
-function refuseServerMessages(socket: WebSocket): void {
-  const on = socket.on.bind(socket);
-  socket.on = ((event: string, listener: (...args: unknown[]) => void) => {
-    if (event !== "message") return on(event, listener);
-    return on("message", (data: unknown, isBinary: unknown) => {
-      if (isServerMessage(data)) {
-        socket.close(4400, "Invalid message received");
-        return;
-      }
-      listener(data, isBinary);
-    });
-  }) as WebSocket["on"];
-}
-
-function isServerMessage(data: unknown): boolean {
+function isServerMessage(text: string): boolean {
   try {
-    const message = JSON.parse(String(data)) as { type?: unknown } | null;
+    const message = JSON.parse(text) as { type?: unknown } | null;
     return typeof message === "object" && message !== null && SERVER_MESSAGE_TYPES.has(message.type as string);
   } catch {
     return false;
@@ -165,48 +209,111 @@ function watchRevokedTokens(app: App) {
 
 type SharedSubscribe = (args: ExecutionArgs) => Promise<unknown>;
 
-/** Per event object, the result of each distinct (role, operation, variables) already computed. */
-const sharedResults = new WeakMap<object, Map<string, Promise<unknown>>>();
+/** Writes results of one subscription straight to its connection, as graphql-ws `next` messages. */
+interface DirectDelivery {
+  next(payloadJson: string): void;
+  /** False while the connection holds much unsent: replays wait. */
+  hasRoom(): boolean;
+}
+
+/** Results waiting for a read (e.g. an event's run) a subscriber may have before it is cut off. */
+const BACKLOG_LIMIT = 1_000;
+
+/** Per event object, the serialized result of each distinct (role, operation, variables). */
+const sharedPayloads = new WeakMap<object, Map<string, string | Promise<string>>>();
 
 /**
  * Like graphql-js `subscribe`, but when many clients run the same subscription with the same
- * variables and role, each event is executed once and the result shared: a thousand dashboards
- * watching one run cost one execution per event, not a thousand. Events are the objects the
- * event loader shares between subscribers, so identity is the key.
+ * variables and role, each event is executed and serialized once and the text shared: a
+ * thousand dashboards watching one run cost one execution per event, not a thousand. Events are
+ * the objects the event loader shares between subscribers, so identity is the key.
+ *
+ * Results go straight to the connection (`direct`), in order, as the event is published: a
+ * live event reaches a thousand subscribers in one synchronous pass, without a thousand async
+ * tasks. graphql-ws still runs the subscription's life: it hears of its end, or its failure.
  */
-function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>): SharedSubscribe {
+function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>, direct: DirectDelivery): SharedSubscribe {
   return async (args) => {
     const source = await createSourceEventStream(args);
-    // Errors while subscribing take the standard path, so they are masked like any other.
-    if (!(Symbol.asyncIterator in source)) return subscribe(args);
-    const events = source[Symbol.asyncIterator]();
-    const resultFor = (event: unknown) => {
-      // graphql-js executes one event of a subscription (the envelop executor would subscribe
-      // again); unexpected errors are masked as everywhere else.
-      const execute = async (): Promise<ExecutionResult> => {
-        const result = await executeEvent({ ...args, rootValue: event });
-        if (!result.errors) return result;
-        return { ...result, errors: result.errors.map((error) => mask(error, "Unexpected error.") as GraphQLError) };
-      };
+    // Errors while subscribing, and streams of another kind, take the standard path.
+    if (!(source instanceof Channel)) return subscribe(args);
+    const payloadOf = (event: unknown): string | Promise<string> => {
+      // graphql-js executes one event of a subscription (the envelop executor would subscribe again).
+      const execute = () => serialize(() => executeEvent({ ...args, rootValue: event }), mask);
       if (typeof event !== "object" || event === null) return execute();
-      let perEvent = sharedResults.get(event);
-      if (!perEvent) sharedResults.set(event, (perEvent = new Map()));
-      let result = perEvent.get(key);
-      if (!result) perEvent.set(key, (result = execute()));
-      return result;
+      let perEvent = sharedPayloads.get(event);
+      if (!perEvent) sharedPayloads.set(event, (perEvent = new Map()));
+      let payload = perEvent.get(key);
+      if (payload === undefined) {
+        payload = execute();
+        perEvent.set(key, payload);
+        // Subscribers served after it resolves get the text itself, without waiting a turn.
+        if (typeof payload !== "string") void payload.then((text) => perEvent.set(key, text));
+      }
+      return payload;
     };
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next() {
-        const item = await events.next();
-        return item.done ? item : { value: await resultFor(item.value), done: false };
-      },
-      return: () => events.return?.() ?? Promise.resolve({ value: undefined, done: true }),
-      throw: (error: unknown) => events.throw?.(error) ?? Promise.reject(error),
-    };
+    return deliverDirectly(source as Channel<unknown>, payloadOf, direct);
   };
+}
+
+/**
+ * Pipes a subscription's events to its connection: written at once when the result is ready,
+ * otherwise (it needs a read) after the results before it. The iterator given to graphql-ws
+ * yields nothing; it ends when the stream ends, once everything before the end is written.
+ */
+function deliverDirectly(source: Channel<unknown>, payloadOf: (event: unknown) => string | Promise<string>, direct: DirectDelivery): AsyncIterableIterator<never> {
+  let stopped = false;
+  let backlog = 0;
+  let written: Promise<void> = Promise.resolve();
+  source.pipeTo(
+    (event) => {
+      const payload = backlog === 0 ? payloadOf(event) : null;
+      if (typeof payload === "string") return direct.next(payload);
+      if (++backlog > BACKLOG_LIMIT) return source.overflow();
+      const ready = payload ?? payloadOf(event);
+      written = written.then(async () => {
+        const text = await ready;
+        backlog--;
+        if (!stopped) direct.next(text);
+      });
+    },
+    () => backlog < BACKLOG_LIMIT / 2 && direct.hasRoom(),
+  );
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      try {
+        await source.next();
+      } finally {
+        await written;
+      }
+      return { value: undefined as never, done: true };
+    },
+    return: () => {
+      stopped = true;
+      return source.return() as Promise<IteratorResult<never>>;
+    },
+    throw: (error: unknown) => {
+      stopped = true;
+      source.fail(error);
+      return Promise.reject(error);
+    },
+  };
+}
+
+/** A result as graphql-ws sends it, with unexpected errors masked as everywhere else. */
+function serialize(execute: () => ExecutionResult | Promise<ExecutionResult>, mask: ReturnType<typeof errorMasker>): string | Promise<string> {
+  const text = (result: ExecutionResult) =>
+    JSON.stringify(result.errors ? { ...result, errors: result.errors.map((error) => mask(error, "Unexpected error.")) } : result);
+  const failed = (error: unknown) => text({ errors: [mask(error, "Unexpected error.") as GraphQLError] });
+  try {
+    const result = execute();
+    return result instanceof Promise ? result.then(text, failed) : text(result);
+  } catch (error) {
+    return failed(error);
+  }
 }
 
 function stringParam(value: unknown): string | null {

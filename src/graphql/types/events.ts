@@ -1,30 +1,30 @@
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { Channel } from "../../events/channel-iterator.ts";
-import { eventFeed, parseEventId, progressFeed, type LoadedEvent, type ProgressUpdate } from "../../events/streams.ts";
+import { eventFeed, eventRelation, parseEventId, progressFeed, type FeedEvent, type ProgressUpdate } from "../../events/streams.ts";
 import { AccountType, CustomerSubscriptionType } from "./accounts.ts";
 import { BillRunStatusEnum, BillRunType } from "./billruns.ts";
 
-const BillRunStatusChange = builder.objectRef<LoadedEvent>("BillRunStatusChange").implement({
+const BillRunStatusChange = builder.objectRef<FeedEvent>("BillRunStatusChange").implement({
   description: "A bill run changed status. eventId orders events; pass it as `after` to resume.",
   fields: (t) => ({
     eventId: t.string({ resolve: (e) => e.id.toString() }),
-    billRun: t.field({ type: BillRunType, resolve: (e) => e.billRun }),
+    billRun: t.field({ type: BillRunType, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
     previousStatus: t.field({ type: BillRunStatusEnum, nullable: true, resolve: (e) => e.fromStatus }),
     status: t.field({ type: BillRunStatusEnum, resolve: (e) => e.toStatus! }),
     at: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
   }),
 });
 
-const BillRunAlert = builder.objectRef<LoadedEvent>("BillRunAlert").implement({
+const BillRunAlert = builder.objectRef<FeedEvent>("BillRunAlert").implement({
   description:
     "Something went wrong in a bill run: an account (and, when one caused it, a subscription) failed, " +
     "the run as a whole failed (code RUN_ERROR), or some documents could not be posted (POST_INCOMPLETE).",
   fields: (t) => ({
     eventId: t.string({ resolve: (e) => e.id.toString() }),
-    billRun: t.field({ type: BillRunType, resolve: (e) => e.billRun }),
-    account: t.field({ type: AccountType, nullable: true, resolve: (e) => e.account }),
-    subscription: t.field({ type: CustomerSubscriptionType, nullable: true, resolve: (e) => e.subscription }),
+    billRun: t.field({ type: BillRunType, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
+    account: t.field({ type: AccountType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "account") }),
+    subscription: t.field({ type: CustomerSubscriptionType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "subscription") }),
     code: t.string({ resolve: (e) => e.code ?? (e.toStatus === "ERROR" ? "RUN_ERROR" : "POST_INCOMPLETE") }),
     message: t.string({ resolve: (e) => e.message ?? "" }),
     at: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
