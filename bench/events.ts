@@ -6,7 +6,8 @@
 //
 // As in production, the worker and the API have been running for a while when the run starts:
 // the worker process is started (and has finished booting) before the clients subscribe, and a
-// 100-account run goes through every status first, with the same clients, and is not counted.
+// 100-account run goes through every status first, with the same clients, and is not counted
+// (BENCH_WARM_UP=0 leaves it out, to see a freshly started API process).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -27,6 +28,7 @@ import { seedBulkAccounts } from "./seed.ts";
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const ACCOUNTS = Number(process.env.BENCH_EVENT_ACCOUNTS ?? 10_000);
 const WARM_UP_ACCOUNTS = 100;
+const WARM_UP = process.env.BENCH_WARM_UP !== "0";
 const TOKEN = "brt_bench_token_0123456789abcdef";
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -76,7 +78,7 @@ export async function main(): Promise<void> {
     const finished: Promise<void>[] = [];
     const subscribed: Promise<void>[] = [];
     for (let p = 0; p < processes; p++) {
-      const clients = started("./ws-clients.ts", [http.url.replace(/^http/, "ws"), TOKEN, String(Math.ceil(CLIENTS / processes)), "2"]);
+      const clients = started("./ws-clients.ts", [http.url.replace(/^http/, "ws"), TOKEN, String(Math.ceil(CLIENTS / processes)), WARM_UP ? "2" : "1"]);
       outputs[p] = "";
       clients.stdout!.on("data", (chunk) => (outputs[p] += chunk));
       subscribed.push(ready(clients, (text) => text.includes("ready")));
@@ -87,10 +89,14 @@ export async function main(): Promise<void> {
     // "connected" is the connection's acknowledgement; the subscriptions themselves follow it.
     await new Promise((resolve) => setTimeout(resolve, 1000));
 
-    const warmUpAccounts = await app.db.account.findMany({ select: { id: true }, orderBy: { accountNumber: "asc" }, take: WARM_UP_ACCOUNTS });
-    const warmUp = await createBillRun(app, { targetDate: "2026-01-15", accountIds: warmUpAccounts.map((a) => a.id), autoPost: true }, { createdById: null });
-    await waitForStatus(app, warmUp, "POSTED");
-    console.log(`${CLIENTS} graphql-ws clients in ${processes} processes subscribed (warmed up); a worker process bills ${ACCOUNTS} accounts`);
+    if (WARM_UP) {
+      const warmUpAccounts = await app.db.account.findMany({ select: { id: true }, orderBy: { accountNumber: "asc" }, take: WARM_UP_ACCOUNTS });
+      const warmUp = await createBillRun(app, { targetDate: "2026-01-15", accountIds: warmUpAccounts.map((a) => a.id), autoPost: true }, { createdById: null });
+      await waitForStatus(app, warmUp, "POSTED");
+    }
+    console.log(
+      `${CLIENTS} graphql-ws clients in ${processes} processes subscribed (${WARM_UP ? "warmed up" : "cold"}); a worker process bills ${ACCOUNTS} accounts`,
+    );
     const measured = await createBillRun(app, { targetDate: "2026-02-01", autoPost: true }, { createdById: null });
     await Promise.all(finished);
 

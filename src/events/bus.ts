@@ -4,6 +4,9 @@ import { EVENTS_CHANNEL, type Notice } from "./notices.ts";
 
 type Listener = (message: Notice) => void;
 
+/** How the LISTEN connection shows in pg_stat_activity. */
+export const EVENTS_CONNECTION_NAME = "billrun-events";
+
 /**
  * Fans the NOTIFYs of every process (API or worker) out to this process's subscribers, over
  * one LISTEN connection. The connection is re-established if it drops; subscribers then
@@ -14,16 +17,35 @@ export class EventBus {
   private readonly reconnectListeners = new Set<() => void>();
   private client: pg.Client | null = null;
   private closed = false;
+  private reconnecting = false;
+  private latest = 0n;
+  private isListening!: Promise<void>;
+  private listened!: () => void;
   private readonly databaseUrl: string;
   private readonly log: Logger;
 
   constructor(databaseUrl: string, log: Logger) {
     this.databaseUrl = databaseUrl;
     this.log = log;
+    this.notListening();
+  }
+
+  private notListening(): void {
+    this.isListening = new Promise((resolve) => (this.listened = resolve));
+  }
+
+  /** The highest event id committed, as far as this process has heard (or read when it started listening). */
+  get latestEventId(): bigint {
+    return this.latest;
+  }
+
+  /** Resolves once this process listens for notices (again, after a dropped connection). */
+  listening(): Promise<void> {
+    return this.isListening;
   }
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: EVENTS_CONNECTION_NAME });
     client.on("notification", (note) => {
       if (note.channel !== EVENTS_CHANNEL || !note.payload) return;
       let message: Notice;
@@ -32,7 +54,15 @@ export class EventBus {
       } catch {
         return;
       }
-      for (const listener of this.listeners) listener(message);
+      if (message.kind !== "PROGRESS" && BigInt(message.id) > this.latest) this.latest = BigInt(message.id);
+      for (const listener of this.listeners) {
+        // Subscribers are served in this loop: one that fails must not cost the others the event.
+        try {
+          listener(message);
+        } catch (error) {
+          this.log.error({ err: error }, "an event subscriber failed");
+        }
+      }
     });
     client.on("error", (error) => {
       this.log.warn({ err: error }, "event listener connection failed; reconnecting");
@@ -40,23 +70,32 @@ export class EventBus {
     });
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    const stored = await client.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM bill_run_events");
+    if (BigInt(stored.rows[0]!.id) > this.latest) this.latest = BigInt(stored.rows[0]!.id);
     this.client = client;
+    this.listened();
   }
 
   private async reconnect(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.notListening();
+    // Subscribers queue a catch-up read now, before the new LISTEN: notices that arrive on it
+    // then wait behind the read (which itself waits for `listening()`), so none overtakes it.
+    for (const listener of this.reconnectListeners) listener();
     const old = this.client;
     this.client = null;
     await old?.end().catch(() => {});
     while (!this.closed) {
       try {
         await this.start();
-        for (const listener of this.reconnectListeners) listener();
-        return;
+        break;
       } catch (error) {
         this.log.warn({ err: error }, "event listener cannot reconnect yet");
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
+    this.reconnecting = false;
   }
 
   /** Calls `listener` for every message until the returned function is called. */

@@ -67,6 +67,11 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     this.wakeProducers();
   }
 
+  /** Whether a producer may push now without waiting for `room`. */
+  hasRoom(): boolean {
+    return this.items.length < this.limit && this.consumerHasRoom();
+  }
+
   /** Resolves when fewer than `watermark` items wait: producers of large replays pace themselves with it. */
   async room(watermark: number): Promise<void> {
     while (!this.closed && this.items.length >= watermark) {

@@ -16,7 +16,10 @@ export type FeedEvent = BillRunEvent & { billRun?: BillRun; account?: Account | 
 export type EventFeed = "status" | "alert";
 
 const REPLAY_PAGE = 200;
-/** Events a subscriber may fall behind by before it is cut off (it resumes with `after`). */
+/**
+ * Notices a subscriber may hold while it cannot take them (its connection is full); past that
+ * it drops them and reads what it missed from the table when it has room again.
+ */
 const SUBSCRIBER_QUEUE_LIMIT = 1_000;
 
 /** Which stored events a feed carries: status changes, or alerts (account failures and run-level failures). */
@@ -40,36 +43,34 @@ function carries(feed: EventFeed, notice: EventNotice): boolean {
  * notice carries the row; only a notice too large to carry it costs a read.
  */
 export class EventLoader {
-  private readonly cache = new Map<string, FeedEvent | Promise<FeedEvent | null>>();
+  // The bus hands the same notice object to every subscriber: the event lives as long as it does.
+  private readonly carried = new WeakMap<EventNotice, FeedEvent | null>();
+  // Reads of events whose notice could not carry them, shared by subscribers that reach them at
+  // different times (each drains at its own pace), for a while.
+  private readonly reads = new Map<string, Promise<FeedEvent | null>>();
   private readonly app: App;
   constructor(app: App) {
     this.app = app;
   }
 
-  /** The event at once when the notice carried it (or it was read already); otherwise null. */
+  /** The event at once when the notice carried it; otherwise null (use `load`). */
   peek(notice: EventNotice): FeedEvent | null {
-    const cached = this.cache.get(notice.id);
-    if (cached) return cached instanceof Promise ? null : cached;
-    const carried = eventOfNotice(notice);
-    if (carried) this.remember(notice.id, carried);
-    return carried;
+    let event = this.carried.get(notice);
+    if (event === undefined) this.carried.set(notice, (event = eventOfNotice(notice)));
+    return event;
   }
 
   async load(notice: EventNotice): Promise<FeedEvent | null> {
-    const known = this.peek(notice);
-    if (known) return known;
-    let loading = this.cache.get(notice.id) as Promise<FeedEvent | null> | undefined;
-    if (!loading) {
-      loading = this.app.db.billRunEvent.findUnique({ where: { id: BigInt(notice.id) } });
-      this.remember(notice.id, loading);
-      loading.catch(() => this.cache.delete(notice.id));
+    const carried = this.peek(notice);
+    if (carried) return carried;
+    let reading = this.reads.get(notice.id);
+    if (!reading) {
+      reading = this.app.db.billRunEvent.findUnique({ where: { id: BigInt(notice.id) } });
+      this.reads.set(notice.id, reading);
+      setTimeout(() => this.reads.delete(notice.id), 10_000).unref();
+      reading.catch(() => this.reads.delete(notice.id));
     }
-    return loading;
-  }
-
-  private remember(id: string, event: FeedEvent | Promise<FeedEvent | null>): void {
-    this.cache.set(id, event);
-    setTimeout(() => this.cache.delete(id), 10_000).unref();
+    return reading;
   }
 }
 
@@ -115,6 +116,9 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
   if (billRunId !== null && !isUuid(billRunId)) throw new ValidationError("billRunId is not a valid id", ["billRunId"]);
   const lastByRun = new Map<string, bigint>();
   let lastSeen = after ?? 0n;
+  // A subscriber without `after` wants what commits from now on: after a dropped LISTEN, the
+  // catch-up gives it nothing older than this of the runs it has not seen yet.
+  const subscribedAfter = after ?? app.events.latestEventId;
   const pending: (EventNotice | "replay" | "catch-up")[] = [];
   // While busy (replaying, or waiting for an event to be read), later notices wait their turn.
   let busy = false;
@@ -124,14 +128,23 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
       if (message.kind === "PROGRESS") return;
       if (billRunId && message.billRunId !== billRunId) return;
       if (!carries(feed, message)) return;
-      // The common case, a live subscriber and a notice carrying its event, is handled here and
-      // now: a thousand subscribers cost a thousand function calls, not a thousand async tasks.
-      const event = busy ? null : loader.peek(message);
+      // The common case, a live subscriber with room and a notice carrying its event, is handled
+      // here and now: a thousand subscribers cost a thousand function calls, not a thousand
+      // async tasks. Otherwise the notice waits its turn (and the subscriber's room).
+      const event = busy || !channel.hasRoom() ? null : loader.peek(message);
       if (event) return deliver(event);
-      pending.push(message);
+      if (pending.length >= SUBSCRIBER_QUEUE_LIMIT) {
+        // Far behind: rather than hold more notices, it reads what it missed from the table.
+        pending.length = 0;
+        pending.push("catch-up");
+      } else if (pending[pending.length - 1] !== "catch-up") {
+        pending.push(message);
+      }
       drain();
     },
+    // Called before the new LISTEN: notices from then on queue behind the catch-up read.
     () => {
+      pending.length = 0;
       pending.push("catch-up");
       drain();
     },
@@ -146,7 +159,7 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
     channel.push(event);
   };
 
-  const readStored = async (from: bigint) => {
+  const readStored = async (from: bigint, unseenAfter = from) => {
     let cursor = from;
     while (!channel.isClosed) {
       const page = (await app.db.billRunEvent.findMany({
@@ -155,10 +168,14 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
         orderBy: { id: "asc" },
         take: REPLAY_PAGE,
       })) as FeedEvent[];
-      for (const event of page) deliver(event);
+      for (const event of page) {
+        if (event.id <= unseenAfter && !lastByRun.has(event.billRunId)) continue;
+        // Paced by the connection: a large history reaches a slow reader without piling up here.
+        await channel.room(REPLAY_PAGE);
+        deliver(event);
+      }
       if (page.length < REPLAY_PAGE) return;
       cursor = page[page.length - 1]!.id;
-      await channel.room(REPLAY_PAGE);
     }
   };
 
@@ -168,11 +185,14 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
         if (next === "replay") {
           await readStored(after!);
         } else if (next === "catch-up") {
-          // The LISTEN connection dropped: whatever committed meanwhile is read from the table.
-          const earliest = [...lastByRun.values(), lastSeen].reduce((a, b) => (b < a ? b : a), lastSeen);
-          await readStored(earliest);
+          // The LISTEN connection dropped, or the subscriber fell far behind: whatever it has not
+          // had is read from the table (once listening again).
+          await app.events.listening();
+          const earliest = [...lastByRun.values(), subscribedAfter].reduce((a, b) => (b < a ? b : a), subscribedAfter);
+          await readStored(earliest, subscribedAfter);
         } else {
           const event = await loader.load(next);
+          await channel.room(REPLAY_PAGE);
           if (event) deliver(event);
         }
       }

@@ -8,7 +8,7 @@ import { bearerToken, hashToken } from "../auth/tokens.ts";
 import { errorMasker, operationLimitErrors, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
-import { Channel } from "../events/channel-iterator.ts";
+import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
 interface Enveloped {
@@ -40,8 +40,11 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
     perMessageDeflate: false,
     handleProtocols,
   });
+  // ws passes on the HTTP server's errors (a port in use, say): the HTTP server reports them.
+  wss.on("error", (error) => app.log.debug({ err: error }, "WebSocket server error"));
   const watcher = watchRevokedTokens(app);
   const scheduler = new FlushScheduler();
+  const closers = new Set<(code: number, reason: string) => void>();
   const server = makeServer<Record<string, unknown> | undefined, Extra>({
     execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
     subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
@@ -117,17 +120,18 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       outbox.close();
       socket.close(code, reason);
     };
+    closers.add(close);
     const closed = server.opened(
       {
         protocol: socket.protocol,
         send: (data) => outbox.send(data),
         close,
         onMessage: (handle) =>
-          socket.on("message", async (data, isBinary) => {
+          socket.on("message", async (data) => {
             const text = String(data);
             // graphql-ws would take a message only servers send for its own failure (4500):
             // it is the client's mistake.
-            if (isBinary || isServerMessage(text)) return close(CloseCode.BadRequest, "Invalid message received");
+            if (isServerMessage(text)) return close(CloseCode.BadRequest, "Invalid message received");
             try {
               await handle(text);
             } catch (error) {
@@ -139,6 +143,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       { socket, request, outbox },
     );
     socket.once("close", (code, reason) => {
+      closers.delete(close);
       clearInterval(pingTimer);
       if (pongTimer) clearTimeout(pongTimer);
       outbox.close();
@@ -149,7 +154,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   return {
     close: async () => {
       watcher.stop();
-      for (const client of wss.clients) client.close(1001, "Going away");
+      for (const close of closers) close(1001, "Going away");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
@@ -234,7 +239,7 @@ const sharedPayloads = new WeakMap<object, Map<string, string | Promise<string>>
  */
 function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>, direct: DirectDelivery): SharedSubscribe {
   return async (args) => {
-    const source = await createSourceEventStream(args);
+    const source = await withRequestId((args.contextValue as Context).requestId, () => createSourceEventStream(args));
     // Errors while subscribing, and streams of another kind, take the standard path.
     if (!(source instanceof Channel)) return subscribe(args);
     const payloadOf = (event: unknown): string | Promise<string> => {
@@ -252,7 +257,7 @@ function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: 
       }
       return payload;
     };
-    return deliverDirectly(source as Channel<unknown>, payloadOf, direct);
+    return deliverDirectly(source as Channel<unknown>, payloadOf, direct, mask);
   };
 }
 
@@ -261,7 +266,12 @@ function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: 
  * otherwise (it needs a read) after the results before it. The iterator given to graphql-ws
  * yields nothing; it ends when the stream ends, once everything before the end is written.
  */
-function deliverDirectly(source: Channel<unknown>, payloadOf: (event: unknown) => string | Promise<string>, direct: DirectDelivery): AsyncIterableIterator<never> {
+function deliverDirectly(
+  source: Channel<unknown>,
+  payloadOf: (event: unknown) => string | Promise<string>,
+  direct: DirectDelivery,
+  mask: ReturnType<typeof errorMasker>,
+): AsyncIterableIterator<never> {
   let stopped = false;
   let backlog = 0;
   let written: Promise<void> = Promise.resolve();
@@ -272,9 +282,12 @@ function deliverDirectly(source: Channel<unknown>, payloadOf: (event: unknown) =
       if (++backlog > BACKLOG_LIMIT) return source.overflow();
       const ready = payload ?? payloadOf(event);
       written = written.then(async () => {
-        const text = await ready;
-        backlog--;
-        if (!stopped) direct.next(text);
+        try {
+          const text = await ready;
+          if (!stopped) direct.next(text);
+        } finally {
+          backlog--;
+        }
       });
     },
     () => backlog < BACKLOG_LIMIT / 2 && direct.hasRoom(),
@@ -284,11 +297,11 @@ function deliverDirectly(source: Channel<unknown>, payloadOf: (event: unknown) =
       return this;
     },
     async next() {
-      try {
-        await source.next();
-      } finally {
-        await written;
-      }
+      let failure: unknown = null;
+      await source.next().catch((error: unknown) => (failure = error));
+      await written.catch(() => {});
+      // A stream failure reaches the client as graphql-ws's error message: masked like any other.
+      if (failure) throw failure instanceof SlowConsumerError ? failure : mask(failure, "Unexpected error.");
       return { value: undefined as never, done: true };
     },
     return: () => {

@@ -8,14 +8,15 @@ import { collect, spawnWorker, startServer, wsClient } from "../support/server.t
 import { createBillRun } from "../../src/billruns/service.ts";
 import { recordAlerts } from "../../src/billruns/persist.ts";
 import { transaction } from "../../src/db/sql.ts";
+import { EVENTS_CONNECTION_NAME } from "../../src/events/bus.ts";
 
 let t: TestApp;
 let server: Awaited<ReturnType<typeof startServer>>;
 let worker: ChildProcess;
 
 beforeAll(async () => {
-  // Keep-alive pings would also drop a client that stops reading: not before the buffer cap here.
-  t = await createTestApp({ BILLRUN_WS_MAX_BUFFERED_BYTES: "262144", BILLRUN_WS_KEEPALIVE_SECONDS: "600" });
+  // A client that stops reading is dropped by the keep-alive: 2 s here.
+  t = await createTestApp({ BILLRUN_WS_MAX_BUFFERED_BYTES: "262144", BILLRUN_WS_KEEPALIVE_SECONDS: "2" });
   server = await startServer(t);
   // Bill runs execute in another process: its events must reach this process's subscribers.
   worker = spawnWorker(t.databaseUrl, { BILLRUN_CHUNK_SIZE: "2" });
@@ -34,7 +35,9 @@ const ALERTS = `subscription($id: ID, $after: String) {
 }`;
 
 type StatusEvent = { billRunStatusChanged: { eventId: string; previousStatus: string | null; status: string; billRun: { id: string } } };
-type AlertEvent = { billRunAlert: { eventId: string; code: string; message: string; account: { accountNumber: string } | null; subscription: { subscriptionNumber: string } | null } };
+type AlertEvent = {
+  billRunAlert: { eventId: string; code: string; message: string; account: { accountNumber: string } | null; subscription: { subscriptionNumber: string } | null; billRun: { id: string } };
+};
 
 describe("live bill-run events over graphql-ws", () => {
   it("streams a full run's status changes in order, from a worker in another process", async () => {
@@ -91,7 +94,8 @@ describe("live bill-run events over graphql-ws", () => {
       subscription: { subscriptionNumber: usage.subscription.subscriptionNumber },
     });
     // Filtered by run: the alert of the other run (same failing account) is not in this stream.
-    expect(received).toHaveLength(3);
+    expect(received.map((a) => a.billRun.id)).toEqual([id, id, id]);
+    expect(await t.app.db.billRunEvent.count({ where: { billRunId: other, kind: "ALERT" } })).toBe(1);
   });
 
   it("resumes after a disconnect with nothing lost and nothing repeated", async () => {
@@ -144,7 +148,7 @@ describe("live bill-run events over graphql-ws", () => {
     }
   });
 
-  it("drops a client that stops reading once it holds too much, and the client resumes with after", async () => {
+  it("holds little for a client that stops reading, drops it, and the client resumes with after", async () => {
     const target = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
     const id = await createBillRun(t.app, { targetDate: "2026-02-01", accountIds: [target.account.id] }, { createdById: null });
     await waitForStatus(t, id, ["COMPLETED"]);
@@ -174,13 +178,29 @@ describe("live bill-run events over graphql-ws", () => {
     raw.write(clientFrame({ id: "1", type: "subscribe", payload: { query: `subscription($id: ID) { billRunAlert(billRunId: $id) { eventId message } }`, variables: { id } } }));
     await until(() => t.app.events.subscriberCount > listenersBefore);
 
-    // 1,500 alerts of 64 kB (96 MB: more than the kernel's socket buffers hold) commit through the
-    // real path; too large for a NOTIFY, their notices make subscribers read them from the table.
-    const alerts = Array.from({ length: 1500 }, () => ({ accountId: target.account.id, subscriptionId: null, code: "INTERNAL_ERROR", message: "x".repeat(65_536) }));
-    await transaction(t.app.pool, (sql) => recordAlerts(sql, id, alerts));
+    // Frames held for the client are Buffers: they show in this process's arrayBuffers.
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 10);
 
-    // The server gives up on the client (its subscription ends) while the client still reads nothing.
+    // 1,500 alerts of 64 kB (96 MB: more than the kernel's socket buffers hold) commit at once,
+    // made by the database itself so that this process holds none of them. Too large for a
+    // NOTIFY, their notices carry only ids, as announceEvents makes them.
+    await t.app.pool.query(
+      `WITH inserted AS (
+         INSERT INTO bill_run_events (bill_run_id, kind, account_id, code, message)
+         SELECT $1, 'ALERT', $2, 'INTERNAL_ERROR', repeat('x', 65536) FROM generate_series(1, 1500) RETURNING id, bill_run_id, kind)
+       SELECT count(pg_notify('billrun_events', json_build_object('kind', kind, 'id', id::text, 'billRunId', bill_run_id, 'from', null, 'to', null)::text))
+         FROM (SELECT * FROM inserted ORDER BY id) ordered`,
+      [id, target.account.id],
+    );
+
+    // The keep-alive gives up on the client (its subscription ends) while it still reads nothing.
     await until(() => t.app.events.subscriberCount === listenersBefore, 60_000);
+    clearInterval(sampler);
+    // Meanwhile the server held about BILLRUN_WS_MAX_BUFFERED_BYTES (256 kB) for it and a page of
+    // events read from the table, not the 96 MB.
+    expect(peak - baseline).toBeLessThan(48 * 1024 * 1024);
     let received = 0;
     const closed = new Promise<void>((resolve) => raw.once("close", () => resolve()));
     raw.on("data", (chunk: Buffer) => {
@@ -189,7 +209,6 @@ describe("live bill-run events over graphql-ws", () => {
     });
     raw.resume();
     await closed;
-    // It held at most what the kernel buffers plus BILLRUN_WS_MAX_BUFFERED_BYTES (256 kB here).
     expect(received).toBeLessThan(64 * 1024 * 1024);
     const nexts = stream.messages.filter((m) => m.type === "next").map((m) => (m.payload as AlertEvent).billRunAlert);
     expect(nexts[0]!.message).toBe("x".repeat(65_536));
@@ -209,6 +228,63 @@ describe("live bill-run events over graphql-ws", () => {
     await client.dispose();
     expect([...got, ...rest.map((r) => r.billRunAlert.eventId)]).toEqual(stored.map((e) => e.id.toString()));
   }, 120_000);
+
+  it("gives a burst larger than the buffer cap to a reading client whole and in order, notices with rows or without", async () => {
+    const target = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
+    const id = await createBillRun(t.app, { targetDate: "2026-02-01", accountIds: [target.account.id] }, { createdById: null });
+    await waitForStatus(t, id, ["COMPLETED"]);
+    const query = `subscription($id: ID, $after: String) { billRunAlert(billRunId: $id, after: $after) { eventId message account { accountNumber } } }`;
+    const clients = [wsClient(server.wsUrl, t.tokens.viewer), wsClient(server.wsUrl, t.tokens.viewer)];
+    const listenersBefore = t.app.events.subscriberCount;
+    // 1,500 alerts, 3 MB in all (the cap is 256 kB), in one transaction; every tenth too large for its NOTIFY.
+    const streams = clients.map((client) => collect<AlertEvent>(client, query, { id }, 1500, 60_000));
+    await until(() => t.app.events.subscriberCount === listenersBefore + 2);
+    const alerts = Array.from({ length: 1500 }, (_, i) => ({
+      accountId: target.account.id,
+      subscriptionId: null,
+      code: "INTERNAL_ERROR",
+      message: `${i}:`.padEnd(i % 10 === 0 ? 9_000 : 1_000, "x"),
+    }));
+    await transaction(t.app.pool, (sql) => recordAlerts(sql, id, alerts));
+    const received = await Promise.all(streams.map((s) => s.done));
+    for (const client of clients) await client.dispose();
+
+    const stored = await t.app.db.billRunEvent.findMany({ where: { billRunId: id, kind: "ALERT" }, orderBy: { id: "asc" } });
+    for (const events of received) {
+      expect(events.map((e) => e.billRunAlert.eventId)).toEqual(stored.map((e) => e.id.toString()));
+      expect(events.map((e) => e.billRunAlert.message)).toEqual(alerts.map((a) => a.message));
+      expect(new Set(events.map((e) => e.billRunAlert.account!.accountNumber))).toEqual(new Set([target.account.accountNumber]));
+    }
+
+    // The same history replayed from the table, larger than the cap, reaches a reading client whole.
+    const late = wsClient(server.wsUrl, t.tokens.viewer);
+    const replayed = await collect<AlertEvent>(late, query, { id, after: "0" }, 1500, 60_000).done;
+    await late.dispose();
+    expect(replayed.map((e) => e.billRunAlert)).toEqual(received[0]!.map((e) => e.billRunAlert));
+  }, 120_000);
+
+  it("catches up from the table what committed while its LISTEN connection was down", async () => {
+    const target = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
+    const id = await createBillRun(t.app, { targetDate: "2026-02-01", accountIds: [target.account.id] }, { createdById: null });
+    await waitForStatus(t, id, ["COMPLETED"]);
+    const client = wsClient(server.wsUrl, t.tokens.viewer);
+    const listenersBefore = t.app.events.subscriberCount;
+    const stream = collect<AlertEvent>(client, ALERTS, { id }, 6, 30_000);
+    await until(() => t.app.events.subscriberCount === listenersBefore + 1);
+    const alert = (message: string) => ({ accountId: target.account.id, subscriptionId: null, code: "INTERNAL_ERROR", message });
+
+    await transaction(t.app.pool, (sql) => recordAlerts(sql, id, [alert("before 1"), alert("before 2")]));
+    // PostgreSQL ends this process's LISTEN connection; alerts commit while it reconnects.
+    const ended = await t.app.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [EVENTS_CONNECTION_NAME]);
+    expect(ended.rowCount).toBeGreaterThan(0);
+    await transaction(t.app.pool, (sql) => recordAlerts(sql, id, [alert("during 1"), alert("during 2")]));
+    await t.app.events.listening();
+    await transaction(t.app.pool, (sql) => recordAlerts(sql, id, [alert("after 1"), alert("after 2")]));
+
+    const received = (await stream.done).map((e) => e.billRunAlert.message);
+    await client.dispose();
+    expect(received).toEqual(["before 1", "before 2", "during 1", "during 2", "after 1", "after 2"]);
+  }, 60_000);
 });
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
