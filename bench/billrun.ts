@@ -63,6 +63,15 @@ export async function main(): Promise<void> {
         `(${c.invoice_count} invoices, ${c.items} items, ${c.failed_account_count} failed; chunk ${config.chunkSize}, ${config.workerConcurrency} workers)`,
     );
 
+    if (c.failed_account_count > 0) {
+      const failures = await app.pool.query<{ failure_code: string; failure_message: string; accounts: string }>(
+        `SELECT failure_code, failure_message, count(*)::text AS accounts FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND status = 'FAILED' GROUP BY 1, 2`,
+        [id],
+      );
+      for (const f of failures.rows) console.log(`  failed: ${f.accounts} × ${f.failure_code}: ${f.failure_message}`);
+    }
+
     started = Date.now();
     await postBillRun(app, id, null);
     await waitFor(app, id, "POSTED");

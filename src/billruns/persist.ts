@@ -119,7 +119,8 @@ export async function applyResults(
     totalsByCurrency.set(invoice.currency, list);
   }
   if (totalsByCurrency.size > 0) {
-    const currencies = [...totalsByCurrency.keys()];
+    // In one order for every chunk: two chunks committing at once lock the totals alike, no deadlock.
+    const currencies = [...totalsByCurrency.keys()].sort();
     await sql.query(
       `INSERT INTO bill_run_totals (bill_run_id, currency, amount)
        SELECT $1, * FROM unnest($2::text[], $3::numeric[])
