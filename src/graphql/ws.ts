@@ -27,8 +27,9 @@ interface Extra {
  *
  * The transport under graphql-ws is ours rather than graphql-ws/use/ws, for what a live
  * dashboard fleet needs: messages go through a per-connection outbox written in batches (see
- * FlushScheduler), and a connection holding more than BILLRUN_WS_MAX_BUFFERED_BYTES for a client
- * that does not read is dropped (the client resumes with `after`), so memory stays bounded.
+ * FlushScheduler), and what a connection holds is bounded by BILLRUN_WS_MAX_BUFFERED_BYTES:
+ * producers wait past half of it, a message that would pass it drops the connection, and a
+ * client that stops reading is dropped by the keep-alive. Dropped clients resume with `after`.
  */
 export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { close: () => Promise<void> } {
   // A message larger than an HTTP body may be is refused the same way (close code 1009).
