@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startApp } from "../src/app.ts";
+import { startApp, type App } from "../src/app.ts";
 import { registerWorkers } from "../src/billruns/executor.ts";
 import { createBillRun, postBillRun } from "../src/billruns/service.ts";
 import { loadConfig } from "../src/config.ts";
@@ -19,7 +19,8 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
-async function waitFor(app: Awaited<ReturnType<typeof startApp>>, id: string, status: string): Promise<void> {
+/** Waits until the run reaches `status`; a run that ends in ERROR fails the benchmark. */
+export async function waitForStatus(app: Pick<App, "pool">, id: string, status: string): Promise<void> {
   while (true) {
     const row = await app.pool.query<{ status: string; error_message: string | null }>("SELECT status, error_message FROM bill_runs WHERE id = $1", [id]);
     if (row.rows[0]!.status === status) return;
@@ -49,7 +50,7 @@ export async function main(): Promise<void> {
 
     started = Date.now();
     const id = await createBillRun(app, { targetDate: "2026-02-01" }, { createdById: null });
-    await waitFor(app, id, "COMPLETED");
+    await waitForStatus(app, id, "COMPLETED");
     const runMs = Date.now() - started;
     const counts = await app.pool.query<{ invoice_count: number; failed_account_count: number; items: string }>(
       `SELECT invoice_count, failed_account_count,
@@ -74,7 +75,7 @@ export async function main(): Promise<void> {
 
     started = Date.now();
     await postBillRun(app, id, null);
-    await waitFor(app, id, "POSTED");
+    await waitForStatus(app, id, "POSTED");
     console.log(`posting ${c.invoice_count} invoices: ${seconds(Date.now() - started)} s`);
     clearInterval(sampler);
     console.log(`peak memory (RSS) of the API+worker process during the run: ${Math.round(peakRss / 1024 / 1024)} MB`);

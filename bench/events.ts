@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { startApp, type App } from "../src/app.ts";
+import { startApp } from "../src/app.ts";
 import { ensureAdmin } from "../src/auth/users.ts";
 import { createBillRun } from "../src/billruns/service.ts";
 import { loadConfig } from "../src/config.ts";
@@ -23,6 +23,7 @@ import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { startHttpServer } from "../src/http.ts";
 import { createLogger } from "../src/log.ts";
+import { waitForStatus } from "./billrun.ts";
 import { seedBulkAccounts } from "./seed.ts";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
@@ -144,15 +145,6 @@ function ready(child: ChildProcess, isReady: (text: string) => boolean): Promise
     child.stderr!.on("data", (chunk: Buffer) => watch(chunk, true));
     child.once("exit", (code) => done || reject(new Error(`a benchmark process exited early (${code})`)));
   });
-}
-
-async function waitForStatus(app: App, billRunId: string, status: string): Promise<void> {
-  for (;;) {
-    const run = await app.db.billRun.findUniqueOrThrow({ where: { id: billRunId }, select: { status: true } });
-    if (run.status === status) return;
-    if (run.status === "ERROR") throw new Error(`bill run ${billRunId} failed`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

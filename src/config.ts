@@ -1,11 +1,12 @@
 import path from "node:path";
 import { z } from "zod";
 
-const booleanFlag = (fallback: boolean) =>
-  z
-    .enum(["true", "false", "1", "0", "yes", "no", ""])
-    .optional()
-    .transform((v) => (v === undefined || v === "" ? fallback : ["true", "1", "yes"].includes(v)));
+/** A yes/no setting; undefined when left unset (or empty). */
+const optionalFlag = z
+  .enum(["true", "false", "1", "0", "yes", "no", ""])
+  .optional()
+  .transform((v) => (v === undefined || v === "" ? undefined : ["true", "1", "yes"].includes(v)));
+const booleanFlag = (fallback: boolean) => optionalFlag.transform((v) => v ?? fallback);
 
 const environment = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -35,7 +36,7 @@ const environment = z.object({
   BILLRUN_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().min(0.05).max(3_600).default(15),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // Unset: on outside production (GraphiQL needs it), off in production.
-  BILLRUN_INTROSPECTION: z.enum(["true", "false", "1", "0", "yes", "no", ""]).optional(),
+  BILLRUN_INTROSPECTION: optionalFlag,
   BILLRUN_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(12),
   BILLRUN_MAX_ALIASES: z.coerce.number().int().min(0).max(1_000).default(15),
   BILLRUN_MAX_TOKENS: z.coerce.number().int().min(100).max(100_000).default(2000),
@@ -100,10 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     logLevel: c.LOG_LEVEL,
     security: {
-      introspection:
-        c.BILLRUN_INTROSPECTION === undefined || c.BILLRUN_INTROSPECTION === ""
-          ? c.NODE_ENV !== "production"
-          : ["true", "1", "yes"].includes(c.BILLRUN_INTROSPECTION),
+      introspection: c.BILLRUN_INTROSPECTION ?? c.NODE_ENV !== "production",
       /** "Did you mean ...?" in error messages: a schema map for whoever probes the API. */
       fieldSuggestions: c.NODE_ENV !== "production",
       maxDepth: c.BILLRUN_MAX_DEPTH,

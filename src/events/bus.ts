@@ -39,6 +39,10 @@ export class EventBus {
     return this.latest;
   }
 
+  private heard(eventId: bigint): void {
+    if (eventId > this.latest) this.latest = eventId;
+  }
+
   /** Resolves once this process listens for notices (again, after a dropped connection). */
   listening(): Promise<void> {
     return this.isListening;
@@ -54,7 +58,7 @@ export class EventBus {
       } catch {
         return;
       }
-      if (message.kind !== "PROGRESS" && BigInt(message.id) > this.latest) this.latest = BigInt(message.id);
+      if (message.kind !== "PROGRESS") this.heard(BigInt(message.id));
       for (const listener of this.listeners) {
         // Subscribers are served in this loop: one that fails must not cost the others the event.
         try {
@@ -71,7 +75,7 @@ export class EventBus {
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     const stored = await client.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM bill_run_events");
-    if (BigInt(stored.rows[0]!.id) > this.latest) this.latest = BigInt(stored.rows[0]!.id);
+    this.heard(BigInt(stored.rows[0]!.id));
     this.client = client;
     this.listened();
   }

@@ -17,7 +17,6 @@ interface Enveloped {
 }
 interface Extra {
   socket: WebSocket;
-  request: IncomingMessage;
   outbox: Outbox;
 }
 
@@ -141,7 +140,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
             }
           }),
       },
-      { socket, request, outbox },
+      { socket, outbox },
     );
     socket.once("close", (code, reason) => {
       closers.delete(close);

@@ -282,6 +282,8 @@ function nulCharacterError(document: DocumentNode, variables: Record<string, unk
   };
   const inVariables = search(variables ?? {}, []);
   if (inVariables) return refuse(`$${inVariables.join(".")}`, inVariables);
+  // A literal can only hold NUL through a \u escape: most documents need no walk at all.
+  if (document.loc && !document.loc.source.body.includes("\\u")) return null;
   let literal = false;
   visit(document, {
     StringValue(node) {
@@ -291,6 +293,10 @@ function nulCharacterError(document: DocumentNode, variables: Record<string, unk
   return literal ? refuse("a string literal") : null;
 }
 
+/**
+ * What an operation may not ask, refused before anything runs, over HTTP and WebSockets alike:
+ * text PostgreSQL cannot store, page sizes outside 0..maxPageSize, and a cost above maxCost.
+ */
 export function operationLimitErrors(
   schema: GraphQLSchema,
   document: DocumentNode,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { App } from "../app.ts";
-import { ConflictError, ValidationError } from "../errors.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 
 /**
  * Idempotency keys for mutations that create or start something. A client that retries after a
@@ -43,6 +43,15 @@ export interface IdempotentRequest {
  * Runs `perform` (which returns the id of what it created or changed) once per key: replays
  * return the first result's id. Without a key, simply runs `perform`.
  */
+/**
+ * What a mutation returns is read again after `idempotent`: on a replay it may have changed, or
+ * been deleted since (`what` names it, e.g. "bill run <id>").
+ */
+export function replayed<T>(row: T | null, what: string): T {
+  if (!row) throw new NotFoundError(`${what} (the result of this idempotencyKey) no longer exists`);
+  return row;
+}
+
 export async function idempotent(app: App, request: IdempotentRequest, perform: () => Promise<string>): Promise<string> {
   if (request.key === null || request.key === undefined) return perform();
   const key = checkKey(request.key);

@@ -1,6 +1,6 @@
 // What the emails say: pure functions from data to subject, plain text and HTML.
 import { formatAmount, formatPrice, formatQuantity } from "../graphql/format.ts";
-import { addDays } from "../schedules/recurrence.ts";
+import { addDays } from "../billing/dates.ts";
 import type { RunStatusPayload } from "./outbox.ts";
 
 export interface ComposedEmail {

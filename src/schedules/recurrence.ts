@@ -1,7 +1,8 @@
 // When a schedule's occurrences fall: pure functions of the rule and an instant.
 // An occurrence is a local calendar day of the schedule's time zone; it happens at runTime on
 // that day's wall clock (see instantOf for the days clocks change).
-import { dayNumberOf, instantOf, isoDateOf, localDayAt } from "./timezone.ts";
+import { civilFromDayNumber, daysInMonth, formatDate, parseDate } from "../billing/dates.ts";
+import { instantOf, localDayAt } from "./timezone.ts";
 
 export const DAYS_OF_WEEK = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"] as const;
 export type DayOfWeek = (typeof DAYS_OF_WEEK)[number];
@@ -39,10 +40,6 @@ function weekdayIndex(dayNumber: number): number {
   return (((dayNumber + 3) % 7) + 7) % 7;
 }
 
-function lastDayOfMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-
 /** Does local day `dayNumber` hold an occurrence (ignoring repeatFrom/repeatTo)? */
 export function isOccurrenceDay(rule: Recurrence, dayNumber: number): boolean {
   switch (rule.repeatType) {
@@ -51,23 +48,23 @@ export function isOccurrenceDay(rule: Recurrence, dayNumber: number): boolean {
     case "WEEKLY":
       return DAYS_OF_WEEK[weekdayIndex(dayNumber)] === rule.weeklyOnDay;
     case "MONTHLY": {
-      const d = new Date(dayNumber * 86_400_000);
-      const last = lastDayOfMonth(d.getUTCFullYear(), d.getUTCMonth() + 1);
+      const { year, month, day } = civilFromDayNumber(dayNumber);
+      const last = daysInMonth(year, month);
       // The 31st of a 30-day month (or February) is that month's last day.
       const wanted = rule.monthlyOnEndOfMonth ? last : Math.min(rule.dayOfMonth ?? 1, last);
-      return d.getUTCDate() === wanted;
+      return day === wanted;
     }
   }
 }
 
 function occurrenceOn(rule: Recurrence, dayNumber: number): Occurrence {
-  return { date: isoDateOf(dayNumber), at: new Date(instantOf(rule.timeZone, dayNumber, minuteOfDay(rule.runTime))) };
+  return { date: formatDate(dayNumber), at: new Date(instantOf(rule.timeZone, dayNumber, minuteOfDay(rule.runTime))) };
 }
 
 /** The first occurrence at or after `instant`; null when the schedule has none left. */
 export function firstOccurrenceAtOrAfter(rule: Recurrence, instant: Date): Occurrence | null {
-  const from = dayNumberOf(rule.repeatFrom);
-  const to = rule.repeatTo ? dayNumberOf(rule.repeatTo) : Number.POSITIVE_INFINITY;
+  const from = parseDate(rule.repeatFrom);
+  const to = rule.repeatTo ? parseDate(rule.repeatTo) : Number.POSITIVE_INFINITY;
   // The day before too: an occurrence's instant may lie on another UTC day than its local day.
   const start = Math.max(from, localDayAt(rule.timeZone, instant.getTime()) - 1);
   for (let day = start; day <= to && day < start + SEARCH_DAYS; day++) {
@@ -85,8 +82,8 @@ export function occurrenceAfter(rule: Recurrence, previous: Occurrence): Occurre
 
 /** The last occurrence at or before `instant`; null when none has come yet. */
 export function lastOccurrenceAtOrBefore(rule: Recurrence, instant: Date): Occurrence | null {
-  const from = dayNumberOf(rule.repeatFrom);
-  const to = rule.repeatTo ? dayNumberOf(rule.repeatTo) : Number.POSITIVE_INFINITY;
+  const from = parseDate(rule.repeatFrom);
+  const to = rule.repeatTo ? parseDate(rule.repeatTo) : Number.POSITIVE_INFINITY;
   const start = Math.min(to, localDayAt(rule.timeZone, instant.getTime()) + 1);
   for (let day = start; day >= from && day > start - SEARCH_DAYS; day--) {
     if (!isOccurrenceDay(rule, day)) continue;
@@ -96,12 +93,7 @@ export function lastOccurrenceAtOrBefore(rule: Recurrence, instant: Date): Occur
   return null;
 }
 
-/** `isoDate` moved by `days` calendar days. */
-export function addDays(isoDate: string, days: number): string {
-  return isoDateOf(dayNumberOf(isoDate) + days);
-}
-
 /** Today's date in the zone, YYYY-MM-DD. */
 export function localDate(timeZone: string, instant: Date): string {
-  return isoDateOf(localDayAt(timeZone, instant.getTime()));
+  return formatDate(localDayAt(timeZone, instant.getTime()));
 }

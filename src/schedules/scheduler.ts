@@ -15,7 +15,8 @@ import type { App } from "../app.ts";
 import { createBillRun } from "../billruns/service.ts";
 import { transaction } from "../db/sql.ts";
 import { AppError } from "../errors.ts";
-import { addDays, firstOccurrenceAtOrAfter, lastOccurrenceAtOrBefore, occurrenceAfter } from "./recurrence.ts";
+import { addDays } from "../billing/dates.ts";
+import { firstOccurrenceAtOrAfter, lastOccurrenceAtOrBefore, occurrenceAfter } from "./recurrence.ts";
 import { ruleOf, SCHEDULE_COLUMNS, type ScheduleRow } from "./service.ts";
 
 export interface SchedulerOptions {

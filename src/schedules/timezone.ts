@@ -90,11 +90,3 @@ export function instantOf(timeZone: string, dayNumber: number, minuteOfDay: numb
   }
   return hi;
 }
-
-export function dayNumberOf(isoDate: string): number {
-  return Date.parse(`${isoDate}T00:00:00Z`) / DAY;
-}
-
-export function isoDateOf(dayNumber: number): string {
-  return new Date(dayNumber * DAY).toISOString().slice(0, 10);
-}

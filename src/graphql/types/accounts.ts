@@ -2,8 +2,7 @@ import { builder } from "../builder.ts";
 import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
 import { formatPrice, formatQuantity } from "../format.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
-import { NotFoundError } from "../../errors.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 
 export const AccountStatusEnum = builder.enumType("AccountStatus", { values: ["ACTIVE", "INACTIVE"] as const });
 export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { values: ["ACTIVE", "CANCELLED"] as const });
@@ -199,12 +198,12 @@ builder.mutationFields((t) => ({
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
     resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      // Without a key, the created row is the answer; with one, a replay reads it again.
+      if (idempotencyKey === null || idempotencyKey === undefined) return accounts.createSubscription(ctx.db, input);
       const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createSubscription", key: idempotencyKey, input }, async () => {
         return (await accounts.createSubscription(ctx.db, input)).id;
       });
-      const subscription = await ctx.db.subscription.findUnique({ where: { id }, include: { charges: { orderBy: { position: "asc" } } } });
-      if (!subscription) throw new NotFoundError(`subscription ${id} (the result of this idempotencyKey) no longer exists`);
-      return subscription;
+      return replayed(await ctx.db.subscription.findUnique({ where: { id }, include: { charges: { orderBy: { position: "asc" } } } }), `subscription ${id}`);
     },
   }),
   cancelSubscription: t.field({

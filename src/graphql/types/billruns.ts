@@ -6,8 +6,7 @@ import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
 import { UserType } from "./users.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
-import { NotFoundError } from "../../errors.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
   values: ["PENDING", "PAUSED", "PROCESSING", "COMPLETED", "ERROR", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS"] as const,
@@ -263,9 +262,7 @@ const loadRun = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ct
 
 /** A replay's run is read again: it may have moved on, or been deleted since. */
 async function loadReplayedRun(ctx: { db: import("../../db/client.ts").Db }, id: string) {
-  const run = await ctx.db.billRun.findUnique({ where: { id } });
-  if (!run) throw new NotFoundError(`bill run ${id} (the result of this idempotencyKey) no longer exists`);
-  return run;
+  return replayed(await ctx.db.billRun.findUnique({ where: { id } }), `bill run ${id}`);
 }
 
 builder.mutationFields((t) => ({

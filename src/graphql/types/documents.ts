@@ -3,8 +3,7 @@ import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
 import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent } from "../../idempotency/idempotency.ts";
-import { NotFoundError } from "../../errors.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 
 export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
 const ItemKindEnum = builder.enumType("ItemKind", {
@@ -115,8 +114,7 @@ builder.mutationFields((t) => ({
       const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "applyPayment", key: idempotencyKey, input }, () =>
         applyPayment(ctx.app, input, ctx.user!.id),
       );
-      const payment = await ctx.db.payment.findUnique({ where: { id }, include: { document: true } });
-      if (!payment) throw new NotFoundError(`payment ${id} (the result of this idempotencyKey) no longer exists`);
+      const payment = replayed(await ctx.db.payment.findUnique({ where: { id }, include: { document: true } }), `payment ${id}`);
       return payment;
     },
   }),
