@@ -165,14 +165,19 @@ async function loadInvoice(app: App, documentId: string): Promise<InvoiceEmailDa
   };
 }
 
+/** The server answered about this message or its recipients, not about the connection or session. */
+function aboutThisMessage(error: NodemailerError): boolean {
+  return error.command === "RCPT TO" || error.command === "DATA" || error.code === "EENVELOPE";
+}
+
 /** A rejection of this very message or recipient; retrying it would get the same answer. */
 function isPermanent(error: NodemailerError): boolean {
-  return error.permanent === true && (error.command === "RCPT TO" || error.command === "DATA" || error.code === "EENVELOPE");
+  return error.permanent === true && aboutThisMessage(error);
 }
 
 /** Not about one message: the server is unreachable, refuses us, or times out. */
 function isServerProblem(error: NodemailerError): boolean {
-  return !(error.command === "RCPT TO" || error.command === "DATA" || error.code === "EENVELOPE");
+  return !aboutThisMessage(error);
 }
 
 export function backoffMs(attempts: number, options: Pick<MailerOptions, "retryBaseMs" | "retryMaxMs">): number {
@@ -246,6 +251,9 @@ export function startMailer(app: App, overrides: Partial<MailerOptions> = {}): M
     return true;
   }
 
+  // What the lanes are sending now: flush waits for it too.
+  const inFlight = new Set<Promise<boolean>>();
+
   async function lane(): Promise<void> {
     while (!stopping) {
       try {
@@ -254,7 +262,10 @@ export function startMailer(app: App, overrides: Partial<MailerOptions> = {}): M
           await sleep(wait);
           continue;
         }
-        if (!(await sendOne())) await sleep(options.pollIntervalMs);
+        const sending = sendOne();
+        inFlight.add(sending);
+        const sent = await sending.finally(() => inFlight.delete(sending));
+        if (!sent) await sleep(options.pollIntervalMs);
       } catch (error) {
         if (stopping) break;
         log.error({ err: error }, "mailer failed; retrying");
@@ -269,6 +280,7 @@ export function startMailer(app: App, overrides: Partial<MailerOptions> = {}): M
   return {
     flush: async () => {
       while (Date.now() >= pausedUntil && (await sendOne()));
+      await Promise.allSettled([...inFlight]);
     },
     stop: async () => {
       stopping = true;
