@@ -257,22 +257,31 @@ const DEFAULT_PAGE_SIZE = 20;
 /** Items assumed for a list that is not a connection (a document's items, a run's status history...). */
 const LIST_FACTOR = 10;
 
+/** A lone UTF-16 surrogate: half of a character, which no Unicode encoding can carry. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why PostgreSQL text cannot hold this string, or null when it can. */
+function unstorableText(value: string): string | null {
+  if (value.includes("\u0000")) return "contains the NUL character (\\u0000), which text cannot hold";
+  if (LONE_SURROGATE.test(value)) return "contains a lone UTF-16 surrogate, which is not Unicode text";
+  return null;
+}
+
 /**
- * The limits of one operation: `first`/`last` out of range (VALIDATION) and the cost, where
- * each field costs 1 and a field's subtree counts once per item its list can hold: `first`,
- * `last` or 20 under a connection, 10 under any other list.
+ * A string PostgreSQL text cannot hold (a NUL character, or half of a surrogate pair, which
+ * would otherwise reach the database mangled or fail there), in a variable or a literal, is
+ * refused up front with a clear VALIDATION error.
  */
-/**
- * PostgreSQL text cannot hold the NUL character: a string carrying one, in a variable or a
- * literal, is refused up front (a clear VALIDATION error) rather than failing at the database.
- */
-function nulCharacterError(document: DocumentNode, variables: Record<string, unknown> | null | undefined): GraphQLError | null {
-  const refuse = (where: string, field?: string[]) =>
-    new GraphQLError(`${where} contains the NUL character (\\u0000), which text cannot hold`, {
+function unstorableTextError(document: DocumentNode, variables: Record<string, unknown> | null | undefined): GraphQLError | null {
+  const refuse = (where: string, why: string, field?: string[]) =>
+    new GraphQLError(`${where} ${why}`, {
       extensions: { code: "VALIDATION", ...(field ? { field } : {}), http: badRequest() },
     });
-  const search = (value: unknown, path: string[]): string[] | null => {
-    if (typeof value === "string") return value.includes("\u0000") ? path : null;
+  const search = (value: unknown, path: string[]): { path: string[]; why: string } | null => {
+    if (typeof value === "string") {
+      const why = unstorableText(value);
+      return why ? { path, why } : null;
+    }
     if (value === null || typeof value !== "object") return null;
     for (const [key, item] of Object.entries(value)) {
       const found = search(item, [...path, key]);
@@ -281,21 +290,24 @@ function nulCharacterError(document: DocumentNode, variables: Record<string, unk
     return null;
   };
   const inVariables = search(variables ?? {}, []);
-  if (inVariables) return refuse(`$${inVariables.join(".")}`, inVariables);
-  // A literal can only hold NUL through a \u escape: most documents need no walk at all.
+  if (inVariables) return refuse(`$${inVariables.path.join(".")}`, inVariables.why, inVariables.path);
+  // The parser refuses lone surrogates in literals, and a literal can only hold NUL through a
+  // \u escape: most documents need no walk at all.
   if (document.loc && !document.loc.source.body.includes("\\u")) return null;
-  let literal = false;
+  let literal: string | null = null;
   visit(document, {
     StringValue(node) {
-      if (node.value.includes("\u0000")) literal = true;
+      literal ??= unstorableText(node.value);
     },
   });
-  return literal ? refuse("a string literal") : null;
+  return literal ? refuse("a string literal", literal) : null;
 }
 
 /**
  * What an operation may not ask, refused before anything runs, over HTTP and WebSockets alike:
- * text PostgreSQL cannot store, page sizes outside 0..maxPageSize, and a cost above maxCost.
+ * text PostgreSQL cannot store, page sizes outside 0..maxPageSize (VALIDATION), and a cost
+ * above maxCost, where each field costs 1 and a field's subtree counts once per item its list
+ * can hold: `first`, `last` or 20 under a connection, 10 under any other list.
  */
 export function operationLimitErrors(
   schema: GraphQLSchema,
@@ -308,8 +320,8 @@ export function operationLimitErrors(
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
   // Unknown or ambiguous operation: execution reports it.
   if (!operation) return [];
-  const nul = nulCharacterError(document, variables);
-  if (nul) return [nul];
+  const unstorable = unstorableTextError(document, variables);
+  if (unstorable) return [unstorable];
   const fragments = new Map(
     document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
   );

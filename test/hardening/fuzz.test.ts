@@ -31,6 +31,8 @@ import type { Client } from "graphql-ws";
 
 /** HTTP requests per run (WebSocket operations: an eighth of it). FUZZ_RUNS=20000 for a long hunt. */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
+/** Each run draws a new seed; a failure prints it, and FUZZ_SEED=<seed> replays that run. */
+const SEED = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {};
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
@@ -354,7 +356,7 @@ describe("fuzzing over HTTP (the real server and in-process)", () => {
           expect(await databaseFingerprint(t), JSON.stringify(r).slice(0, 600)).toEqual(baseline);
         }
       }),
-      { numRuns: RUNS, endOnFailure: true },
+      { numRuns: RUNS, endOnFailure: true, ...SEED },
     );
     // Some random requests are valid enough to succeed, most are refused.
     console.log(`fuzz: ${requests} HTTP requests in ${Date.now() - started} ms, ${successes} mutations succeeded`);
@@ -410,7 +412,7 @@ describe("fuzzing over WebSockets", () => {
           if (value && !ERROR_TYPES.has(value.__typename ?? "")) baseline = await databaseFingerprint(t);
           else if (op.mutation) expect(await databaseFingerprint(t), op.query).toEqual(baseline);
         }),
-        { numRuns: Math.ceil(RUNS / 8), endOnFailure: true },
+        { numRuns: Math.ceil(RUNS / 8), endOnFailure: true, ...SEED },
       );
     } finally {
       await clients.admin.dispose();
@@ -446,7 +448,7 @@ describe("fuzzing over WebSockets", () => {
         expect(code === -1 || (code >= 4400 && code < 4500) || code === 1000 || code === 1009, `closed with ${code}`).toBe(true);
         socket.terminate();
       }),
-      { numRuns: Math.ceil(RUNS / 16) },
+      { numRuns: Math.ceil(RUNS / 16), ...SEED },
     );
     expect((await fetch(`${new URL(http.url).origin}/health`)).status).toBe(200);
     expect(await databaseFingerprint(t)).toEqual(baseline);

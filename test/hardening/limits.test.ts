@@ -121,6 +121,24 @@ describe("text PostgreSQL cannot store", () => {
     const tab = await post(t, { query: create, variables: { input: { label: "a\tb" } } }, { accept: GRAPHQL_RESPONSE });
     expect(tab.body.errors).toBeUndefined();
   });
+
+  it("refuses a lone UTF-16 surrogate (not Unicode text) in a variable with a VALIDATION error, and writes nothing", async () => {
+    const before = await t.app.db.apiToken.count();
+    const create = `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { __typename } }`;
+    for (const label of ["\ud800", "a\udfffb", "\ude00\ud83d"]) {
+      const refused = await post(t, { query: create, variables: { input: { label } } }, { accept: GRAPHQL_RESPONSE });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors?.map((e) => e.extensions)).toEqual([expect.objectContaining({ code: "VALIDATION", field: ["input", "label"] })]);
+    }
+    // In a literal the GraphQL parser already refuses it.
+    const literal = await post(t, { query: `mutation { createApiToken(input: { label: "a\\ud800b" }) { __typename } }` }, { accept: GRAPHQL_RESPONSE });
+    expect(literal.body.errors?.[0]?.message).toMatch(/Invalid Unicode escape sequence/);
+    expect(await t.app.db.apiToken.count()).toBe(before);
+    // A surrogate pair is one well-formed character, and is stored as it is.
+    const emoji = await post(t, { query: `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenPayload { apiToken { label } } } }`, variables: { input: { label: "ci \ud83d\ude00" } } }, { accept: GRAPHQL_RESPONSE });
+    expect(emoji.body.errors).toBeUndefined();
+    expect(emoji.body.data).toEqual({ createApiToken: { apiToken: { label: "ci \ud83d\ude00" } } });
+  });
 });
 
 describe("page sizes: first/last within 0..100", () => {
