@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount } from "../support/billing.ts";
-import { registerWorkers } from "../../src/billruns/executor.ts";
+import { registerWorkers, startRun } from "../../src/billruns/executor.ts";
+import { createBillRun } from "../../src/billruns/service.ts";
+import { QUEUES } from "../../src/jobs.ts";
+import { createSchedule } from "../../src/schedules/service.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -298,6 +301,36 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
     await line.getByRole("button", { name: /Resume/ }).click();
     await line.locator('[data-status="ACTIVE"]').waitFor();
     expect(await line.locator("[data-next-run] time").getAttribute("datetime")).toBe(schedule.nextRunAt);
+  });
+
+  it("pauses a PENDING scheduled run and resumes it, following it live to COMPLETED", async () => {
+    // Start workers off for a moment: the run stays PENDING until the page pauses it.
+    await t.app.jobs.boss.offWork(QUEUES.start);
+    let runId: string;
+    try {
+      const ownerId = (await t.app.db.user.findUniqueOrThrow({ where: { email: "operator@example.com" } })).id;
+      const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "09:00", timeZone: "UTC", repeatFrom: "2040-01-01" }, ownerId);
+      const { account } = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "7.00" }] });
+      runId = await createBillRun(t.app, { targetDate: "2026-01-15", accountIds: [account.id] }, { createdById: null, scheduleId });
+
+      await page.goto(`${origin}/#/runs/${runId}`);
+      const button = (name: string) => page.getByRole("group", { name: "Bill run actions" }).getByRole("button", { name, exact: true });
+      await page.locator(".head-status [data-status=PENDING]").waitFor();
+      expect(await button("Pause").isEnabled()).toBe(true);
+      expect(await button("Resume").isDisabled()).toBe(true);
+      await button("Pause").click();
+      await page.locator(".head-status [data-status=PAUSED]").waitFor();
+      expect(await button("Pause").isDisabled()).toBe(true);
+      expect(await button("Resume").isEnabled()).toBe(true);
+      expect(await button("Cancel").isEnabled()).toBe(true);
+    } finally {
+      await t.app.jobs.boss.work<{ billRunId: string }>(QUEUES.start, { pollingIntervalSeconds: t.app.config.jobs.pollingIntervalSeconds }, ([job]) =>
+        startRun(t.app, job!.data.billRunId),
+      );
+    }
+    await page.getByRole("group", { name: "Bill run actions" }).getByRole("button", { name: "Resume", exact: true }).click();
+    await page.locator(".head-status [data-status=COMPLETED]").waitFor({ timeout: 30_000 });
+    expect((await t.app.db.billRun.findUniqueOrThrow({ where: { id: runId! } })).invoiceCount).toBe(1);
   });
 
   it("raised no error in the page", () => {

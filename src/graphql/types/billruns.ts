@@ -305,6 +305,28 @@ builder.mutationFields((t) => ({
       return loadRun(ctx, id);
     },
   }),
+  pauseBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "Holds a PENDING scheduled run back from the workers until it is resumed. Pausing a PAUSED run changes nothing.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await billRuns.pauseBillRun(ctx.app, id, ctx.user!.id);
+      return loadRun(ctx, id);
+    },
+  }),
+  resumeBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description: "Makes a PAUSED run PENDING again; a worker then starts it.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await billRuns.resumeBillRun(ctx.app, id, ctx.user!.id);
+      return loadRun(ctx, id);
+    },
+  }),
   deleteBillRun: t.field({
     type: DeleteBillRunPayload,
     errors: {},

@@ -9,7 +9,9 @@ import {
   DashboardDeleteBillRunDocument,
   DashboardFailedAccountsDocument,
   DashboardInvoicesDocument,
+  DashboardPauseBillRunDocument,
   DashboardPostBillRunDocument,
+  DashboardResumeBillRunDocument,
   DashboardRetryFailedAccountsDocument,
   DashboardRunProgressDocument,
   DashboardRunStatusChangedDocument,
@@ -36,7 +38,7 @@ type Outcome =
   | { kind: "refused"; error: ResultError };
 
 interface Action {
-  id: "post" | "cancel" | "delete" | "retry";
+  id: "post" | "pause" | "resume" | "cancel" | "delete" | "retry";
   label: string;
   /** The transitions of SPEC §2: the button is enabled only when the run's status allows it. */
   allowed: (run: DashboardRunDetailFragment) => boolean;
@@ -45,6 +47,9 @@ interface Action {
 
 const ACTIONS: Action[] = [
   { id: "post", label: "Post", allowed: (r) => r.status === "COMPLETED" },
+  // Only a run a schedule created can be held back; an ad-hoc one is canceled instead.
+  { id: "pause", label: "Pause", allowed: (r) => r.status === "PENDING" && r.schedule !== null && r.schedule !== undefined },
+  { id: "resume", label: "Resume", allowed: (r) => r.status === "PAUSED" },
   {
     id: "cancel",
     label: "Cancel",
@@ -295,6 +300,14 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     switch (action.id) {
       case "post": {
         const result = (await request(DashboardPostBillRunDocument, { id: current.id })).postBillRun;
+        return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
+      }
+      case "pause": {
+        const result = (await request(DashboardPauseBillRunDocument, { id: current.id })).pauseBillRun;
+        return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
+      }
+      case "resume": {
+        const result = (await request(DashboardResumeBillRunDocument, { id: current.id })).resumeBillRun;
         return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
       }
       case "cancel": {
