@@ -186,7 +186,10 @@ export async function pauseBillRun(app: App, billRunId: string, actorId: string 
   });
 }
 
-/** PAUSED → PENDING, and its start is enqueued again in the same transaction. */
+/**
+ * PAUSED → PENDING, and its start is enqueued again in the same transaction. Resuming a PENDING
+ * run changes nothing (as for schedules); a run that has moved on is refused.
+ */
 export async function resumeBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
   await transaction(app.pool, async (sql) => {
@@ -196,6 +199,7 @@ export async function resumeBillRun(app: App, billRunId: string, actorId: string
     }
     const run = await readRun(sql, billRunId);
     if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+    if (run.status === "PENDING") return;
     throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PAUSED run can be resumed`);
   });
 }
