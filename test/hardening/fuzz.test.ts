@@ -33,6 +33,8 @@ import type { Client } from "graphql-ws";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
 /** Each run draws a new seed; a failure prints it, and FUZZ_SEED=<seed> replays that run. */
 const SEED = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {};
+/** Two minutes for the default 2500 requests, more for a long hunt. */
+const TIMEOUT = 120_000 * Math.max(1, RUNS / 2500);
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
@@ -363,7 +365,7 @@ describe("fuzzing over HTTP (the real server and in-process)", () => {
     expect(successes).toBeLessThan(requests / 2);
     expect((await fetch(`${new URL(http.url).origin}/health`)).status).toBe(200);
     expect((await fetch(`${new URL(http.url).origin}/ready`)).status).toBe(200);
-  }, 120_000);
+  }, TIMEOUT);
 });
 
 describe("fuzzing over WebSockets", () => {
@@ -418,7 +420,7 @@ describe("fuzzing over WebSockets", () => {
       await clients.admin.dispose();
       await clients.viewer.dispose();
     }
-  }, 120_000);
+  }, TIMEOUT);
 
   it("closes sockets that break the protocol, and nothing else", async () => {
     const garbage = fc.oneof(
