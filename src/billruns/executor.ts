@@ -42,7 +42,7 @@ export async function readRun(sql: Pick<Sql, "query">, billRunId: string): Promi
 /**
  * PENDING → PROCESSING: fixes the set of targeted accounts, numbers their chunks and enqueues
  * one job per chunk, all in one transaction. Run again after a crash, it finds the run
- * PROCESSING and enqueues the chunks again (singleton keys stop duplicates).
+ * PROCESSING and enqueues the chunks again (a chunk whose accounts are billed finds nothing to do).
  */
 export async function startRun(app: App, billRunId: string): Promise<void> {
   // Committed on its own, so that a snapshot that keeps failing ends the run in ERROR.
@@ -201,7 +201,8 @@ export async function failRun(app: App, billRunId: string, reason: string): Prom
 /**
  * Picks up what a crash can leave between two transactions: a run whose start, chunks or
  * posting has no job any more, a cancel or delete half done. Every step it re-runs is
- * idempotent, and jobs carry singleton keys, so running it while others work is harmless.
+ * idempotent, so running it while others work is harmless: a job sent twice finds nothing left
+ * to do the second time (pg-boss' standard queues keep both jobs despite the singleton key).
  */
 export async function recoverRuns(app: App): Promise<void> {
   const stuck = await app.pool.query<{ id: string; status: string }>(
