@@ -1,0 +1,7 @@
+-- A schedule's runs: its page in the API and the scheduler's "is there a run for this
+-- occurrence already" look them up by schedule (and target date).
+CREATE INDEX "bill_runs_schedule_id_target_date_idx" ON "bill_runs"("schedule_id", "target_date");
+
+-- Deleting a run sets retried_from_id to NULL in its retries: found by index, not by a scan of
+-- every run.
+CREATE INDEX "bill_runs_retried_from_id_idx" ON "bill_runs"("retried_from_id");
