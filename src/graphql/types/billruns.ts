@@ -2,6 +2,7 @@ import { builder } from "../builder.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
+import type { App } from "../../app.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
@@ -265,6 +266,25 @@ async function loadReplayedRun(ctx: { db: import("../../db/client.ts").Db }, id:
   return replayed(await ctx.db.billRun.findUnique({ where: { id } }), `bill run ${id}`);
 }
 
+/** A mutation that moves one run, named by id, and answers the run as it then is. */
+function runAction(
+  t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0],
+  act: (app: App, billRunId: string, actorId: string | null) => Promise<void>,
+  description?: string,
+) {
+  return t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      await act(ctx.app, id, ctx.user!.id);
+      return loadRun(ctx, id);
+    },
+  });
+}
+
 builder.mutationFields((t) => ({
   createBillRun: t.field({
     type: BillRunType,
@@ -295,38 +315,13 @@ builder.mutationFields((t) => ({
       return loadReplayedRun(ctx, runId);
     },
   }),
-  cancelBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await billRuns.cancelBillRun(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
-    },
-  }),
-  pauseBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    description: "Holds a PENDING scheduled run back from the workers until it is resumed. Pausing a PAUSED run changes nothing.",
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await billRuns.pauseBillRun(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
-    },
-  }),
-  resumeBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    description: "Makes a PAUSED run PENDING again; a worker then starts it.",
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await billRuns.resumeBillRun(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
-    },
-  }),
+  cancelBillRun: runAction(t, billRuns.cancelBillRun),
+  pauseBillRun: runAction(
+    t,
+    billRuns.pauseBillRun,
+    "Holds a PENDING scheduled run back from the workers until it is resumed. Pausing a PAUSED run changes nothing.",
+  ),
+  resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
   deleteBillRun: t.field({
     type: DeleteBillRunPayload,
     errors: {},
