@@ -68,3 +68,30 @@ describe("billRuns list", () => {
     expect(runs.at(-4)).toMatchObject({ hasErrors: true, failedAccountCount: 1, invoiceCount: 0, invoiceTotals: [] });
   });
 });
+
+describe("a run's invoices", () => {
+  it("are listed in invoice-number order, page after page", async () => {
+    const accountIds = [];
+    for (let i = 0; i < 7; i++) accountIds.push((await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "5.00" }] })).account.id);
+    const run = await createRun(t, { targetDate: "2026-01-15", accountIds });
+    await waitForStatus(t, run.id, ["COMPLETED"]);
+    const numbers: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const invoices: Json = dataOf(
+        await t.gql<Json, unknown>(
+          `query($id: ID!, $after: String) { billRun(id: $id) { invoices(first: 3, after: $after) { totalCount
+            pageInfo { hasNextPage endCursor } edges { node { invoiceNumber } } } } }`,
+          { id: run.id, after },
+        ),
+      ).billRun.invoices;
+      expect(invoices.totalCount).toBe(7);
+      numbers.push(...invoices.edges.map((e: Json) => e.node.invoiceNumber));
+      if (!invoices.pageInfo.hasNextPage) break;
+      after = invoices.pageInfo.endCursor;
+    }
+    // Every invoice once, sorted, though chunks of two accounts commit in any order.
+    expect(new Set(numbers).size).toBe(7);
+    expect(numbers).toEqual([...numbers].sort());
+  });
+});

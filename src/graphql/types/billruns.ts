@@ -119,15 +119,16 @@ export const BillRunType = builder.prismaObject("BillRun", {
       type: StatusHistoryEntry,
       query: { where: { kind: "STATUS" }, orderBy: { id: "asc" } },
     }),
+    // In number order, as an operator reads them (numbers are zero-padded: text order is number order).
     invoices: t.relatedConnection(
       "documents",
-      { type: InvoiceType, cursor: "id", totalCount: true, query: { where: { type: "INVOICE" }, orderBy: { id: "asc" } } },
+      { type: InvoiceType, cursor: "number", totalCount: true, query: { where: { type: "INVOICE" }, orderBy: { number: "asc" } } },
       { name: "InvoiceConnection" },
       { name: "InvoiceEdge" },
     ),
     creditMemos: t.relatedConnection(
       "documents",
-      { type: CreditMemoType, cursor: "id", totalCount: true, query: { where: { type: "CREDIT_MEMO" }, orderBy: { id: "asc" } } },
+      { type: CreditMemoType, cursor: "number", totalCount: true, query: { where: { type: "CREDIT_MEMO" }, orderBy: { number: "asc" } } },
       { name: "CreditMemoConnection" },
       { name: "CreditMemoEdge" },
     ),
