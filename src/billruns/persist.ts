@@ -135,8 +135,8 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
   await sql.query(
     `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, subscription_id, currency, amount, balance, invoice_date, due_date)
      SELECT d.id,
-            CASE WHEN d.type = 'INVOICE' THEN 'INV-' || lpad(nextval('invoice_number_seq')::text, 8, '0')
-                 ELSE 'CM-' || lpad(nextval('credit_memo_number_seq')::text, 8, '0') END,
+            CASE WHEN d.type = 'INVOICE' THEN billrun_number('INV-', nextval('invoice_number_seq'))
+                 ELSE billrun_number('CM-', nextval('credit_memo_number_seq')) END,
             d.type::"DocumentType", 'DRAFT', $1, d.account_id, d.subscription_id, d.currency, d.amount, d.amount, d.invoice_date, d.due_date
        FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::numeric[], $8::date[], $9::date[])
             AS d(id, type, account_id, subscription_id, currency, amount, invoice_date, due_date)`,

@@ -189,3 +189,21 @@ describe("billingPreview", () => {
     }
   });
 });
+
+describe("document and record numbers", () => {
+  it("grow a ninth digit after 99999999 instead of being cut to eight and colliding", async () => {
+    for (const seq of ["account_number_seq", "subscription_number_seq", "bill_run_number_seq", "invoice_number_seq"]) {
+      await t.app.pool.query(`SELECT setval($1::regclass, 99999998)`, [seq]);
+    }
+    const first = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
+    const second = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "2.00" }] });
+    expect([first.account.accountNumber, second.account.accountNumber]).toEqual(["A-99999999", "A-100000000"]);
+    expect([first.subscription.subscriptionNumber, second.subscription.subscriptionNumber]).toEqual(["S-99999999", "S-100000000"]);
+    const run = await createRun(t, { targetDate: "2026-01-15", accountIds: [first.account.id, second.account.id] });
+    expect(run.billRunNumber).toBe("BR-99999999");
+    await waitForStatus(t, run.id, ["COMPLETED"]);
+    const done = await getRun(t, run.id);
+    expect(done).toMatchObject({ invoiceCount: 2, failedAccountCount: 0 });
+    expect(nodes(done.invoices).map((i: Json) => i.invoiceNumber).sort()).toEqual(["INV-100000000", "INV-99999999"]);
+  });
+});
