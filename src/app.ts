@@ -23,7 +23,12 @@ export interface App {
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
   const db = createDb(databaseUrl, dbOptions);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 10_000 });
-  pool.on("error", (error) => log.error({ err: error }, "idle database connection failed"));
+  let closing = false;
+  // pool.end() resolves once its clients are let go, not once their sockets have closed: a
+  // database stopped right after (embedded PostgreSQL at exit) may still kill one. Not news then.
+  pool.on("error", (error) => {
+    if (!closing) log.error({ err: error }, "idle database connection failed");
+  });
   const jobs = await startJobs(databaseUrl, config.jobs, log);
   const events = new EventBus(databaseUrl, log);
   await events.start();
@@ -36,6 +41,7 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     eventLoader: null as unknown as EventLoader,
     log,
     close: async () => {
+      closing = true;
       await events.close();
       await jobs.stop();
       await db.$disconnect();
