@@ -53,14 +53,15 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
     const snapshotTaken = !started && (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
     if (!snapshotTaken) {
       const inserted = await sql.query(
-        `INSERT INTO bill_run_accounts (bill_run_id, account_id, chunk)
-         SELECT $1, a.id, ((row_number() OVER (ORDER BY a.account_number)) - 1) / $2
-           FROM accounts a
-          WHERE a.status = 'ACTIVE' AND CASE
-                WHEN cardinality($5::uuid[]) > 0 THEN a.id = ANY($5::uuid[])
-                WHEN cardinality($6::uuid[]) > 0 THEN a.id IN (SELECT account_id FROM subscriptions WHERE id = ANY($6::uuid[]))
-                ELSE (cardinality($3::int[]) = 0 OR a.batch = ANY($3::int[])) AND ($4::int IS NULL OR a.bill_cycle_day = $4::int)
-              END
+        `INSERT INTO bill_run_accounts (bill_run_id, account_id, position, chunk)
+         SELECT $1, id, position, (position - 1) / $2
+           FROM (SELECT a.id, row_number() OVER (ORDER BY a.account_number)::int AS position
+                   FROM accounts a
+                  WHERE a.status = 'ACTIVE' AND CASE
+                        WHEN cardinality($5::uuid[]) > 0 THEN a.id = ANY($5::uuid[])
+                        WHEN cardinality($6::uuid[]) > 0 THEN a.id IN (SELECT account_id FROM subscriptions WHERE id = ANY($6::uuid[]))
+                        ELSE (cardinality($3::int[]) = 0 OR a.batch = ANY($3::int[])) AND ($4::int IS NULL OR a.bill_cycle_day = $4::int)
+                      END) targeted
          ON CONFLICT DO NOTHING`,
         [billRunId, app.config.chunkSize, run.batches, run.bill_cycle_day, run.account_ids, run.subscription_ids],
       );

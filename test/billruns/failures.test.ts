@@ -138,12 +138,12 @@ describe("USAGE_RATING_ERROR", () => {
 });
 
 describe("failed accounts and run filters", () => {
-  it("paginates failedAccounts(billRunId, first: 2) over three failures", async () => {
+  it("paginates failedAccounts(billRunId, first: 2) over five failures, in account-number order", async () => {
     const failing = [];
-    for (let i = 0; i < 3; i++) failing.push(await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "10.00" }] }));
+    for (let i = 0; i < 5; i++) failing.push(await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "10.00" }] }));
     const good = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "10.00" }] });
     const run = await runToCompletion({ targetDate: "2026-01-15", accountIds: [...failing, good].map((s) => s.account.id) });
-    expect(run).toMatchObject({ failedAccountCount: 3, invoiceCount: 1, hasErrors: true });
+    expect(run).toMatchObject({ failedAccountCount: 5, invoiceCount: 1, hasErrors: true });
 
     const page = async (after: string | null) =>
       dataOf(
@@ -153,17 +153,18 @@ describe("failed accounts and run filters", () => {
           { id: run.id, after },
         ),
       ).failedAccounts;
-    const first = await page(null);
-    expect(first.totalCount).toBe(3);
-    expect(first.edges).toHaveLength(2);
-    expect(first.pageInfo.hasNextPage).toBe(true);
-    const second = await page(first.pageInfo.endCursor);
-    expect(second.totalCount).toBe(3);
-    expect(second.edges).toHaveLength(1);
-    expect(second.pageInfo.hasNextPage).toBe(false);
+    const pages = [await page(null)];
+    while (pages.at(-1).pageInfo.hasNextPage) pages.push(await page(pages.at(-1).pageInfo.endCursor));
+    expect(pages.map((p: Json) => p.edges.length)).toEqual([2, 2, 1]);
+    for (const p of pages) expect(p.totalCount).toBe(5);
 
-    const seen = [...first.edges, ...second.edges].map((e: Json) => e.node);
-    expect(seen.map((n: Json) => n.account.id).sort()).toEqual(failing.map((f) => f.account.id).sort());
+    // In account-number order across pages, as the run's own connection lists them.
+    const seen = pages.flatMap((p: Json) => p.edges).map((e: Json) => e.node);
+    expect(seen.map((n: Json) => n.account.accountNumber)).toEqual(failing.map((f) => f.account.accountNumber).sort());
+    const nested = dataOf(
+      await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { failedAccounts(first: 10) { edges { node { account { accountNumber } } } } } }`, { id: run.id }),
+    ).billRun.failedAccounts;
+    expect(nested.edges.map((e: Json) => e.node.account.accountNumber)).toEqual(seen.map((n: Json) => n.account.accountNumber));
     for (const node of seen) {
       expect(node.code).toBe("MISSING_BILL_TO_CONTACT");
       expect(node.message).toBe(`Account ${node.account.accountNumber} has no bill-to email address`);

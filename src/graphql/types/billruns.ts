@@ -134,7 +134,7 @@ export const BillRunType = builder.prismaObject("BillRun", {
     ),
     failedAccounts: t.relatedConnection(
       "work",
-      { type: FailedAccountType, cursor: "billRunId_accountId", totalCount: true, query: { where: { status: "FAILED" } } },
+      { type: FailedAccountType, cursor: "billRunId_position", totalCount: true, query: { where: { status: "FAILED" }, orderBy: { position: "asc" } } },
       FailedAccountConnection,
     ),
   }),
@@ -231,7 +231,7 @@ builder.queryFields((t) => ({
   failedAccounts: t.prismaConnection(
     {
       type: FailedAccountType,
-      cursor: "billRunId_accountId",
+      cursor: "billRunId_position",
       authScopes: { viewer: true },
       args: { billRunId: t.arg.id({ required: true }) },
       totalCount: (_root, { billRunId }, ctx) =>
@@ -239,7 +239,9 @@ builder.queryFields((t) => ({
       resolve: (query, _root, { billRunId }, ctx) =>
         {
         const selection = { ...query };
-        return isUuid(billRunId) ? ctx.db.billRunAccount.findMany({ ...selection, where: { billRunId, status: "FAILED" } }) : [];
+        return isUuid(billRunId)
+          ? ctx.db.billRunAccount.findMany({ ...selection, where: { billRunId, status: "FAILED" }, orderBy: { position: "asc" } })
+          : [];
       },
     },
     FailedAccountConnection,
