@@ -41,28 +41,31 @@ export async function readRun(sql: Pick<Sql, "query">, billRunId: string): Promi
 
 /**
  * PENDING → PROCESSING: fixes the set of targeted accounts, numbers their chunks and enqueues
- * one job per chunk, all in one transaction. Run again after a crash, it finds the run
- * PROCESSING and enqueues the chunks again (a chunk whose accounts are billed finds nothing to do).
+ * one job per chunk, all in one transaction. Run again (after a crash, or as a second start job:
+ * pg-boss keeps both), it finds the run PROCESSING with its accounts fixed, and enqueues the
+ * chunks again (a chunk whose accounts are billed finds nothing to do).
  */
 export async function startRun(app: App, billRunId: string): Promise<void> {
   // Committed on its own, so that a snapshot that keeps failing ends the run in ERROR.
-  const started = await transaction(app.pool, (sql) => tryTransition(sql, billRunId, "start"));
+  await transaction(app.pool, (sql) => tryTransition(sql, billRunId, "start"));
   await transaction(app.pool, async (sql) => {
+    // Two starts of one run take turns from here: the second sees the first one's accounts
+    // (without the lock it would see none, insert none, and count the run as having none).
+    await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
     const run = await readRun(sql, billRunId);
     if (!run || run.status !== "PROCESSING") return;
-    const snapshotTaken = !started && (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
+    const snapshotTaken = (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
     if (!snapshotTaken) {
       const inserted = await sql.query(
         `INSERT INTO bill_run_accounts (bill_run_id, account_id, position, chunk)
          SELECT $1, id, position, (position - 1) / $2
-           FROM (SELECT a.id, row_number() OVER (ORDER BY a.account_number)::int AS position
+           FROM (SELECT a.id, row_number() OVER (ORDER BY length(a.account_number), a.account_number)::int AS position
                    FROM accounts a
                   WHERE a.status = 'ACTIVE' AND CASE
                         WHEN cardinality($5::uuid[]) > 0 THEN a.id = ANY($5::uuid[])
                         WHEN cardinality($6::uuid[]) > 0 THEN a.id IN (SELECT account_id FROM subscriptions WHERE id = ANY($6::uuid[]))
                         ELSE (cardinality($3::int[]) = 0 OR a.batch = ANY($3::int[])) AND ($4::int IS NULL OR a.bill_cycle_day = $4::int)
-                      END) targeted
-         ON CONFLICT DO NOTHING`,
+                      END) targeted`,
         [billRunId, app.config.chunkSize, run.batches, run.bill_cycle_day, run.account_ids, run.subscription_ids],
       );
       await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, inserted.rowCount ?? 0]);

@@ -164,44 +164,44 @@ export async function postBillRun(app: App, billRunId: string, actorId: string |
 /**
  * A scheduled run, PENDING → PAUSED: the workers leave it alone until it is resumed (or
  * canceled). A worker that picks it up first wins: the run is PROCESSING and the pause is
- * refused. Pausing a PAUSED run changes nothing. An ad-hoc run is refused: it is started the
- * moment it is created, by the person who wanted it; cancel it instead.
+ * refused. An ad-hoc run is refused: it is started the moment it is created, by the person who
+ * wanted it; cancel it instead. As every move outside SPEC's table, pausing a PAUSED run is
+ * INVALID_STATE.
  */
 export async function pauseBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
   await transaction(app.pool, async (sql) => {
-    const locked = await sql.query<{ bill_run_number: string; status: string; schedule_id: string | null }>(
-      "SELECT bill_run_number, status, schedule_id FROM bill_runs WHERE id = $1 FOR UPDATE",
-      [billRunId],
-    );
-    const run = locked.rows[0];
-    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
-    if (run.schedule_id === null) {
-      throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be paused`);
-    }
-    if (run.status === "PAUSED") return;
+    const run = await requireScheduledRun(sql, billRunId, "paused");
     if (!(await tryTransition(sql, billRunId, "pause", { actorId }))) {
       throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PENDING run can be paused`);
     }
   });
 }
 
-/**
- * PAUSED → PENDING, and its start is enqueued again in the same transaction. Resuming a PENDING
- * run changes nothing (as for schedules); a run that has moved on is refused.
- */
+/** A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction. */
 export async function resumeBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
   await transaction(app.pool, async (sql) => {
-    if (await tryTransition(sql, billRunId, "resume", { actorId })) {
-      await app.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
-      return;
+    const run = await requireScheduledRun(sql, billRunId, "resumed");
+    if (!(await tryTransition(sql, billRunId, "resume", { actorId }))) {
+      throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PAUSED run can be resumed`);
     }
-    const run = await readRun(sql, billRunId);
-    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
-    if (run.status === "PENDING") return;
-    throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PAUSED run can be resumed`);
+    await app.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
   });
+}
+
+/** The run, locked; NOT_FOUND, or INVALID_STATE when no schedule created it. */
+async function requireScheduledRun(sql: Sql, billRunId: string, action: "paused" | "resumed") {
+  const locked = await sql.query<{ bill_run_number: string; status: string; schedule_id: string | null }>(
+    "SELECT bill_run_number, status, schedule_id FROM bill_runs WHERE id = $1 FOR UPDATE",
+    [billRunId],
+  );
+  const run = locked.rows[0];
+  if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+  if (run.schedule_id === null) {
+    throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be ${action}`);
+  }
+  return run;
 }
 
 /**

@@ -4,7 +4,7 @@ ALTER TABLE "bill_run_accounts" ADD COLUMN "position" INTEGER;
 
 UPDATE "bill_run_accounts" w SET "position" = ranked.position
   FROM (SELECT b.bill_run_id, b.account_id,
-               row_number() OVER (PARTITION BY b.bill_run_id ORDER BY a.account_number)::int AS position
+               row_number() OVER (PARTITION BY b.bill_run_id ORDER BY length(a.account_number), a.account_number)::int AS position
           FROM "bill_run_accounts" b JOIN "accounts" a ON a.id = b.account_id) ranked
  WHERE w.bill_run_id = ranked.bill_run_id AND w.account_id = ranked.account_id;
 

@@ -322,7 +322,7 @@ builder.mutationFields((t) => ({
   pauseBillRun: runAction(
     t,
     billRuns.pauseBillRun,
-    "Holds a PENDING scheduled run back from the workers until it is resumed. Pausing a PAUSED run changes nothing.",
+    "Holds a PENDING run that a schedule created back from the workers until it is resumed.",
   ),
   resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
   deleteBillRun: t.field({
