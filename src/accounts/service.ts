@@ -26,7 +26,7 @@ const createAccountInput = z.object({
     .trim()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
     // The A-00000000 form is the generator's own; a hand-picked one could collide with it later.
-    .refine((n) => !/^A-\d{8}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out")
+    .refine((n) => !/^A-\d{8,}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out")
     .optional(),
   name: accountFields.name,
   currency: accountFields.currency,
@@ -100,7 +100,7 @@ const createSubscriptionInput = z
       .string()
       .trim()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
-      .refine((n) => !/^S-\d{8}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out")
+      .refine((n) => !/^S-\d{8,}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out")
       .optional(),
     startDate: isoDate,
     invoiceSeparately: z.boolean().default(false),

@@ -99,6 +99,9 @@ describe("accounts", () => {
     const refused = await t.gql(CreateAccountDocument, { input: { name: "Took the next number", currency: "USD", billCycleDay: 1, accountNumber: next } });
     const error = as(refused.data?.createAccount, "ValidationError");
     expect(error.field).toEqual(["input", "accountNumber"]);
+    // Past 99999999 the generator writes nine digits: those are its own too.
+    const nine = await t.gql(CreateAccountDocument, { input: { name: "Nine digits", currency: "USD", billCycleDay: 1, accountNumber: "A-100000000" } });
+    expect(as(nine.data?.createAccount, "ValidationError").field).toEqual(["input", "accountNumber"]);
 
     const result = await t.gql(CreateAccountDocument, { input: { name: "Generated after", currency: "USD", billCycleDay: 1 } });
     expect(result.errors).toBeUndefined();
