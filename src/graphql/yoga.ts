@@ -291,9 +291,10 @@ function unstorableTextError(document: DocumentNode, variables: Record<string, u
   };
   const inVariables = search(variables ?? {}, []);
   if (inVariables) return refuse(`$${inVariables.path.join(".")}`, inVariables.why, inVariables.path);
-  // The parser refuses lone surrogates in literals, and a literal can only hold NUL through a
-  // \u escape: most documents need no walk at all.
-  if (document.loc && !document.loc.source.body.includes("\\u")) return null;
+  // The parser refuses lone surrogates in literals; a NUL gets into one as a \u escape or as
+  // itself (the query text came as JSON, which can carry it). Most documents need no walk.
+  const body = document.loc?.source.body;
+  if (body !== undefined && !body.includes("\\u") && !body.includes("\u0000")) return null;
   let literal: string | null = null;
   visit(document, {
     StringValue(node) {

@@ -116,6 +116,11 @@ describe("text PostgreSQL cannot store", () => {
     expect(variable.body.errors?.map((e) => e.extensions)).toEqual([expect.objectContaining({ code: "VALIDATION", field: ["input", "label"] })]);
     const literal = await post(t, { query: `mutation { createApiToken(input: { label: "a\\u0000b" }) { __typename } }` }, { accept: GRAPHQL_RESPONSE });
     expect(codes(literal.body)).toEqual(["VALIDATION"]);
+    // The NUL itself in the query text, in a string and a block string: JSON can carry it there.
+    for (const quoted of ['"a\u0000b"', '"""a\u0000b"""']) {
+      const raw = await post(t, { query: `mutation { createApiToken(input: { label: ${quoted} }) { __typename } }` }, { accept: GRAPHQL_RESPONSE });
+      expect(codes(raw.body)).toEqual(["VALIDATION"]);
+    }
     expect(await t.app.db.apiToken.count()).toBe(before);
     // Other control characters are text PostgreSQL stores; the NUL check does not refuse them.
     const tab = await post(t, { query: create, variables: { input: { label: "a\tb" } } }, { accept: GRAPHQL_RESPONSE });
