@@ -41,10 +41,10 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     eventLoader: null as unknown as EventLoader,
     log,
     close: async () => {
-      closing = true;
       await events.close();
       await jobs.stop();
       await db.$disconnect();
+      closing = true;
       await pool.end();
     },
   };

@@ -119,7 +119,8 @@ export const BillRunType = builder.prismaObject("BillRun", {
       type: StatusHistoryEntry,
       query: { where: { kind: "STATUS" }, orderBy: { id: "asc" } },
     }),
-    // In number order, as an operator reads them (numbers are zero-padded: text order is number order).
+    // In number order, as an operator reads them: numbers are zero-padded to eight digits, so text
+    // order is number order (past 99999999 only the run that crosses to nine digits is out of order).
     invoices: t.relatedConnection(
       "documents",
       { type: InvoiceType, cursor: "number", totalCount: true, query: { where: { type: "INVOICE" }, orderBy: { number: "asc" } } },
