@@ -10,7 +10,7 @@ import { isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { loadBillingInputs } from "./load.ts";
 import { readRun } from "./executor.ts";
-import { recordStatusEvent, transition, tryTransition } from "./transitions.ts";
+import { recordStatusEvent, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
 const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
 const ids = (what: string) =>
@@ -168,40 +168,31 @@ export async function postBillRun(app: App, billRunId: string, actorId: string |
  * wanted it; cancel it instead. As every move outside SPEC's table, pausing a PAUSED run is
  * INVALID_STATE.
  */
-export async function pauseBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
-  requireUuid(billRunId);
-  await transaction(app.pool, async (sql) => {
-    const run = await requireScheduledRun(sql, billRunId, "paused");
-    if (!(await tryTransition(sql, billRunId, "pause", { actorId }))) {
-      throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PENDING run can be paused`);
-    }
-  });
-}
+export const pauseBillRun = (app: App, billRunId: string, actorId: string | null) => moveScheduledRun(app, billRunId, actorId, "pause");
 
 /** A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction. */
-export async function resumeBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
-  requireUuid(billRunId);
-  await transaction(app.pool, async (sql) => {
-    const run = await requireScheduledRun(sql, billRunId, "resumed");
-    if (!(await tryTransition(sql, billRunId, "resume", { actorId }))) {
-      throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PAUSED run can be resumed`);
-    }
-    await app.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
-  });
-}
+export const resumeBillRun = (app: App, billRunId: string, actorId: string | null) => moveScheduledRun(app, billRunId, actorId, "resume");
 
-/** The run, locked; NOT_FOUND, or INVALID_STATE when no schedule created it. */
-async function requireScheduledRun(sql: Sql, billRunId: string, action: "paused" | "resumed") {
-  const locked = await sql.query<{ bill_run_number: string; status: string; schedule_id: string | null }>(
-    "SELECT bill_run_number, status, schedule_id FROM bill_runs WHERE id = $1 FOR UPDATE",
-    [billRunId],
-  );
-  const run = locked.rows[0];
-  if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
-  if (run.schedule_id === null) {
-    throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be ${action}`);
-  }
-  return run;
+async function moveScheduledRun(app: App, billRunId: string, actorId: string | null, move: "pause" | "resume"): Promise<void> {
+  requireUuid(billRunId);
+  const done = move === "pause" ? "paused" : "resumed";
+  await transaction(app.pool, async (sql) => {
+    const locked = await sql.query<{ bill_run_number: string; status: string; schedule_id: string | null }>(
+      "SELECT bill_run_number, status, schedule_id FROM bill_runs WHERE id = $1 FOR UPDATE",
+      [billRunId],
+    );
+    const run = locked.rows[0];
+    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+    if (run.schedule_id === null) {
+      throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be ${done}`);
+    }
+    if (!(await tryTransition(sql, billRunId, move, { actorId }))) {
+      throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a ${TRANSITIONS[move].from[0]} run can be ${done}`);
+    }
+    // The start job queued at creation may have found the run paused and let it be; if it is
+    // still queued, two starts are harmless (startRun takes turns on the run).
+    if (move === "resume") await app.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
+  });
 }
 
 /**
