@@ -25,15 +25,17 @@ export interface RunRow {
   subscription_ids: string[];
   charge_types_to_exclude: string[];
   auto_post: boolean;
+  schedule_id: string | null;
 }
 
-export async function readRun(sql: Pick<Sql, "query">, billRunId: string): Promise<RunRow | null> {
+/** The run's row; `forUpdate` also locks it until the transaction ends. */
+export async function readRun(sql: Pick<Sql, "query">, billRunId: string, forUpdate = false): Promise<RunRow | null> {
   const result = await sql.query<RunRow>(
     `SELECT id, bill_run_number, status, to_char(target_date, 'YYYY-MM-DD') AS target_date,
             to_char(invoice_date, 'YYYY-MM-DD') AS invoice_date, batches, bill_cycle_day,
             account_ids::text[] AS account_ids, subscription_ids::text[] AS subscription_ids,
-            charge_types_to_exclude::text[] AS charge_types_to_exclude, auto_post
-       FROM bill_runs WHERE id = $1`,
+            charge_types_to_exclude::text[] AS charge_types_to_exclude, auto_post, schedule_id
+       FROM bill_runs WHERE id = $1${forUpdate ? " FOR UPDATE" : ""}`,
     [billRunId],
   );
   return result.rows[0] ?? null;
@@ -51,8 +53,7 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
   await transaction(app.pool, async (sql) => {
     // Two starts of one run take turns from here: the second sees the first one's accounts
     // (without the lock it would see none, insert none, and count the run as having none).
-    await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
-    const run = await readRun(sql, billRunId);
+    const run = await readRun(sql, billRunId, true);
     if (!run || run.status !== "PROCESSING") return;
     const snapshotTaken = (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
     if (!snapshotTaken) {

@@ -177,11 +177,7 @@ async function moveScheduledRun(app: App, billRunId: string, actorId: string | n
   requireUuid(billRunId);
   const done = move === "pause" ? "paused" : "resumed";
   await transaction(app.pool, async (sql) => {
-    const locked = await sql.query<{ bill_run_number: string; status: string; schedule_id: string | null }>(
-      "SELECT bill_run_number, status, schedule_id FROM bill_runs WHERE id = $1 FOR UPDATE",
-      [billRunId],
-    );
-    const run = locked.rows[0];
+    const run = await readRun(sql, billRunId, true);
     if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
     if (run.schedule_id === null) {
       throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be ${done}`);

@@ -5,7 +5,7 @@ import { createSourceEventStream, execute as executeEvent, GraphQLError, type Ex
 import type { App } from "../app.ts";
 import { activeTokenHashes, authenticate } from "../auth/users.ts";
 import { bearerToken, hashToken } from "../auth/tokens.ts";
-import { errorMasker, operationLimitErrors, withRequestId, type Yoga } from "./yoga.ts";
+import { errorMasker, operationLimitErrors, stringParam, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
 import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
@@ -327,8 +327,4 @@ function serialize(execute: () => ExecutionResult | Promise<ExecutionResult>, ma
   } catch (error) {
     return failed(error);
   }
-}
-
-function stringParam(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
 }

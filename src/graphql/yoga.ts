@@ -422,7 +422,7 @@ export function operationLimitErrors(
   return [];
 }
 
-function stringParam(value: unknown): string | null {
+export function stringParam(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 

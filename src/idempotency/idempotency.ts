@@ -40,10 +40,6 @@ export interface IdempotentRequest {
 }
 
 /**
- * Runs `perform` (which returns the id of what it created or changed) once per key: replays
- * return the first result's id. Without a key, simply runs `perform`.
- */
-/**
  * What a mutation returns is read again after `idempotent`: on a replay it may have changed, or
  * been deleted since (`what` names it, e.g. "bill run <id>").
  */
@@ -52,6 +48,10 @@ export function replayed<T>(row: T | null, what: string): T {
   return row;
 }
 
+/**
+ * Runs `perform` (which returns the id of what it created or changed) once per key: replays
+ * return the first result's id. Without a key, simply runs `perform`.
+ */
 export async function idempotent(app: App, request: IdempotentRequest, perform: () => Promise<string>): Promise<string> {
   if (request.key === null || request.key === undefined) return perform();
   const key = checkKey(request.key);

@@ -114,8 +114,7 @@ builder.mutationFields((t) => ({
       const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "applyPayment", key: idempotencyKey, input }, () =>
         applyPayment(ctx.app, input, ctx.user!.id),
       );
-      const payment = replayed(await ctx.db.payment.findUnique({ where: { id }, include: { document: true } }), `payment ${id}`);
-      return payment;
+      return replayed(await ctx.db.payment.findUnique({ where: { id }, include: { document: true } }), `payment ${id}`);
     },
   }),
 }));
