@@ -5,7 +5,11 @@ import {
   divideHalfUp,
   fitsCurrency,
   formatDecimal,
+  formatAmount,
   formatMinorUnits,
+  formatMoney,
+  formatQuantity,
+  formatUnitPrice,
   isCurrency,
   isDecimalString,
   minorUnits,
@@ -116,5 +120,38 @@ describe("HALF_UP rounding", () => {
     expect(sumAmounts(["0.10", "0.20"], "USD")).toBe("0.30");
     expect(sumAmounts(["1.005", "-0.004"], "USD")).toBe("1.01");
     expect(sumAmounts([], "KWD")).toBe("0.000");
+  });
+});
+
+describe("amounts as text", () => {
+  it.each([
+    ["20.0000", "USD", "20.00", "USD 20.00"],
+    ["2000.0000", "JPY", "2000", "JPY 2000"],
+    ["20.0000", "KWD", "20.000", "KWD 20.000"],
+    ["-15.0000", "USD", "-15.00", "USD -15.00"],
+    ["0.005", "USD", "0.01", "USD 0.01"],
+    ["1.2345", "KWD", "1.235", "KWD 1.235"],
+    ["0.5", "JPY", "1", "JPY 1"],
+  ])("%s %s is %s", (amount, currency, digits, text) => {
+    expect(formatAmount(amount, currency)).toBe(digits);
+    expect(formatMoney(amount, currency)).toBe(text);
+  });
+
+  it("reads Decimal objects through toFixed, never through exponent notation", () => {
+    expect(formatAmount({ toFixed: () => "20.0000" }, "USD")).toBe("20.00");
+    expect(formatUnitPrice({ toFixed: () => "0.00000001" }, "USD")).toBe("0.00000001");
+  });
+
+  it("keeps a unit price's own precision, never fewer places than the currency", () => {
+    expect(formatUnitPrice("0.10000000", "USD")).toBe("0.10");
+    expect(formatUnitPrice("0.01250000", "USD")).toBe("0.0125");
+    expect(formatUnitPrice("5", "KWD")).toBe("5.000");
+    expect(formatUnitPrice("1000.00000000", "JPY")).toBe("1000");
+    expect(formatQuantity("10.0000")).toBe("10");
+    expect(formatQuantity("2.5000")).toBe("2.5");
+  });
+
+  it("refuses an unknown currency", () => {
+    expect(() => formatMoney("1.00", "XXX")).toThrow(RangeError);
   });
 });

@@ -139,6 +139,48 @@ export function roundToCurrency(amount: string, currency: string): string {
   return formatScaled(rescaleHalfUp(parseDecimal(amount), scale), scale);
 }
 
+/**
+ * A decimal as the database or Prisma hands it over: a string ("20.0000"), or a Decimal object,
+ * read through `toFixed()` because its `toString()` may switch to exponent notation ("1e-8").
+ */
+export type DecimalText = string | { toFixed(): string };
+
+const decimalText = (value: DecimalText): string => (typeof value === "string" ? value : value.toFixed());
+
+/**
+ * THE way an amount of money becomes text, wherever it is shown (the API's `Decimal` fields, email
+ * bodies, error messages): exactly the currency's minor units, rounded HALF_UP, whatever scale the
+ * database stores. ("20.0000", "USD") → "20.00"; ("1200.0000", "JPY") → "1200"; ("1.5", "KWD") →
+ * "1.500". Throws RangeError for an unknown currency or a value that is not a decimal.
+ */
+export function formatAmount(amount: DecimalText, currency: string): string {
+  return roundToCurrency(decimalText(amount), currency);
+}
+
+/**
+ * An amount with its currency, for people to read (messages, emails): "USD 20.00", "JPY 1200",
+ * "KWD 20.000". Built on `formatAmount`; same errors.
+ */
+export function formatMoney(amount: DecimalText, currency: string): string {
+  return `${currency} ${formatAmount(amount, currency)}`;
+}
+
+/**
+ * A unit price keeps its own precision (a usage rate of 0.0125) but never shows fewer places than
+ * the currency has: ("0.1000", "USD") → "0.10", ("0.0125", "USD") → "0.0125", ("5", "KWD") → "5.000".
+ */
+export function formatUnitPrice(price: DecimalText, currency: string): string {
+  const exact = parseDecimal(decimalText(price));
+  const shortest = parseDecimal(formatDecimal(exact));
+  const scale = Math.max(minorUnits(currency), shortest.scale);
+  return formatScaled(rescaleHalfUp(shortest, scale), scale);
+}
+
+/** A quantity, shortest exact form: "10.0000" → "10", "2.5000" → "2.5". */
+export function formatQuantity(quantity: DecimalText): string {
+  return formatDecimal(parseDecimal(decimalText(quantity)));
+}
+
 /** The exact sum of decimal strings, formatted with the currency's minor units (each rounded first). */
 export function sumAmounts(amounts: readonly string[], currency: string): string {
   const scale = minorUnits(currency);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import { billAccount } from "../billing/engine.ts";
 import type { AccountResult } from "../billing/types.ts";
-import { minorUnits } from "../billing/money.ts";
+import { formatMoney, minorUnits } from "../billing/money.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { QUEUES } from "../jobs.ts";
@@ -328,11 +328,20 @@ export async function applyPayment(app: App, input: unknown, actorId: string | n
       throw new InvalidStateError(`invoice ${invoice.number} is ${invoice.status}; payments can only be applied to POSTED invoices`);
     }
     const decimals = data.amount.split(".")[1]?.replace(/0+$/, "").length ?? 0;
-    if (decimals > minorUnits(invoice.currency)) {
-      throw new ValidationError(`amount has more decimals than ${invoice.currency} allows (${minorUnits(invoice.currency)})`, ["input", "amount"]);
+    const places = minorUnits(invoice.currency);
+    if (decimals > places) {
+      throw new ValidationError(
+        places === 0
+          ? `amount ${data.amount} has decimals; ${invoice.currency} amounts are whole numbers`
+          : `amount ${data.amount} has more than the ${places} decimals ${invoice.currency} allows`,
+        ["input", "amount"],
+      );
     }
     if (!invoice.fits) {
-      throw new ValidationError(`amount exceeds the balance of invoice ${invoice.number} (${invoice.balance} ${invoice.currency})`, ["input", "amount"]);
+      throw new ValidationError(
+        `amount ${formatMoney(data.amount, invoice.currency)} exceeds the balance of invoice ${invoice.number} (${formatMoney(invoice.balance, invoice.currency)})`,
+        ["input", "amount"],
+      );
     }
     const payment = await sql.query<{ id: string }>(
       `INSERT INTO payments (id, document_id, amount, created_by_id) VALUES (gen_random_uuid(), $1, $2, $3) RETURNING id`,

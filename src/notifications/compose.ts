@@ -1,5 +1,5 @@
 // What the emails say: pure functions from data to subject, plain text and HTML.
-import { formatAmount, formatPrice, formatQuantity } from "../graphql/format.ts";
+import { formatAmount, formatMoney, formatQuantity, formatUnitPrice } from "../billing/money.ts";
 import { addDays } from "../billing/dates.ts";
 import type { RunStatusPayload } from "./outbox.ts";
 
@@ -49,7 +49,7 @@ export function composeRunStatusEmail(p: RunStatusPayload, options: { publicUrl?
     ["Credit memos", String(p.creditMemoCount)],
     ["Failed accounts", String(p.failedAccountCount)],
   ];
-  const totals = p.totals.map((t) => `${t.currency} ${formatAmount(t.amount, t.currency)}`);
+  const totals = p.totals.map((t) => formatMoney(t.amount, t.currency));
   const headline =
     p.status === "ERROR"
       ? `Bill run ${p.billRunNumber} could not be executed and is in ERROR.`
@@ -102,13 +102,13 @@ function period(start: string, end: string): string {
 }
 
 export function composeInvoiceEmail(d: InvoiceEmailData): ComposedEmail {
-  const total = `${d.currency} ${formatAmount(d.amount, d.currency)}`;
+  const total = formatMoney(d.amount, d.currency);
   const subject = `Invoice ${d.invoiceNumber}: ${total}, due ${d.dueDate}`;
   const lines = d.lines.map((l) => ({
     name: l.chargeName,
     period: period(l.serviceStart, l.serviceEnd),
     quantity: formatQuantity(l.quantity),
-    unitPrice: formatPrice(l.unitPrice, d.currency),
+    unitPrice: formatUnitPrice(l.unitPrice, d.currency),
     amount: formatAmount(l.amount, d.currency),
   }));
 
