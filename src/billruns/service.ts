@@ -10,7 +10,7 @@ import { isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { loadBillingInputs } from "./load.ts";
 import { readRun } from "./executor.ts";
-import { recordStatusEvent, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
+import { notFoundMessage, recordStatusEvent, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
 const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
 const ids = (what: string) =>
@@ -155,7 +155,7 @@ export async function postBillRun(app: App, billRunId: string, actorId: string |
       return;
     }
     const run = await readRun(sql, billRunId);
-    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+    if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
     if (run.status === "POST_IN_PROGRESS" || run.status === "POSTED") return;
     throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a COMPLETED run can be posted`);
   });
@@ -178,7 +178,7 @@ async function moveScheduledRun(app: App, billRunId: string, actorId: string | n
   const done = move === "pause" ? "paused" : "resumed";
   await transaction(app.pool, async (sql) => {
     const run = await readRun(sql, billRunId, true);
-    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+    if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
     if (run.schedule_id === null) {
       throw new InvalidStateError(`bill run ${run.bill_run_number} was not created by a schedule; only a scheduled run can be ${done}`);
     }
@@ -201,7 +201,7 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
   const canceledEarly = await transaction(app.pool, async (sql) => {
     if (await tryTransition(sql, billRunId, "cancelPending", { actorId })) return true;
     const run = await readRun(sql, billRunId);
-    if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+    if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
     if (run.status !== "COMPLETED") {
       throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; only a PENDING, PAUSED or COMPLETED run can be canceled`);
     }
@@ -249,7 +249,12 @@ async function rollBackDocuments(sql: Sql, billRunId: string): Promise<void> {
   await sql.query(`UPDATE documents SET status = 'CANCELED', canceled_at = now() WHERE bill_run_id = $1 AND status = 'DRAFT'`, [billRunId]);
 }
 
-/** CANCELED or ERROR → REMOVE_IN_PROGRESS → gone, with its documents. */
+/**
+ * CANCELED or ERROR → REMOVE_IN_PROGRESS → REMOVED: the run and its documents are gone; its
+ * events stay, ending with the REMOVED one (see `finishRemove`). Returns the run's id and number.
+ * Raises NotFoundError (also for a run already deleted), InvalidStateError (another status, or
+ * posted invoices).
+ */
 export async function deleteBillRun(app: App, billRunId: string, actorId: string | null): Promise<{ id: string; billRunNumber: string }> {
   requireUuid(billRunId);
   const moved = await transaction(app.pool, async (sql) => {
@@ -258,16 +263,37 @@ export async function deleteBillRun(app: App, billRunId: string, actorId: string
     if (posted.rowCount) throw new InvalidStateError(`bill run ${result.billRunNumber} has posted invoices; it cannot be deleted`);
     return result;
   });
-  await finishRemove(app, billRunId);
+  await finishRemove(app, billRunId, actorId);
   return { id: moved.id, billRunNumber: moved.billRunNumber };
 }
 
-export async function finishRemove(app: App, billRunId: string): Promise<void> {
+/**
+ * Deletes a run in REMOVE_IN_PROGRESS (also what recovery re-runs): its documents and work go,
+ * its events stay. The last of them, REMOVE_IN_PROGRESS → REMOVED, is the run's tombstone: written
+ * in the same transaction, before the row goes (the event takes the run's number from it), so
+ * subscribers and clients resuming with `after` learn that the run is gone.
+ */
+export async function finishRemove(app: App, billRunId: string, actorId: string | null = null): Promise<void> {
   await transaction(app.pool, async (sql) => {
+    const locked = await sql.query<{ status: string }>("SELECT status FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
+    if (locked.rows[0]?.status !== "REMOVE_IN_PROGRESS") return;
     // An ERROR run may have billed some accounts before it failed: free those periods first.
     await rollBackDocuments(sql, billRunId);
-    await sql.query("DELETE FROM bill_runs WHERE id = $1 AND status = 'REMOVE_IN_PROGRESS'", [billRunId]);
+    await recordStatusEvent(sql, billRunId, "REMOVE_IN_PROGRESS", "REMOVED", actorId);
+    await sql.query("DELETE FROM bill_runs WHERE id = $1", [billRunId]);
   });
+}
+
+/** A deleted run's id and number, read from its REMOVED event; null if no run of that id was deleted. */
+export async function deletedBillRun(app: App, billRunId: string): Promise<{ id: string; billRunNumber: string; eventId: string } | null> {
+  if (!isUuid(billRunId)) return null;
+  const found = await app.pool.query<{ bill_run_number: string; id: string }>(
+    `SELECT bill_run_number, id::text FROM bill_run_events
+      WHERE bill_run_id = $1 AND kind = 'STATUS' AND to_status = 'REMOVED' ORDER BY id DESC LIMIT 1`,
+    [billRunId],
+  );
+  const row = found.rows[0];
+  return row ? { id: billRunId, billRunNumber: row.bill_run_number, eventId: row.id } : null;
 }
 
 /** A new run for exactly the accounts that failed, with the same dates and options. */

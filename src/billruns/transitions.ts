@@ -88,11 +88,26 @@ export async function transition(
     [billRunId],
   );
   const run = current.rows[0];
-  if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
+  if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
   const allowed = TRANSITIONS[name].from.join(" or ");
   throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; this needs it to be ${allowed}`);
 }
 
+/** "bill run <id> not found", or, for a deleted run, its number and that it was deleted (read from its events). */
+export async function notFoundMessage(sql: Sql, billRunId: string): Promise<string> {
+  const removed = await sql.query<{ bill_run_number: string }>(
+    `SELECT bill_run_number FROM bill_run_events WHERE bill_run_id = $1 AND kind = 'STATUS' AND to_status = 'REMOVED' LIMIT 1`,
+    [billRunId],
+  );
+  const number = removed.rows[0]?.bill_run_number;
+  return number ? `bill run ${number} (${billRunId}) was deleted` : `bill run ${billRunId} not found`;
+}
+
+/**
+ * Records a status event (in the caller's transaction, which must hold the run's row lock so that
+ * a run's event ids commit in order) and announces it. The run must exist: its number is copied
+ * into the event, which outlives it. Returns the event's id.
+ */
 export async function recordStatusEvent(
   sql: Sql,
   billRunId: string,

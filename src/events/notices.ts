@@ -12,11 +12,12 @@ export const EVENTS_CHANNEL = "billrun_events";
 const MAX_NOTICE_BYTES = 7_500;
 
 /** The columns of bill_run_events, as `announceEvents` needs them: select them with RETURNING. */
-export const ANNOUNCED_COLUMNS = "id::text, bill_run_id, kind, from_status, to_status, actor_id, account_id, subscription_id, code, message, created_at";
+export const ANNOUNCED_COLUMNS = "id::text, bill_run_id, bill_run_number, kind, from_status, to_status, actor_id, account_id, subscription_id, code, message, created_at";
 
 export interface EventRow {
   id: string;
   bill_run_id: string;
+  bill_run_number: string;
   kind: EventKind;
   from_status: BillRunStatus | null;
   to_status: BillRunStatus | null;
@@ -29,7 +30,8 @@ export interface EventRow {
 }
 
 /**
- * What a NOTIFY says about a committed event: its id and run (enough to route it), its status
+ * What a NOTIFY says about a committed event: its id and run (enough to route it, and its number,
+ * which outlives the run), its status
  * change (progress feeds end on it), and the stored row itself when it fits, so that the live
  * path needs no read.
  */
@@ -37,6 +39,7 @@ export interface EventNotice {
   kind: EventKind;
   id: string;
   billRunId: string;
+  billRunNumber: string;
   from: BillRunStatus | null;
   to: BillRunStatus | null;
   row?: { actorId: string | null; accountId: string | null; subscriptionId: string | null; code: string | null; message: string | null; at: string };
@@ -52,7 +55,14 @@ export interface ProgressNotice {
 export type Notice = EventNotice | ProgressNotice;
 
 function noticeText(row: EventRow): string {
-  const notice: EventNotice = { kind: row.kind, id: row.id, billRunId: row.bill_run_id, from: row.from_status, to: row.to_status };
+  const notice: EventNotice = {
+    kind: row.kind,
+    id: row.id,
+    billRunId: row.bill_run_id,
+    billRunNumber: row.bill_run_number,
+    from: row.from_status,
+    to: row.to_status,
+  };
   const full = JSON.stringify({
     ...notice,
     row: {
@@ -91,6 +101,7 @@ export function eventOfNotice(notice: EventNotice): BillRunEvent | null {
   return {
     id: BigInt(notice.id),
     billRunId: notice.billRunId,
+    billRunNumber: notice.billRunNumber,
     kind: notice.kind,
     fromStatus: notice.from,
     toStatus: notice.to,

@@ -1,7 +1,7 @@
 import type { App } from "../app.ts";
 import type { Account, BillRun, BillRunEvent, Subscription } from "../generated/prisma/client.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
-import { ValidationError } from "../errors.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid } from "../util.ts";
 import { Channel } from "./channel-iterator.ts";
 import { eventOfNotice, type EventNotice } from "./notices.ts";
@@ -9,9 +9,14 @@ import { eventOfNotice, type EventNotice } from "./notices.ts";
 /**
  * A stored event as subscriptions see it. One object per event is shared by every subscriber of
  * this process. Its run, account and subscription come with replayed events; for live ones they
- * are read once, and only if a subscription's selection asks for them (`eventRelation`).
+ * are read once, and only if a subscription's selection asks for them (`eventRelation`). Events
+ * outlive their run: `billRun` is null once the run is deleted (`billRunId` and `billRunNumber`
+ * remain).
  */
-export type FeedEvent = BillRunEvent & { billRun?: BillRun; account?: Account | null; subscription?: Subscription | null };
+export type FeedEvent = BillRunEvent & { billRun?: BillRun | null; account?: Account | null; subscription?: Subscription | null };
+
+/** A run's last event when it is deleted (REMOVE_IN_PROGRESS → REMOVED): after it, the run has no events. */
+export const isRemoval = (event: { toStatus?: string | null; to?: string | null }): boolean => (event.toStatus ?? event.to) === "REMOVED";
 
 export type EventFeed = "status" | "alert";
 
@@ -22,18 +27,26 @@ const REPLAY_PAGE = 200;
  */
 const SUBSCRIBER_QUEUE_LIMIT = 1_000;
 
-/** Which stored events a feed carries: status changes, or alerts (account failures and run-level failures). */
+/**
+ * Which stored events a feed carries: status changes, or alerts (account failures and run-level
+ * failures). A feed of one run also reads that run's removal, where it ends (an alert feed does
+ * not deliver it).
+ */
 function feedWhere(feed: EventFeed, billRunId: string | null): Prisma.BillRunEventWhereInput {
-  const kinds: Prisma.BillRunEventWhereInput =
-    feed === "status"
-      ? { kind: "STATUS" }
-      : { OR: [{ kind: "ALERT" }, { kind: "STATUS", toStatus: "ERROR" }, { kind: "STATUS", fromStatus: "POST_IN_PROGRESS", toStatus: "COMPLETED" }] };
+  const alerts: Prisma.BillRunEventWhereInput[] = [
+    { kind: "ALERT" },
+    { kind: "STATUS", toStatus: "ERROR" },
+    { kind: "STATUS", fromStatus: "POST_IN_PROGRESS", toStatus: "COMPLETED" },
+  ];
+  if (billRunId) alerts.push({ kind: "STATUS", toStatus: "REMOVED" });
+  const kinds: Prisma.BillRunEventWhereInput = feed === "status" ? { kind: "STATUS" } : { OR: alerts };
   return billRunId ? { AND: [kinds, { billRunId }] } : kinds;
 }
 
-function carries(feed: EventFeed, notice: EventNotice): boolean {
+function carries(feed: EventFeed, notice: EventNotice, oneRun: boolean): boolean {
   if (feed === "status") return notice.kind === "STATUS";
   if (notice.kind === "ALERT") return true;
+  if (oneRun && isRemoval(notice)) return true;
   return notice.to === "ERROR" || (notice.from === "POST_IN_PROGRESS" && notice.to === "COMPLETED");
 }
 
@@ -81,7 +94,7 @@ const relations = new WeakMap<FeedEvent, Partial<Record<Relation, Promise<unknow
  * An event's run, account or subscription: read once per event object, whoever asks, and
  * returned as a plain value once known (so executing the event stays synchronous).
  */
-export function eventRelation(app: App, event: FeedEvent, name: "billRun"): BillRun | Promise<BillRun>;
+export function eventRelation(app: App, event: FeedEvent, name: "billRun"): BillRun | null | Promise<BillRun | null>;
 export function eventRelation(app: App, event: FeedEvent, name: "account"): Account | null | Promise<Account | null>;
 export function eventRelation(app: App, event: FeedEvent, name: "subscription"): Subscription | null | Promise<Subscription | null>;
 export function eventRelation(app: App, event: FeedEvent, name: Relation): unknown {
@@ -95,7 +108,7 @@ export function eventRelation(app: App, event: FeedEvent, name: Relation): unkno
 }
 
 function read(app: App, event: FeedEvent, name: Relation): Promise<unknown> {
-  if (name === "billRun") return app.db.billRun.findUniqueOrThrow({ where: { id: event.billRunId } });
+  if (name === "billRun") return app.db.billRun.findUnique({ where: { id: event.billRunId } });
   if (name === "account") return event.accountId ? app.db.account.findUnique({ where: { id: event.accountId } }) : Promise.resolve(null);
   return event.subscriptionId ? app.db.subscription.findUnique({ where: { id: event.subscriptionId } }) : Promise.resolve(null);
 }
@@ -107,12 +120,40 @@ export function parseEventId(after: string | null | undefined): bigint | null {
 }
 
 /**
+ * Where a feed of one run starts: the run exists (live), or it was deleted and its REMOVED event
+ * has this id. Raises NotFoundError when no run of that id ever existed (or its events went with
+ * it, before events outlived their runs).
+ */
+async function runState(app: App, billRunId: string): Promise<{ removedEventId: bigint | null }> {
+  const found = await app.pool.query<{ live: boolean; removed: string | null }>(
+    `SELECT EXISTS (SELECT 1 FROM bill_runs WHERE id = $1) AS live,
+            (SELECT id::text FROM bill_run_events WHERE bill_run_id = $1 AND kind = 'STATUS' AND to_status = 'REMOVED' LIMIT 1) AS removed`,
+    [billRunId],
+  );
+  const { live, removed } = found.rows[0]!;
+  if (!live && removed === null) throw new NotFoundError(`bill run ${billRunId} not found`);
+  return { removedEventId: removed === null ? null : BigInt(removed) };
+}
+
+/**
  * Stored events of a feed, optionally of one run: first those after `after` (replayed from the
  * table), then live ones as they commit, in order, with no gap and no duplicate at the seam.
  * Live delivery starts listening before the replay reads, and skips what the replay already
  * gave. Per run, event ids are assigned under the run's row lock, so they commit in id order.
+ *
+ * A feed of one run ends (completes) with the run's removal: the status feed delivers the
+ * REMOVED event first, the alert feed only ends. For a run already deleted it replays what
+ * follows `after` up to the removal, or, without `after`, the removal alone (nothing else will
+ * ever come); with `after` at or past the removal it completes at once. Raises ValidationError
+ * for a malformed id, NotFoundError for a run that never existed.
  */
-export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRunId: string | null, after: bigint | null): Channel<FeedEvent> {
+export async function eventFeed(
+  app: App,
+  loader: EventLoader,
+  feed: EventFeed,
+  billRunId: string | null,
+  after: bigint | null,
+): Promise<Channel<FeedEvent>> {
   if (billRunId !== null && !isUuid(billRunId)) throw new ValidationError("billRunId is not a valid id", ["billRunId"]);
   const lastByRun = new Map<string, bigint>();
   let lastSeen = after ?? 0n;
@@ -120,14 +161,15 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
   // catch-up gives it nothing older than this of the runs it has not seen yet.
   const subscribedAfter = after ?? app.events.latestEventId;
   const pending: (EventNotice | "replay" | "catch-up")[] = [];
-  // While busy (replaying, or waiting for an event to be read), later notices wait their turn.
-  let busy = false;
+  // While busy (checking the run, replaying, or waiting for an event to be read), later notices
+  // wait their turn.
+  let busy = billRunId !== null;
 
   const unsubscribe = app.events.subscribe(
     (message) => {
       if (message.kind === "PROGRESS") return;
       if (billRunId && message.billRunId !== billRunId) return;
-      if (!carries(feed, message)) return;
+      if (!carries(feed, message, billRunId !== null)) return;
       // The common case, a live subscriber with room and a notice carrying its event, is handled
       // here and now: a thousand subscribers cost a thousand function calls, not a thousand
       // async tasks. Otherwise the notice waits its turn (and the subscriber's room).
@@ -156,18 +198,25 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
     if (event.id <= previous) return;
     lastByRun.set(event.billRunId, event.id);
     if (event.id > lastSeen && billRunId) lastSeen = event.id;
-    channel.push(event);
+    const removal = isRemoval(event);
+    if (feed === "status" || !removal) channel.push(event);
+    // The run is gone: nothing more will come for it (what was pushed is still delivered).
+    if (removal && billRunId) channel.close();
   };
 
   const readStored = async (from: bigint, unseenAfter = from) => {
     let cursor = from;
     while (!channel.isClosed) {
-      const page = (await app.db.billRunEvent.findMany({
+      const page: FeedEvent[] = await app.db.billRunEvent.findMany({
         where: { AND: [feedWhere(feed, billRunId), { id: { gt: cursor } }] },
-        include: { billRun: true, account: true, subscription: true },
+        include: { account: true, subscription: true },
         orderBy: { id: "asc" },
         take: REPLAY_PAGE,
-      })) as FeedEvent[];
+      });
+      // Not an `include`: a deleted run's events have no run (null), which a required relation refuses.
+      const runIds = [...new Set(page.map((event) => event.billRunId))];
+      const runs = new Map((await app.db.billRun.findMany({ where: { id: { in: runIds } } })).map((run) => [run.id, run]));
+      for (const event of page) event.billRun = runs.get(event.billRunId) ?? null;
       for (const event of page) {
         if (event.id <= unseenAfter && !lastByRun.has(event.billRunId)) continue;
         // Paced by the connection: a large history reaches a slow reader without piling up here.
@@ -207,10 +256,26 @@ export function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRu
     work().catch((error) => channel.fail(error));
   }
 
-  if (after !== null) {
-    pending.push("replay");
-    drain();
+  if (billRunId !== null) {
+    // Checked once listening: a removal committed after this read arrives as a notice.
+    let state: { removedEventId: bigint | null };
+    try {
+      state = await runState(app, billRunId);
+    } catch (error) {
+      channel.close();
+      throw error;
+    }
+    if (state.removedEventId !== null) {
+      if (after !== null && after >= state.removedEventId) {
+        channel.close();
+        return channel;
+      }
+      after ??= state.removedEventId - 1n;
+    }
+    busy = false;
   }
+  if (after !== null) pending.unshift("replay");
+  if (pending.length > 0) drain();
   return channel;
 }
 
@@ -277,7 +342,8 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
   const run = await read();
   if (!run) {
     channel.close();
-    throw new ValidationError(`bill run ${billRunId} not found`, ["billRunId"]);
+    const removed = await runState(app, billRunId);
+    throw new NotFoundError(`bill run ${billRunId} ${removed.removedEventId === null ? "not found" : `was deleted (event ${removed.removedEventId})`}`);
   }
   send({ billRunId, accountsProcessed: run.accountsProcessed, accountsTotal: run.accountsTotal });
   if (!ACTIVE.has(run.status)) channel.close();

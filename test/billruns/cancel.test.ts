@@ -170,7 +170,7 @@ describe("cancelBillRun on a PENDING run", () => {
 });
 
 describe("deleteBillRun", () => {
-  it("removes a CANCELED run and its documents", async () => {
+  it("removes a CANCELED run and its documents, and keeps its events", async () => {
     const { account, subscription } = await seedAccount(t, { charges: [MONTHLY_30, { type: "ONE_TIME", price: "5.00" }] });
     const run = await runToCompletion(t, { targetDate: "2026-02-01", accountIds: [account.id] });
     expect(run.invoiceCount).toBe(1);
@@ -193,7 +193,8 @@ describe("deleteBillRun", () => {
               (SELECT count(*)::int FROM bill_run_charges WHERE bill_run_id = $1) AS marks`,
       [run.id, invoiceId],
     );
-    expect(left.rows[0]).toEqual({ documents: 0, items: 0, work: 0, events: 0, marks: 0 });
+    // Its history stays, ending with the removal (see test/events/deleted-runs.test.ts).
+    expect(left.rows[0]).toEqual({ documents: 0, items: 0, work: 0, events: 7, marks: 0 });
     // Nothing it billed counts as billed any more.
     expect(await chargedThrough(t, subscription.id)).toEqual([null, null]);
 

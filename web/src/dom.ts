@@ -66,6 +66,7 @@ const STATUS_LABELS: Record<string, string> = {
   CANCEL_IN_PROGRESS: "Canceling",
   CANCELED: "Canceled",
   REMOVE_IN_PROGRESS: "Deleting",
+  REMOVED: "Deleted",
 };
 
 export function statusLabel(status: string): string {

@@ -10,7 +10,19 @@ import { UserType } from "./users.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
-  values: ["PENDING", "PAUSED", "PROCESSING", "COMPLETED", "ERROR", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS"] as const,
+  values: {
+    PENDING: {},
+    PAUSED: {},
+    PROCESSING: {},
+    COMPLETED: {},
+    ERROR: {},
+    POST_IN_PROGRESS: {},
+    POSTED: {},
+    CANCEL_IN_PROGRESS: {},
+    CANCELED: {},
+    REMOVE_IN_PROGRESS: {},
+    REMOVED: { description: "The run was deleted. Only the last status change of a deleted run has it; no run is ever listed with it." },
+  } as const,
 });
 
 const FINISHED = ["COMPLETED", "POST_IN_PROGRESS", "POSTED", "CANCEL_IN_PROGRESS", "CANCELED", "ERROR"] as const;

@@ -5,11 +5,18 @@ import { eventFeed, eventRelation, parseEventId, progressFeed, type FeedEvent, t
 import { AccountType, CustomerSubscriptionType } from "./accounts.ts";
 import { BillRunStatusEnum, BillRunType } from "./billruns.ts";
 
+/** What every stored event says of its run, readable after the run is deleted. */
+const RUN_FIELDS_DESCRIPTION = "null once the run is deleted; billRunId and billRunNumber stay.";
+
 const BillRunStatusChange = builder.objectRef<FeedEvent>("BillRunStatusChange").implement({
-  description: "A bill run changed status. eventId orders events; pass it as `after` to resume.",
+  description:
+    "A bill run changed status. eventId orders events; pass it as `after` to resume. Events outlive their run: " +
+    "a deleted run's last event is REMOVE_IN_PROGRESS → REMOVED.",
   fields: (t) => ({
     eventId: t.string({ resolve: (e) => e.id.toString() }),
-    billRun: t.field({ type: BillRunType, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
+    billRunId: t.id({ resolve: (e) => e.billRunId }),
+    billRunNumber: t.string({ resolve: (e) => e.billRunNumber }),
+    billRun: t.field({ type: BillRunType, nullable: true, description: RUN_FIELDS_DESCRIPTION, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
     previousStatus: t.field({ type: BillRunStatusEnum, nullable: true, resolve: (e) => e.fromStatus }),
     status: t.field({ type: BillRunStatusEnum, resolve: (e) => e.toStatus! }),
     at: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
@@ -22,7 +29,9 @@ const BillRunAlert = builder.objectRef<FeedEvent>("BillRunAlert").implement({
     "the run as a whole failed (code RUN_ERROR), or some documents could not be posted (POST_INCOMPLETE).",
   fields: (t) => ({
     eventId: t.string({ resolve: (e) => e.id.toString() }),
-    billRun: t.field({ type: BillRunType, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
+    billRunId: t.id({ resolve: (e) => e.billRunId }),
+    billRunNumber: t.string({ resolve: (e) => e.billRunNumber }),
+    billRun: t.field({ type: BillRunType, nullable: true, description: RUN_FIELDS_DESCRIPTION, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun") }),
     account: t.field({ type: AccountType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "account") }),
     subscription: t.field({ type: CustomerSubscriptionType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "subscription") }),
     code: t.string({ resolve: (e) => e.code ?? (e.toStatus === "ERROR" ? "RUN_ERROR" : "POST_INCOMPLETE") }),
@@ -58,18 +67,25 @@ function cutOffWhenBehind<T>(ctx: Context, channel: Channel<T>): Channel<T> {
 builder.subscriptionFields((t) => ({
   billRunStatusChanged: t.field({
     type: BillRunStatusChange,
-    description: "Status changes of one run, or of every run when billRunId is left out. With `after`, stored events after that eventId come first.",
+    description:
+      "Status changes of one run, or of every run when billRunId is left out. With `after`, stored events after that eventId come first. " +
+      "A run's feed completes after its REMOVED event (at once, with that event alone, for a run already deleted); " +
+      "an id no run ever had is a NOT_FOUND error.",
     authScopes: { viewer: true },
     args: { billRunId: t.arg.id(), after: t.arg.string() },
-    subscribe: (_root, { billRunId, after }, ctx) => cutOffWhenBehind(ctx, eventFeed(ctx.app, ctx.app.eventLoader, "status", billRunId ?? null, parseEventId(after))),
+    subscribe: async (_root, { billRunId, after }, ctx) =>
+      cutOffWhenBehind(ctx, await eventFeed(ctx.app, ctx.app.eventLoader, "status", billRunId ?? null, parseEventId(after))),
     resolve: (event) => event,
   }),
   billRunAlert: t.field({
     type: BillRunAlert,
-    description: "Per-account failures as they happen, and run-level failures. With `after`, stored alerts after that eventId come first.",
+    description:
+      "Per-account failures as they happen, and run-level failures. With `after`, stored alerts after that eventId come first. " +
+      "A run's feed completes when the run is deleted; an id no run ever had is a NOT_FOUND error.",
     authScopes: { viewer: true },
     args: { billRunId: t.arg.id(), after: t.arg.string() },
-    subscribe: (_root, { billRunId, after }, ctx) => cutOffWhenBehind(ctx, eventFeed(ctx.app, ctx.app.eventLoader, "alert", billRunId ?? null, parseEventId(after))),
+    subscribe: async (_root, { billRunId, after }, ctx) =>
+      cutOffWhenBehind(ctx, await eventFeed(ctx.app, ctx.app.eventLoader, "alert", billRunId ?? null, parseEventId(after))),
     resolve: (event) => event,
   }),
   billRunProgress: t.field({

@@ -171,6 +171,16 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     );
   }
 
+  /** A run deleted (its last event has no run any more): its row goes. */
+  function onRemoved(id: string, billRunNumber: string): void {
+    const index = runs.findIndex((r) => r.id === id);
+    if (index < 0) return;
+    runs.splice(index, 1);
+    totalCount = Math.max(0, totalCount - 1);
+    render();
+    announce(`${billRunNumber}: ${statusLabel("REMOVED")}`);
+  }
+
   /** A status change from the live feed: update, insert (newest first) or drop the run. */
   function onChange(run: DashboardRunRowFragment): void {
     const index = runs.findIndex((r) => r.id === run.id);
@@ -196,7 +206,7 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     DashboardRunStatusChangedDocument,
     {},
     {
-      next: ({ billRunStatusChanged: event }) => onChange(event.billRun),
+      next: ({ billRunStatusChanged: event }) => (event.billRun ? onChange(event.billRun) : onRemoved(event.billRunId, event.billRunNumber)),
       error: (error) => (errorBox.textContent = `Live updates stopped: ${error.message}`),
     },
   );
