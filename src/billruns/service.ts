@@ -104,33 +104,36 @@ interface RunSpec extends CreateRunOptions {
 }
 
 async function insertRun(app: App, spec: RunSpec): Promise<string> {
-  return transaction(app.pool, async (sql) => {
-    const inserted = await sql.query<{ id: string }>(
-      `INSERT INTO bill_runs (id, target_date, invoice_date, batches, bill_cycle_day, account_ids, subscription_ids,
-                              charge_types_to_exclude, auto_post, auto_email, no_email_for_zero_amount_invoice,
-                              created_by_id, schedule_id, retried_from_id)
-       VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7::"ChargeType"[], $8, $9, $10, $11, $12, $13) RETURNING id`,
-      [
-        spec.targetDate,
-        spec.invoiceDate,
-        spec.batches,
-        spec.billCycleDay,
-        spec.accountIds,
-        spec.subscriptionIds,
-        spec.chargeTypesToExclude,
-        spec.autoPost,
-        spec.autoEmail,
-        spec.noEmailForZeroAmountInvoice,
-        spec.createdById,
-        spec.scheduleId ?? null,
-        spec.retriedFromId ?? null,
-      ],
-    );
-    const id = inserted.rows[0]!.id;
-    await recordStatusEvent(sql, id, null, "PENDING", spec.createdById);
-    await app.jobs.send(QUEUES.start, { billRunId: id }, { singletonKey: id, sql });
-    return id;
-  });
+  return transaction(app.pool, (sql) => insertRunIn(sql, app, spec));
+}
+
+/** Inserts a PENDING run, its first event and its start job in the caller's transaction. */
+async function insertRunIn(sql: Sql, app: App, spec: RunSpec): Promise<string> {
+  const inserted = await sql.query<{ id: string }>(
+    `INSERT INTO bill_runs (id, target_date, invoice_date, batches, bill_cycle_day, account_ids, subscription_ids,
+                            charge_types_to_exclude, auto_post, auto_email, no_email_for_zero_amount_invoice,
+                            created_by_id, schedule_id, retried_from_id)
+     VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7::"ChargeType"[], $8, $9, $10, $11, $12, $13) RETURNING id`,
+    [
+      spec.targetDate,
+      spec.invoiceDate,
+      spec.batches,
+      spec.billCycleDay,
+      spec.accountIds,
+      spec.subscriptionIds,
+      spec.chargeTypesToExclude,
+      spec.autoPost,
+      spec.autoEmail,
+      spec.noEmailForZeroAmountInvoice,
+      spec.createdById,
+      spec.scheduleId ?? null,
+      spec.retriedFromId ?? null,
+    ],
+  );
+  const id = inserted.rows[0]!.id;
+  await recordStatusEvent(sql, id, null, "PENDING", spec.createdById);
+  await app.jobs.send(QUEUES.start, { billRunId: id }, { singletonKey: id, sql });
+  return id;
 }
 
 async function assertAllExist(app: App, table: "accounts" | "subscriptions", list: string[] | undefined, field: string) {
@@ -296,36 +299,106 @@ export async function deletedBillRun(app: App, billRunId: string): Promise<{ id:
   return row ? { id: billRunId, billRunNumber: row.bill_run_number, eventId: row.id } : null;
 }
 
-/** A new run for exactly the accounts that failed, with the same dates and options. */
+/** Statuses of a retry that is still to finish: while one exists, retrying its source again returns it. */
+const LIVE = ["PENDING", "PAUSED", "PROCESSING"];
+
+/**
+ * A new run for the failed accounts of a finished run (COMPLETED, posting or POSTED) that are
+ * still left to retry, with the same dates and options, `retriedFrom` set; returns its id.
+ *
+ * Safe to call twice (double click, client retry): one live retry per source run. While a retry
+ * of this run is PENDING, PAUSED or PROCESSING, calling again returns that retry. The source run's
+ * row lock serialises concurrent calls, and a unique partial index on `retried_from_id` over live
+ * runs makes a second live retry impossible whatever writes the rows.
+ *
+ * Left to retry: failed accounts that no run since has billed, that is, no run in this run's
+ * retry chain (its retries, their retries...) and no later run covering at least as much (target
+ * date not earlier, no subscription filter, no charge type excluded that this run billed) has
+ * processed without failure while it keeps its documents.
+ *
+ * Raises NotFoundError (unknown or deleted run), InvalidStateError (not finished; no failed
+ * accounts; nothing left to retry, naming the runs that billed them).
+ */
 export async function retryFailedAccounts(app: App, billRunId: string, actorId: string | null): Promise<string> {
   requireUuid(billRunId);
-  const run = await app.db.billRun.findUnique({ where: { id: billRunId } });
-  if (!run) throw new NotFoundError(`bill run ${billRunId} not found`);
-  if (!["COMPLETED", "POST_IN_PROGRESS", "POSTED"].includes(run.status)) {
-    throw new InvalidStateError(`bill run ${run.billRunNumber} is ${run.status}; failed accounts can be retried once it has COMPLETED`);
-  }
-  const failed = await app.db.billRunAccount.findMany({ where: { billRunId, status: "FAILED" }, select: { accountId: true } });
-  if (failed.length === 0) throw new InvalidStateError(`bill run ${run.billRunNumber} has no failed accounts`);
-  const failedIds = failed.map((f) => f.accountId);
-  let subscriptionIds: string[] = [];
-  if (run.subscriptionIds.length > 0) {
-    const subs = await app.db.subscription.findMany({ where: { id: { in: run.subscriptionIds }, accountId: { in: failedIds } }, select: { id: true } });
-    subscriptionIds = subs.map((s) => s.id);
-  }
-  return insertRun(app, {
-    targetDate: run.targetDate.toISOString().slice(0, 10),
-    invoiceDate: run.invoiceDate.toISOString().slice(0, 10),
-    batches: [],
-    billCycleDay: null,
-    accountIds: subscriptionIds.length > 0 ? [] : failedIds,
-    subscriptionIds,
-    chargeTypesToExclude: run.chargeTypesToExclude,
-    autoPost: run.autoPost,
-    autoEmail: run.autoEmail,
-    noEmailForZeroAmountInvoice: run.noEmailForZeroAmountInvoice,
-    createdById: actorId,
-    scheduleId: run.scheduleId,
-    retriedFromId: run.id,
+  return transaction(app.pool, async (sql) => {
+    const found = await sql.query<{
+      bill_run_number: string;
+      status: string;
+      target_date: string;
+      invoice_date: string;
+      subscription_ids: string[];
+      charge_types_to_exclude: string[];
+      auto_post: boolean;
+      auto_email: boolean;
+      no_email_for_zero_amount_invoice: boolean;
+      schedule_id: string | null;
+      created_at: Date;
+    }>(
+      `SELECT bill_run_number, status, target_date::text, invoice_date::text, subscription_ids::text[],
+              charge_types_to_exclude::text[], auto_post, auto_email, no_email_for_zero_amount_invoice, schedule_id, created_at
+         FROM bill_runs WHERE id = $1 FOR UPDATE`,
+      [billRunId],
+    );
+    const run = found.rows[0];
+    if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
+    if (!["COMPLETED", "POST_IN_PROGRESS", "POSTED"].includes(run.status)) {
+      throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; failed accounts can be retried once it has COMPLETED`);
+    }
+    // Read after the lock: a retry committed by a concurrent call is seen here.
+    const live = await sql.query<{ id: string }>(`SELECT id FROM bill_runs WHERE retried_from_id = $1 AND status = ANY($2::"BillRunStatus"[]) LIMIT 1`, [
+      billRunId,
+      LIVE,
+    ]);
+    if (live.rows[0]) return live.rows[0].id;
+
+    const failed = await sql.query<{ account_id: string }>(`SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'FAILED'`, [billRunId]);
+    if (failed.rows.length === 0) throw new InvalidStateError(`bill run ${run.bill_run_number} has no failed accounts`);
+    const failedIds = failed.rows.map((f) => f.account_id);
+    const billedSince = await sql.query<{ account_id: string; bill_run_number: string }>(
+      `WITH RECURSIVE chain AS (
+         SELECT id FROM bill_runs WHERE retried_from_id = $1
+         UNION SELECT r.id FROM bill_runs r JOIN chain c ON r.retried_from_id = c.id)
+       SELECT DISTINCT ON (d.account_id) d.account_id, r.bill_run_number
+         FROM bill_runs r JOIN bill_run_accounts d ON d.bill_run_id = r.id AND d.status = 'DONE' AND d.account_id = ANY($2::uuid[])
+        WHERE r.status NOT IN ('CANCEL_IN_PROGRESS', 'CANCELED', 'REMOVE_IN_PROGRESS')
+          AND (r.id IN (SELECT id FROM chain)
+               OR (r.created_at > $3 AND r.target_date >= $4::date AND cardinality(r.subscription_ids) = 0
+                   AND r.charge_types_to_exclude <@ $5::"ChargeType"[]))
+        ORDER BY d.account_id, r.created_at`,
+      [billRunId, failedIds, run.created_at, run.target_date, run.charge_types_to_exclude],
+    );
+    const billed = new Map(billedSince.rows.map((row) => [row.account_id, row.bill_run_number]));
+    const left = failedIds.filter((id) => !billed.has(id));
+    if (left.length === 0) {
+      const by = [...new Set(billed.values())].sort();
+      throw new InvalidStateError(
+        `bill run ${run.bill_run_number} has nothing left to retry: its failed accounts were billed since by ${by.slice(0, 5).join(", ")}${by.length > 5 ? ", ..." : ""}`,
+      );
+    }
+    let subscriptionIds: string[] = [];
+    if (run.subscription_ids.length > 0) {
+      const subs = await sql.query<{ id: string }>("SELECT id FROM subscriptions WHERE id = ANY($1::uuid[]) AND account_id = ANY($2::uuid[])", [
+        run.subscription_ids,
+        left,
+      ]);
+      subscriptionIds = subs.rows.map((row) => row.id);
+    }
+    return insertRunIn(sql, app, {
+      targetDate: run.target_date,
+      invoiceDate: run.invoice_date,
+      batches: [],
+      billCycleDay: null,
+      accountIds: subscriptionIds.length > 0 ? [] : left,
+      subscriptionIds,
+      chargeTypesToExclude: run.charge_types_to_exclude,
+      autoPost: run.auto_post,
+      autoEmail: run.auto_email,
+      noEmailForZeroAmountInvoice: run.no_email_for_zero_amount_invoice,
+      createdById: actorId,
+      scheduleId: run.schedule_id,
+      retriedFromId: billRunId,
+    });
   });
 }
 

@@ -179,8 +179,17 @@ builder.mutationFields((t) => ({
     type: AccountType,
     errors: {},
     authScopes: { operator: true },
-    args: { input: t.arg({ type: CreateAccountInput, required: true }) },
-    resolve: (_root, { input }, ctx) => accounts.createAccount(ctx.db, input),
+    args: {
+      input: t.arg({ type: CreateAccountInput, required: true }),
+      idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      if (idempotencyKey === null || idempotencyKey === undefined) return accounts.createAccount(ctx.db, input);
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createAccount", key: idempotencyKey, input }, async () => {
+        return (await accounts.createAccount(ctx.db, input)).id;
+      });
+      return replayed(await ctx.db.account.findUnique({ where: { id } }), `account ${id}`);
+    },
   }),
   updateAccount: t.field({
     type: AccountType,

@@ -331,7 +331,19 @@ builder.mutationFields((t) => ({
       return loadReplayedRun(ctx, runId);
     },
   }),
-  cancelBillRun: runAction(t, billRuns.cancelBillRun),
+  cancelBillRun: t.field({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: async (_root, { id, idempotencyKey }, ctx) => {
+      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "cancelBillRun", key: idempotencyKey, input: { id } }, async () => {
+        await billRuns.cancelBillRun(ctx.app, id, ctx.user!.id);
+        return id;
+      });
+      return loadReplayedRun(ctx, runId);
+    },
+  }),
   pauseBillRun: runAction(
     t,
     billRuns.pauseBillRun,
@@ -342,15 +354,30 @@ builder.mutationFields((t) => ({
     type: DeleteBillRunPayload,
     errors: {},
     authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => billRuns.deleteBillRun(ctx.app, id, ctx.user!.id),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: async (_root, { id, idempotencyKey }, ctx) => {
+      if (idempotencyKey === null || idempotencyKey === undefined) return billRuns.deleteBillRun(ctx.app, id, ctx.user!.id);
+      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "deleteBillRun", key: idempotencyKey, input: { id } }, async () => {
+        return (await billRuns.deleteBillRun(ctx.app, id, ctx.user!.id)).id;
+      });
+      // A replay answers from the run's tombstone (its REMOVED event): the row is gone.
+      return replayed(await billRuns.deletedBillRun(ctx.app, runId), `deleted bill run ${runId}`);
+    },
   }),
   retryFailedAccounts: t.field({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
-    args: { billRunId: t.arg.id({ required: true }) },
-    resolve: async (_root, { billRunId }, ctx) => loadRun(ctx, await billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id)),
+    description:
+      "A new run for the run's failed accounts that no later run has billed since. While that retry has not finished " +
+      "(PENDING, PAUSED, PROCESSING), calling again returns it; with nothing left to retry it is INVALID_STATE.",
+    args: { billRunId: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: async (_root, { billRunId, idempotencyKey }, ctx) => {
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "retryFailedAccounts", key: idempotencyKey, input: { billRunId } }, () =>
+        billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id),
+      );
+      return loadReplayedRun(ctx, id);
+    },
   }),
 }));
 

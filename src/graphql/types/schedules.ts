@@ -1,4 +1,5 @@
 import { builder } from "../builder.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
 import { DAYS_OF_WEEK } from "../../schedules/recurrence.ts";
@@ -124,8 +125,16 @@ builder.mutationFields((t) => ({
     errors: {},
     authScopes: { operator: true },
     description: "The caller becomes the schedule's owner and receives its runs' emails.",
-    args: { input: t.arg({ type: CreateBillRunScheduleInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => loadSchedule(ctx, await schedules.createSchedule(ctx.app, input, ctx.user!.id)),
+    args: {
+      input: t.arg({ type: CreateBillRunScheduleInput, required: true }),
+      idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
+    },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createBillRunSchedule", key: idempotencyKey, input }, () =>
+        schedules.createSchedule(ctx.app, input, ctx.user!.id),
+      );
+      return replayed(await ctx.db.billRunSchedule.findUnique({ where: { id } }), `bill run schedule ${id}`);
+    },
   }),
   pauseBillRunSchedule: t.field({
     type: BillRunScheduleType,
