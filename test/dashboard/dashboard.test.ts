@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount } from "../support/billing.ts";
 import { registerWorkers, startRun } from "../../src/billruns/executor.ts";
-import { createBillRun } from "../../src/billruns/service.ts";
+import { cancelBillRun, createBillRun, deleteBillRun } from "../../src/billruns/service.ts";
 import { QUEUES } from "../../src/jobs.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
@@ -331,6 +331,19 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
     await page.getByRole("group", { name: "Bill run actions" }).getByRole("button", { name: "Resume", exact: true }).click();
     await page.locator(".head-status [data-status=COMPLETED]").waitFor({ timeout: 30_000 });
     expect((await t.app.db.billRun.findUniqueOrThrow({ where: { id: runId! } })).invoiceCount).toBe(1);
+  });
+
+  it("drops a deleted run from the list live: its last events have no run any more", async () => {
+    await page.goto(`${origin}/#/runs`);
+    await page.getByRole("heading", { name: "Bill runs" }).waitFor();
+    const { account } = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "3.00" }] });
+    const id = await createBillRun(t.app, { targetDate: "2026-01-20", accountIds: [account.id] }, { createdById: null });
+    const number = (await t.app.db.billRun.findUniqueOrThrow({ where: { id } })).billRunNumber;
+    await row(number).locator('[data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    await cancelBillRun(t.app, id, null);
+    await row(number).locator('[data-status="CANCELED"]').waitFor();
+    await deleteBillRun(t.app, id, null);
+    await row(number).waitFor({ state: "detached" });
   });
 
   it("raised no error in the page", () => {
