@@ -4,7 +4,9 @@ import type { Client } from "graphql-ws";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { collect, startServer, wsClient } from "../support/server.ts";
-import { registerWorkers } from "../../src/billruns/executor.ts";
+import { recoverRuns, registerWorkers } from "../../src/billruns/executor.ts";
+import { transition } from "../../src/billruns/transitions.ts";
+import { transaction } from "../../src/db/sql.ts";
 import { cancelBillRun, createBillRun, deleteBillRun } from "../../src/billruns/service.ts";
 import { deleteRun } from "../billruns/helpers.ts";
 
@@ -171,8 +173,25 @@ describe("a deleted run in the event history", () => {
     await deleteBillRun(t.app, run.id, null);
     await expect(
       collect(client, `subscription($id: ID!) { billRunProgress(billRunId: $id) { accountsProcessed } }`, { id: run.id }, 1, 10_000).done,
-    ).rejects.toThrow(/NOT_FOUND.*|was deleted/);
+    ).rejects.toThrow(new RegExp(`"message":"bill run ${run.id} was deleted \\(event \\d+\\)".*"code":"NOT_FOUND"`));
     await client.dispose();
+  });
+
+  it("leaves the tombstone also when recovery finishes a delete that a crash interrupted", async () => {
+    const run = await canceledRun();
+    // The first of the delete's two transactions committed; the process died before the second.
+    await transaction(t.app.pool, (sql) => transition(sql, run.id, "beginRemove", {}));
+    await t.app.pool.query("UPDATE bill_runs SET updated_at = now() - interval '2 minutes' WHERE id = $1", [run.id]);
+    await recoverRuns(t.app);
+    expect(await t.app.db.billRun.findUnique({ where: { id: run.id } })).toBeNull();
+    const last = await t.app.db.billRunEvent.findFirstOrThrow({ where: { billRunId: run.id }, orderBy: { id: "desc" } });
+    expect(last).toMatchObject({ kind: "STATUS", fromStatus: "REMOVE_IN_PROGRESS", toStatus: "REMOVED", billRunNumber: run.number, actorId: null });
+  });
+
+  it("refuses, in the database, an event for a run that does not exist", async () => {
+    await expect(t.app.pool.query(`INSERT INTO bill_run_events (bill_run_id, kind, code, message) VALUES ($1, 'ALERT', 'X', 'x')`, [randomUUID()])).rejects.toMatchObject({
+      code: "23503",
+    });
   });
 
   it("says a deleted run was deleted, with its number, when asked to act on it again", async () => {
