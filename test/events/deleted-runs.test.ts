@@ -66,6 +66,10 @@ async function canceledRun(options: { billToEmail?: string } = {}) {
   await waitForStatus(t, id, ["COMPLETED"]);
   await cancelBillRun(t.app, id, null);
   const run = await t.app.db.billRun.findUniqueOrThrow({ where: { id } });
+  // Notices reach this process a moment after the commit: a subscriber without `after` that
+  // starts before they arrive would receive them, as they are news to this process.
+  const last = await t.app.db.billRunEvent.findFirstOrThrow({ where: { billRunId: id }, orderBy: { id: "desc" } });
+  await until(() => t.app.events.latestEventId >= last.id, "this process to hear of the cancel");
   return { id, number: run.billRunNumber, account };
 }
 
