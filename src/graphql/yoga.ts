@@ -78,8 +78,10 @@ export function createGraphQLServer(app: App): Yoga {
         // Armor's cost limit sees literal `first` values only; connectionLimits below also
         // reads variables and default page sizes, so it is the one cost limit.
         costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
+        // Armor's masking knows one form of suggestion only; noSuggestions below knows them all.
+        blockFieldSuggestion: { enabled: false },
       }) as Plugin,
+      ...(limits.fieldSuggestions ? [] : [noSuggestions()]),
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
     ],
@@ -216,25 +218,34 @@ interface LimitHookPayload {
 }
 
 function connectionLimits(limits: Limits): Plugin {
-  // Shared by execution and subscription: refuse over-limit operations, strip suggestions from errors.
+  // Shared by execution and subscription: refuse over-limit operations.
   const guard = ({ args, setResultAndStopExecution }: LimitHookPayload) => {
     const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
-    if (errors.length > 0) {
-      setResultAndStopExecution({ errors });
-      return false;
-    }
-    return !limits.fieldSuggestions;
+    if (errors.length > 0) setResultAndStopExecution({ errors });
   };
-  const stripSuggestions = ({ result, setResult }: { result: unknown; setResult: (result: ExecutionResult) => void }) => {
-    if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
+  return { onExecute: guard, onSubscribe: guard };
+}
+
+/**
+ * graphql-js names schema members in its messages ("Did you mean ...?": fields, arguments,
+ * input fields, enum values, types, inline fragments), in validation errors and in variable
+ * coercion errors alike: a schema map for whoever probes the API. In production every such
+ * hint is removed, wherever the error arises: validation (HTTP, SSE and WebSockets all
+ * validate through envelop), execution (variable coercion) and subscription set-up.
+ */
+function noSuggestions(): Plugin {
+  const strip = ({ result, setResult }: { result: unknown; setResult: (result: ExecutionResult) => void }) => {
+    if (isResult(result) && result.errors?.some(hasSuggestion)) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
   };
   return {
-    onExecute(payload) {
-      if (guard(payload)) return { onExecuteDone: stripSuggestions as never };
-    },
-    onSubscribe(payload) {
-      if (guard(payload)) return { onSubscribeResult: stripSuggestions as never };
-    },
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        const errors = result as readonly GraphQLError[];
+        if (errors.some(hasSuggestion)) setResult(errors.map(withoutSuggestions));
+      },
+    onExecute: () => ({ onExecuteDone: strip as never }),
+    onSubscribe: () => ({ onSubscribeResult: strip as never }),
   };
 }
 
@@ -242,12 +253,22 @@ function isResult(value: unknown): value is ExecutionResult {
   return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value);
 }
 
-/** graphql-js' "Did you mean ...?" (also in variable errors, which armor does not see) names schema members. */
-function withoutSuggestions(error: GraphQLError): GraphQLError {
-  if (!/Did you mean/.test(error.message)) return error;
-  return new GraphQLError(error.message.replace(/\s*Did you mean .+\?/g, "").trim(), {
+/** graphql-js appends its hints at the end of a message, always as " Did you mean ...?". */
+const SUGGESTION = /\s*Did you mean\b[\s\S]*$/;
+
+function hasSuggestion(error: GraphQLError): boolean {
+  return SUGGESTION.test(error.message);
+}
+
+/** The error without its hint (same locations, path and extensions). */
+export function withoutSuggestions(error: GraphQLError): GraphQLError {
+  if (!hasSuggestion(error)) return error;
+  return new GraphQLError(error.message.replace(SUGGESTION, ""), {
     nodes: error.nodes,
+    source: error.nodes ? undefined : error.source,
+    positions: error.nodes ? undefined : error.positions,
     path: error.path,
+    originalError: error.originalError,
     extensions: error.extensions,
   });
 }
