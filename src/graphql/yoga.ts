@@ -28,7 +28,7 @@ import {
 } from "graphql";
 import type { App } from "../app.ts";
 import type { Config } from "../config.ts";
-import { authenticate } from "../auth/users.ts";
+import { authenticateToken } from "../auth/users.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
@@ -84,13 +84,18 @@ export function createGraphQLServer(app: App): Yoga {
       ...(limits.fieldSuggestions ? [] : [noSuggestions()]),
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
+      endOnAccessLoss(app),
     ],
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
+      const accessMark = app.access.mark();
+      const auth = await authenticateToken(app.db, authorization);
       return {
         app,
         db: app.db,
-        user: await authenticate(app.db, authorization),
+        user: auth?.user ?? null,
+        tokenId: auth?.tokenId,
+        accessMark,
         requestId: currentRequestId() ?? randomUUID(),
         closeConnection: socket
           ? (code, reason) => {
@@ -155,6 +160,105 @@ export function errorMasker(app: App, requestId?: string) {
     const masked = maskError(error, message, isDev);
     if (masked !== error) app.log.error({ err: error, requestId: requestId ?? currentRequestId() }, "unexpected error");
     return masked;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security changes on open streams
+
+/**
+ * A subscription served over HTTP (Server-Sent Events) is watched like a WebSocket: when its
+ * token is revoked, or its user disabled or given another role, it ends at once with one last
+ * error result (UNAUTHENTICATED or FORBIDDEN) and nothing after it. (WebSocket connections are
+ * watched whole, in ws.ts.)
+ */
+function endOnAccessLoss(app: App): Plugin {
+  return {
+    onSubscribe({ args }) {
+      const context = args.contextValue as unknown as Context;
+      // Over WebSockets the connection is watched; without a user the subscription was refused.
+      if (context.closeConnection || !context.user || !context.tokenId) return;
+      const { user, tokenId, accessMark } = context;
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (isResult(result)) return;
+          const stream = endable(result as AsyncIterableIterator<ExecutionResult>);
+          const unwatch = app.access.watch(
+            {
+              tokenId,
+              userId: user.id,
+              role: user.role,
+              end: (loss) => stream.end({ errors: [new GraphQLError(`Subscription ended: ${loss.message}.`, { extensions: { code: loss.code } })] }),
+            },
+            accessMark ?? app.access.mark(),
+          );
+          stream.finally(unwatch);
+          setResult(stream.iterator);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * `source`, with a way to end it from outside: `end(last)` makes the iterator yield `last` and
+ * finish, whatever the source was about to yield, and releases the source.
+ */
+function endable<T>(source: AsyncIterableIterator<T>) {
+  let ended: { last: T; sent: boolean } | null = null;
+  let wake: (() => void) | null = null;
+  const woken = () => new Promise<void>((resolve) => (wake = resolve));
+  const cleanups: (() => void)[] = [];
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    for (const cleanup of cleanups) cleanup();
+  };
+  const afterEnd = (): IteratorResult<T> => {
+    if (ended && !ended.sent) {
+      ended.sent = true;
+      return { value: ended.last, done: false };
+    }
+    finish();
+    return { value: undefined, done: true };
+  };
+  const iterator: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (ended) return afterEnd();
+      const interrupted = woken();
+      const result = await Promise.race([source.next(), interrupted.then(() => null)]);
+      if (ended || result === null) return afterEnd();
+      if (result.done) finish();
+      return result;
+    },
+    async return() {
+      ended ??= { last: undefined as T, sent: true };
+      finish();
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      finish();
+      await source.return?.();
+      throw error;
+    },
+  };
+  return {
+    iterator,
+    end(last: T) {
+      if (ended) return;
+      ended = { last, sent: false };
+      wake?.();
+      void source.return?.();
+    },
+    finally(cleanup: () => void) {
+      if (finished) cleanup();
+      else cleanups.push(cleanup);
+    },
   };
 }
 
