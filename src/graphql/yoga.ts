@@ -50,9 +50,11 @@ export function createGraphQLServer(app: App): Yoga {
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    // GraphiQL is bundled (no CDN: the service may run offline) and speaks graphql-ws.
+    // GraphiQL is bundled (no CDN: the service may run offline). It runs subscriptions over
+    // Server-Sent Events on this URL, which carry the headers set in its Headers tab (its
+    // WebSocket transport would take connection params only, never those headers).
     graphiql: app.config.isDevelopment
-      ? { title: "Billrun", subscriptionsProtocol: "WS", defaultQuery: DEFAULT_QUERY }
+      ? { title: "Billrun", subscriptionsProtocol: "SSE", defaultQuery: DEFAULT_QUERY }
       : false,
     renderGraphiQL,
     logging: {
