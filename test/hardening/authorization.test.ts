@@ -285,6 +285,42 @@ describe("revoked tokens on open WebSockets", () => {
     }
   });
 
+  it("watches an SSE subscription while it is open, forgets it once its client leaves, and ends it with UNAUTHENTICATED on revocation", async () => {
+    const server = await serverWithReauth(3_600_000);
+    const created = await createToken({ label: "sse" }, t.tokens.operator);
+    const before = t.app.access.size;
+    const open = async (signal: AbortSignal) => {
+      const response = await fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${created.token}` },
+        body: JSON.stringify({ query: "subscription { heartbeat(intervalMs: 100) }" }),
+        signal,
+      });
+      return response.body!.getReader();
+    };
+    try {
+      const leaving = new AbortController();
+      const first = await open(leaving.signal);
+      await first.read();
+      expect(t.app.access.size).toBe(before + 1);
+      leaving.abort();
+      await waitFor(() => t.app.access.size === before);
+
+      const second = await open(new AbortController().signal);
+      await second.read();
+      expect(t.app.access.size).toBe(before + 1);
+      await revoke(created.apiToken.id, t.tokens.operator);
+      let text = "";
+      const decoder = new TextDecoder();
+      for (let chunk = await second.read(); !chunk.done; chunk = await second.read()) text += decoder.decode(chunk.value);
+      expect(text).toMatch(/"code":"UNAUTHENTICATED"/);
+      expect(text).toMatch(/"code":"UNAUTHENTICATED"\}\}\]\}\n\nevent: complete\ndata:\n\n$/);
+      expect(t.app.access.size).toBe(before);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("closes an open connection (4403) and ends its running subscriptions once its token is revoked", async () => {
     const server = await serverWithReauth(100);
     const created = await createToken({ label: "ws-live" }, t.tokens.operator);
