@@ -362,8 +362,10 @@ function isResult(value: unknown): value is ExecutionResult {
 /** graphql-js appends its hints at the end of a message, always as " Did you mean ...?". */
 const SUGGESTION = /\s*Did you mean\b[\s\S]*$/;
 
+/** A hint of graphql-js's own (a resolver's error, whatever its text, is left as it is). */
 function hasSuggestion(error: GraphQLError): boolean {
-  return SUGGESTION.test(error.message);
+  const own = !error.originalError || error.originalError instanceof GraphQLError;
+  return own && SUGGESTION.test(error.message);
 }
 
 /** The error without its hint (same locations, path and extensions). */
