@@ -4,6 +4,7 @@ import { createDb, type Db, type DbOptions } from "./db/client.ts";
 import { startJobs, type Jobs } from "./jobs.ts";
 import { EventBus } from "./events/bus.ts";
 import { EventLoader } from "./events/streams.ts";
+import { AccessWatch } from "./auth/access.ts";
 import type { Logger } from "./log.ts";
 
 /** Everything a process shares between its HTTP server, WebSockets and workers. */
@@ -16,6 +17,8 @@ export interface App {
   /** Committed bill-run events of every process, for live subscriptions. */
   events: EventBus;
   eventLoader: EventLoader;
+  /** Open subscriptions of this process, ended when a security change takes their access away. */
+  access: AccessWatch;
   log: Logger;
   close: () => Promise<void>;
 }
@@ -31,6 +34,8 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
   });
   const jobs = await startJobs(databaseUrl, config.jobs, log);
   const events = new EventBus(databaseUrl, log);
+  const access = new AccessWatch(db, log, config.security.wsReauthMs);
+  events.onSecurityChange((notice) => (notice ? access.apply(notice) : void access.check()));
   await events.start();
   const app: App = {
     config,
@@ -39,8 +44,10 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     jobs,
     events,
     eventLoader: null as unknown as EventLoader,
+    access,
     log,
     close: async () => {
+      access.stop();
       await events.close();
       await jobs.stop();
       await db.$disconnect();

@@ -116,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** Unset: any origin may call the API from a browser (it takes bearer tokens only, never cookies). */
       corsOrigins: c.BILLRUN_CORS_ORIGINS?.split(",").map((o) => o.trim()).filter((o) => o.length > 0),
       idempotencyTtlMs: c.BILLRUN_IDEMPOTENCY_TTL_HOURS * 3_600_000,
-      /** How often open WebSockets are checked against revoked tokens. */
+      /** Safety net: how often open subscriptions are checked against the database (changes are announced and applied at once). */
       wsReauthMs: c.BILLRUN_WS_REAUTH_SECONDS * 1000,
     },
   };

@@ -1,10 +1,11 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { ApiToken, Role, User } from "../generated/prisma/client.ts";
-import { ConflictError, NotFoundError, conflictOnDuplicate } from "../errors.ts";
+import { ConflictError, InvalidStateError, NotFoundError, ValidationError, conflictOnDuplicate } from "../errors.ts";
 import { isUuid } from "../util.ts";
 import { email, parseInput, trimmedName } from "../validation.ts";
 import { bearerToken, hashToken, newToken } from "./tokens.ts";
+import { announceSecurityChange } from "./access.ts";
 
 export const ROLE_RANK: Record<Role, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 };
 
@@ -12,13 +13,18 @@ export function hasRole(user: Pick<User, "role"> | null | undefined, role: Role)
   return !!user && ROLE_RANK[user.role] >= ROLE_RANK[role];
 }
 
-/** The user behind an `Authorization` header value, or null for a missing, unknown or revoked token. */
+/** The user behind an `Authorization` header value, or null for a missing, unknown or revoked token or a disabled user. */
 export async function authenticate(db: Db, authorization: string | null | undefined): Promise<User | null> {
+  return (await authenticateToken(db, authorization))?.user ?? null;
+}
+
+/** Like `authenticate`, with the id of the token used (open subscriptions are watched by it). */
+export async function authenticateToken(db: Db, authorization: string | null | undefined): Promise<{ user: User; tokenId: string } | null> {
   const token = bearerToken(authorization);
   if (!token || token.length > 200) return null;
   const row = await db.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
-  if (!row || row.revokedAt) return null;
-  return row.user;
+  if (!row || row.revokedAt || row.user.disabledAt) return null;
+  return { user: row.user, tokenId: row.id };
 }
 
 const createUserInput = z.object({
@@ -49,7 +55,7 @@ export async function ensureAdmin(db: Db, token: string): Promise<User> {
   const user = await db.user.upsert({
     where: { email: "admin@localhost" },
     create: { email: "admin@localhost", name: "Administrator", role: "ADMIN" },
-    update: { role: "ADMIN" },
+    update: { role: "ADMIN", disabledAt: null },
   });
   await db.apiToken.upsert({
     where: { tokenHash: hashToken(token) },
@@ -91,20 +97,63 @@ export async function createApiToken(db: Db, actor: User, input: unknown): Promi
 }
 
 /**
- * Revokes a token at once: the next request with it, over HTTP or an open WebSocket, is
- * refused. Revoking a revoked token returns it unchanged.
+ * Revokes a token at once: once this returns, no request with it is served (HTTP, SSE or a
+ * WebSocket operation), and every process has been told to end the subscriptions opened with
+ * it (WebSockets closed with 4403). Revoking a revoked token returns it unchanged.
  */
 export async function revokeApiToken(db: Db, actor: User, id: string): Promise<ApiToken> {
   const row = isUuid(id) ? await db.apiToken.findUnique({ where: { id } }) : null;
   if (!row || !canManageTokensOf(actor, row.userId)) throw new NotFoundError(`API token ${id} not found`);
   if (row.revokedAt) return row;
-  await db.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+  await db.$transaction(async (tx) => {
+    const revoked = await tx.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+    if (revoked.count > 0) await announceSecurityChange(tx, { kind: "TOKEN_REVOKED", tokenId: id });
+  });
   return db.apiToken.findUniqueOrThrow({ where: { id } });
 }
 
-/** Of these token hashes, the ones that still authenticate (not revoked, still stored). */
-export async function activeTokenHashes(db: Db, hashes: string[]): Promise<Set<string>> {
-  if (hashes.length === 0) return new Set();
-  const rows = await db.apiToken.findMany({ where: { tokenHash: { in: hashes }, revokedAt: null }, select: { tokenHash: true } });
-  return new Set(rows.map((r) => r.tokenHash));
+const updateUserInput = z.object({
+  id: z.string(),
+  name: trimmedName(200).optional(),
+  role: z.enum(["ADMIN", "OPERATOR", "VIEWER"]).optional(),
+  disabled: z.boolean().optional(),
+});
+
+/**
+ * Changes a user's name, role or status (`disabled`: none of their tokens authenticates while
+ * set). A change of role or status takes effect at once on every process: their open
+ * subscriptions are ended (WebSockets closed with 4403) and they reconnect with the new role.
+ * The last enabled ADMIN can be neither demoted nor disabled (InvalidStateError): someone must
+ * be able to undo it. Errors: NotFoundError, ValidationError (nothing to change).
+ */
+export async function updateUser(db: Db, input: unknown): Promise<User> {
+  const data = parseInput(updateUserInput, input);
+  if (data.name === undefined && data.role === undefined && data.disabled === undefined) {
+    throw new ValidationError("input: nothing to update", ["input"]);
+  }
+  if (!isUuid(data.id)) throw new NotFoundError(`user ${data.id} not found`);
+  return db.$transaction(async (tx) => {
+    // One change of roles at a time: two ADMINs demoting each other must not both succeed.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('billrun.users.roles'))`;
+    const user = await tx.user.findUnique({ where: { id: data.id } });
+    if (!user) throw new NotFoundError(`user ${data.id} not found`);
+    const role = data.role ?? user.role;
+    const disabled = data.disabled ?? user.disabledAt !== null;
+    const wasAdmin = user.role === "ADMIN" && user.disabledAt === null;
+    if (wasAdmin && (role !== "ADMIN" || disabled) && (await tx.user.count({ where: { role: "ADMIN", disabledAt: null } })) === 1) {
+      throw new InvalidStateError(`${user.email} is the last enabled ADMIN: make another user ADMIN first`);
+    }
+    const updated = await tx.user.update({
+      where: { id: user.id },
+      data: {
+        name: data.name,
+        role,
+        disabledAt: disabled ? (user.disabledAt ?? new Date()) : null,
+      },
+    });
+    if (role !== user.role || disabled !== (user.disabledAt !== null)) {
+      await announceSecurityChange(tx, { kind: "USER_CHANGED", userId: user.id, role, disabled });
+    }
+    return updated;
+  });
 }

@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { Logger } from "../log.ts";
 import { EVENTS_CHANNEL, type Notice } from "./notices.ts";
+import { SECURITY_CHANNEL, type SecurityNotice } from "../auth/access.ts";
 
 type Listener = (message: Notice) => void;
 
@@ -15,6 +16,7 @@ export const EVENTS_CONNECTION_NAME = "billrun-events";
 export class EventBus {
   private readonly listeners = new Set<Listener>();
   private readonly reconnectListeners = new Set<() => void>();
+  private securityListener: ((notice: SecurityNotice | null) => void) | null = null;
   private client: pg.Client | null = null;
   private closed = false;
   private reconnecting = false;
@@ -51,6 +53,7 @@ export class EventBus {
   async start(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl, application_name: EVENTS_CONNECTION_NAME });
     client.on("notification", (note) => {
+      if (note.channel === SECURITY_CHANNEL) return this.securityNotice(note.payload);
       if (note.channel !== EVENTS_CHANNEL || !note.payload) return;
       let message: Notice;
       try {
@@ -73,11 +76,39 @@ export class EventBus {
       void this.reconnect();
     });
     await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    // One connection for both channels: PostgreSQL delivers notices in commit order, so a
+    // security change reaches subscribers before any event committed after it.
+    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${SECURITY_CHANNEL}`);
     const stored = await client.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM bill_run_events");
     this.heard(BigInt(stored.rows[0]!.id));
+    const reconnected = this.client === null && this.reconnecting;
     this.client = client;
     this.listened();
+    // Changes made while nobody listened were not heard: the listener checks what it watches.
+    if (reconnected) this.securityListener?.(null);
+  }
+
+  private securityNotice(payload: string | undefined): void {
+    let notice: SecurityNotice | null;
+    try {
+      notice = payload ? (JSON.parse(payload) as SecurityNotice) : null;
+    } catch {
+      notice = null;
+    }
+    try {
+      this.securityListener?.(notice);
+    } catch (error) {
+      this.log.error({ err: error }, "applying a security change failed");
+    }
+  }
+
+  /**
+   * Calls `listener` with every committed security change, at once and in commit order with
+   * the events; with null when changes may have been missed (the connection was re-established,
+   * or a notice could not be read): the listener then checks against the database.
+   */
+  onSecurityChange(listener: (notice: SecurityNotice | null) => void): void {
+    this.securityListener = listener;
   }
 
   private async reconnect(): Promise<void> {

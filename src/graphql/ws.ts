@@ -3,8 +3,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { CloseCode, handleProtocols, makeServer, type ServerOptions } from "graphql-ws";
 import { createSourceEventStream, execute as executeEvent, GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
 import type { App } from "../app.ts";
-import { activeTokenHashes, authenticate } from "../auth/users.ts";
-import { bearerToken, hashToken } from "../auth/tokens.ts";
+import { authenticateToken } from "../auth/users.ts";
 import { errorMasker, operationLimitErrors, stringParam, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
@@ -18,6 +17,8 @@ interface Enveloped {
 interface Extra {
   socket: WebSocket;
   outbox: Outbox;
+  /** Closes the connection once what is queued for it is written. */
+  close: (code: number, reason: string) => void;
 }
 
 /**
@@ -42,19 +43,34 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   });
   // ws passes on the HTTP server's errors (a port in use, say): the HTTP server reports them.
   wss.on("error", (error) => app.log.debug({ err: error }, "WebSocket server error"));
-  const watcher = watchRevokedTokens(app);
   const scheduler = new FlushScheduler();
   const closers = new Set<(code: number, reason: string) => void>();
   const server = makeServer<Record<string, unknown> | undefined, Extra>({
     execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
     subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
     // An unauthenticated connection is refused at once (close code 4403). Each operation is
-    // authenticated again (the context factory), and open connections are watched for revoked tokens.
+    // authenticated again (the context factory), and the connection is closed (4403) as soon as
+    // its token is revoked or its user disabled or given another role, on whichever process.
     onConnect: async (ctx) => {
-      const authorization = stringParam(ctx.connectionParams?.authorization);
-      const user = await authenticate(app.db, authorization);
-      if (user === null) return false;
-      watcher.add(ctx.extra.socket, hashToken(bearerToken(authorization)!));
+      const mark = app.access.mark();
+      const auth = await authenticateToken(app.db, stringParam(ctx.connectionParams?.authorization));
+      if (auth === null) return false;
+      const { socket, close } = ctx.extra;
+      if (socket.readyState !== socket.OPEN) return false;
+      const unwatch = app.access.watch(
+        {
+          tokenId: auth.tokenId,
+          userId: auth.user.id,
+          role: auth.user.role,
+          end: (loss) => {
+            close(4403, `Forbidden: ${loss.message}`);
+            // A client that does not read would never complete the closing handshake.
+            setTimeout(() => socket.terminate(), 1000).unref();
+          },
+        },
+        mark,
+      );
+      socket.once("close", unwatch);
       return true;
     },
     onSubscribe: async (ctx, id, payload) => {
@@ -140,7 +156,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
             }
           }),
       },
-      { socket, outbox },
+      { socket, outbox, close },
     );
     socket.once("close", (code, reason) => {
       closers.delete(close);
@@ -153,7 +169,6 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
 
   return {
     close: async () => {
-      watcher.stop();
       for (const close of closers) close(1001, "Going away");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
@@ -169,47 +184,6 @@ function isServerMessage(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Closes (4403) every open WebSocket whose token has been revoked, checking all of this
- * process's connections with one query every BILLRUN_WS_REAUTH_SECONDS, whichever process
- * revoked it. (A revoked token's next operation on an open connection fails at once anyway:
- * each operation authenticates again.)
- */
-function watchRevokedTokens(app: App) {
-  const sockets = new Map<WebSocket, string>();
-  let checking = false;
-  const check = async () => {
-    if (checking || sockets.size === 0) return;
-    checking = true;
-    try {
-      const active = await activeTokenHashes(app.db, [...new Set(sockets.values())]);
-      for (const [socket, tokenHash] of sockets) {
-        if (active.has(tokenHash)) continue;
-        sockets.delete(socket);
-        app.log.info("closing a WebSocket whose token was revoked");
-        socket.close(4403, "Forbidden: token revoked");
-        socket.terminate();
-      }
-    } catch (error) {
-      app.log.warn({ err: error }, "could not check open WebSockets for revoked tokens");
-    } finally {
-      checking = false;
-    }
-  };
-  const timer = setInterval(() => void check(), app.config.security.wsReauthMs);
-  timer.unref();
-  return {
-    add(socket: WebSocket, tokenHash: string) {
-      sockets.set(socket, tokenHash);
-      socket.once("close", () => sockets.delete(socket));
-    },
-    stop() {
-      clearInterval(timer);
-      sockets.clear();
-    },
-  };
 }
 
 type SharedSubscribe = (args: ExecutionArgs) => Promise<unknown>;

@@ -28,7 +28,7 @@ import {
 } from "graphql";
 import type { App } from "../app.ts";
 import type { Config } from "../config.ts";
-import { authenticate } from "../auth/users.ts";
+import { authenticateToken } from "../auth/users.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
@@ -50,9 +50,11 @@ export function createGraphQLServer(app: App): Yoga {
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    // GraphiQL is bundled (no CDN: the service may run offline) and speaks graphql-ws.
+    // GraphiQL is bundled (no CDN: the service may run offline). It runs subscriptions over
+    // Server-Sent Events on this URL, which carry the headers set in its Headers tab (its
+    // WebSocket transport would take connection params only, never those headers).
     graphiql: app.config.isDevelopment
-      ? { title: "Billrun", subscriptionsProtocol: "WS", defaultQuery: DEFAULT_QUERY }
+      ? { title: "Billrun", subscriptionsProtocol: "SSE", defaultQuery: DEFAULT_QUERY }
       : false,
     renderGraphiQL,
     logging: {
@@ -78,17 +80,24 @@ export function createGraphQLServer(app: App): Yoga {
         // Armor's cost limit sees literal `first` values only; connectionLimits below also
         // reads variables and default page sizes, so it is the one cost limit.
         costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
+        // Armor's masking knows one form of suggestion only; noSuggestions below knows them all.
+        blockFieldSuggestion: { enabled: false },
       }) as Plugin,
+      ...(limits.fieldSuggestions ? [] : [noSuggestions()]),
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
+      endOnAccessLoss(app),
     ],
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
+      const accessMark = app.access.mark();
+      const auth = await authenticateToken(app.db, authorization);
       return {
         app,
         db: app.db,
-        user: await authenticate(app.db, authorization),
+        user: auth?.user ?? null,
+        tokenId: auth?.tokenId,
+        accessMark,
         requestId: currentRequestId() ?? randomUUID(),
         closeConnection: socket
           ? (code, reason) => {
@@ -157,6 +166,105 @@ export function errorMasker(app: App, requestId?: string) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Security changes on open streams
+
+/**
+ * A subscription served over HTTP (Server-Sent Events) is watched like a WebSocket: when its
+ * token is revoked, or its user disabled or given another role, it ends at once with one last
+ * error result (UNAUTHENTICATED or FORBIDDEN) and nothing after it. (WebSocket connections are
+ * watched whole, in ws.ts.)
+ */
+function endOnAccessLoss(app: App): Plugin {
+  return {
+    onSubscribe({ args }) {
+      const context = args.contextValue as unknown as Context;
+      // Over WebSockets the connection is watched; without a user the subscription was refused.
+      if (context.closeConnection || !context.user || !context.tokenId) return;
+      const { user, tokenId, accessMark } = context;
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (isResult(result)) return;
+          const stream = endable(result as AsyncIterableIterator<ExecutionResult>);
+          const unwatch = app.access.watch(
+            {
+              tokenId,
+              userId: user.id,
+              role: user.role,
+              end: (loss) => stream.end({ errors: [new GraphQLError(`Subscription ended: ${loss.message}.`, { extensions: { code: loss.code } })] }),
+            },
+            accessMark ?? app.access.mark(),
+          );
+          stream.finally(unwatch);
+          setResult(stream.iterator);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * `source`, with a way to end it from outside: `end(last)` makes the iterator yield `last` and
+ * finish, whatever the source was about to yield, and releases the source.
+ */
+function endable<T>(source: AsyncIterableIterator<T>) {
+  let ended: { last: T; sent: boolean } | null = null;
+  let wake: (() => void) | null = null;
+  const woken = () => new Promise<void>((resolve) => (wake = resolve));
+  const cleanups: (() => void)[] = [];
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    for (const cleanup of cleanups) cleanup();
+  };
+  const afterEnd = (): IteratorResult<T> => {
+    if (ended && !ended.sent) {
+      ended.sent = true;
+      return { value: ended.last, done: false };
+    }
+    finish();
+    return { value: undefined, done: true };
+  };
+  const iterator: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (ended) return afterEnd();
+      const interrupted = woken();
+      const result = await Promise.race([source.next(), interrupted.then(() => null)]);
+      if (ended || result === null) return afterEnd();
+      if (result.done) finish();
+      return result;
+    },
+    async return() {
+      ended ??= { last: undefined as T, sent: true };
+      finish();
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      finish();
+      await source.return?.();
+      throw error;
+    },
+  };
+  return {
+    iterator,
+    end(last: T) {
+      if (ended) return;
+      ended = { last, sent: false };
+      wake?.();
+      void source.return?.();
+    },
+    finally(cleanup: () => void) {
+      if (finished) cleanup();
+      else cleanups.push(cleanup);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // CSRF
 
 /**
@@ -216,25 +324,34 @@ interface LimitHookPayload {
 }
 
 function connectionLimits(limits: Limits): Plugin {
-  // Shared by execution and subscription: refuse over-limit operations, strip suggestions from errors.
+  // Shared by execution and subscription: refuse over-limit operations.
   const guard = ({ args, setResultAndStopExecution }: LimitHookPayload) => {
     const errors = operationLimitErrors(args.schema, args.document, args.operationName, args.variableValues, limits);
-    if (errors.length > 0) {
-      setResultAndStopExecution({ errors });
-      return false;
-    }
-    return !limits.fieldSuggestions;
+    if (errors.length > 0) setResultAndStopExecution({ errors });
   };
-  const stripSuggestions = ({ result, setResult }: { result: unknown; setResult: (result: ExecutionResult) => void }) => {
-    if (isResult(result) && result.errors) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
+  return { onExecute: guard, onSubscribe: guard };
+}
+
+/**
+ * graphql-js names schema members in its messages ("Did you mean ...?": fields, arguments,
+ * input fields, enum values, types, inline fragments), in validation errors and in variable
+ * coercion errors alike: a schema map for whoever probes the API. In production every such
+ * hint is removed, wherever the error arises: validation (HTTP, SSE and WebSockets all
+ * validate through envelop), execution (variable coercion) and subscription set-up.
+ */
+function noSuggestions(): Plugin {
+  const strip = ({ result, setResult }: { result: unknown; setResult: (result: ExecutionResult) => void }) => {
+    if (isResult(result) && result.errors?.some(hasSuggestion)) setResult({ ...result, errors: result.errors.map(withoutSuggestions) });
   };
   return {
-    onExecute(payload) {
-      if (guard(payload)) return { onExecuteDone: stripSuggestions as never };
-    },
-    onSubscribe(payload) {
-      if (guard(payload)) return { onSubscribeResult: stripSuggestions as never };
-    },
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        const errors = result as readonly GraphQLError[];
+        if (errors.some(hasSuggestion)) setResult(errors.map(withoutSuggestions));
+      },
+    onExecute: () => ({ onExecuteDone: strip as never }),
+    onSubscribe: () => ({ onSubscribeResult: strip as never }),
   };
 }
 
@@ -242,12 +359,24 @@ function isResult(value: unknown): value is ExecutionResult {
   return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value);
 }
 
-/** graphql-js' "Did you mean ...?" (also in variable errors, which armor does not see) names schema members. */
-function withoutSuggestions(error: GraphQLError): GraphQLError {
-  if (!/Did you mean/.test(error.message)) return error;
-  return new GraphQLError(error.message.replace(/\s*Did you mean .+\?/g, "").trim(), {
+/** graphql-js appends its hints at the end of a message, always as " Did you mean ...?". */
+const SUGGESTION = /\s*Did you mean\b[\s\S]*$/;
+
+/** A hint of graphql-js's own (a resolver's error, whatever its text, is left as it is). */
+function hasSuggestion(error: GraphQLError): boolean {
+  const own = !error.originalError || error.originalError instanceof GraphQLError;
+  return own && SUGGESTION.test(error.message);
+}
+
+/** The error without its hint (same locations, path and extensions). */
+export function withoutSuggestions(error: GraphQLError): GraphQLError {
+  if (!hasSuggestion(error)) return error;
+  return new GraphQLError(error.message.replace(SUGGESTION, ""), {
     nodes: error.nodes,
+    source: error.nodes ? undefined : error.source,
+    positions: error.nodes ? undefined : error.positions,
     path: error.path,
+    originalError: error.originalError,
     extensions: error.extensions,
   });
 }

@@ -78,8 +78,8 @@ describe("the real HTTP server", () => {
     const html = await response.text();
     expect(html).toContain("<title>Billrun</title>");
     expect(html).toMatch(/renderYogaGraphiQL/);
-    // Subscriptions in GraphiQL go over graphql-ws.
-    expect(html).toMatch(/"subscriptionsProtocol":"WS"/);
+    // Subscriptions in GraphiQL go over Server-Sent Events, which carry the headers set in it.
+    expect(html).toMatch(/"subscriptionsProtocol":"SSE"/);
     // Nothing is fetched from a CDN: the service may run offline.
     expect(html).not.toMatch(/unpkg/i);
     expect(html).not.toMatch(/jsdelivr/i);

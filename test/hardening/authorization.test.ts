@@ -14,6 +14,7 @@ import {
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import type { App } from "../../src/app.ts";
+import { AccessWatch } from "../../src/auth/access.ts";
 import { schema } from "../../src/graphql/schema.ts";
 import { codes, databaseFingerprint, waitFor, wsClient, wsRun } from "./helpers.ts";
 
@@ -238,21 +239,84 @@ describe("revoked tokens on open WebSockets", () => {
     return { ...server, wsUrl: server.url.replace(/^http/, "ws") };
   }
 
-  it("refuses the next operation on an open connection once its token is revoked", async () => {
+  it("closes an open connection (4403) as soon as its token is revoked, without waiting for the periodic check", async () => {
     const server = await serverWithReauth(3_600_000);
     const created = await createToken({ label: "ws" }, t.tokens.operator);
     const closed: number[] = [];
     const client = wsClient(server.wsUrl, created.token, (e) => closed.push(e.code));
+    const ticks: unknown[] = [];
     try {
       expect(await wsRun(client, "{ me { role } }")).toEqual({ kind: "results", results: [{ data: { me: { role: "OPERATOR" } } }] });
+      client.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => ticks.push(v), error: () => {}, complete: () => {} });
+      await waitFor(() => ticks.length >= 1);
       await revoke(created.apiToken.id, t.tokens.operator);
-      const query = await wsRun(client, "{ me { role } }");
-      expect(query).toMatchObject({ kind: "results", results: [{ errors: [{ extensions: { code: "UNAUTHENTICATED" } }] }] });
-      const subscription = await wsRun(client, "subscription { heartbeat(intervalMs: 100) }");
-      expect(subscription).toMatchObject({ kind: "results", results: [{ errors: [{ extensions: { code: "UNAUTHENTICATED" } }] }] });
-      expect(closed).toEqual([]);
+      await waitFor(() => closed.length > 0, 1000);
+      expect(closed).toEqual([4403]);
+      // Connecting again with it is refused.
+      const again = await wsRun(client, "{ me { role } }");
+      expect(again).toMatchObject({ kind: "error", error: { code: 4403 } });
     } finally {
       await client.dispose();
+      await server.close();
+    }
+  });
+
+  it("is also checked periodically: a revocation whose notice was missed closes the connection within BILLRUN_WS_REAUTH_SECONDS", async () => {
+    // A process whose watch hears no notice at all, and checks every 100 ms.
+    const deaf = new AccessWatch(t.app.db, t.app.log, 100);
+    const config = { ...t.app.config, security: { ...t.app.config.security, wsReauthMs: 100 } };
+    const started = await startHttpServer({ ...t.app, config, access: deaf } as App, 0);
+    const server = { ...started, wsUrl: started.url.replace(/^http/, "ws") };
+    const created = await createToken({ label: "ws-missed" }, t.tokens.operator);
+    const closed: number[] = [];
+    const client = wsClient(server.wsUrl, created.token, (e) => closed.push(e.code));
+    const ticks: unknown[] = [];
+    try {
+      client.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => ticks.push(v), error: () => {}, complete: () => {} });
+      await waitFor(() => ticks.length >= 1);
+      // Straight in the database: no announcement, as if this process had not been listening.
+      await t.app.pool.query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", [created.apiToken.id]);
+      await waitFor(() => closed.length > 0, 3000);
+      expect(closed).toEqual([4403]);
+    } finally {
+      await client.dispose();
+      await server.close();
+      deaf.stop();
+    }
+  });
+
+  it("watches an SSE subscription while it is open, forgets it once its client leaves, and ends it with UNAUTHENTICATED on revocation", async () => {
+    const server = await serverWithReauth(3_600_000);
+    const created = await createToken({ label: "sse" }, t.tokens.operator);
+    const before = t.app.access.size;
+    const open = async (signal: AbortSignal) => {
+      const response = await fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${created.token}` },
+        body: JSON.stringify({ query: "subscription { heartbeat(intervalMs: 100) }" }),
+        signal,
+      });
+      return response.body!.getReader();
+    };
+    try {
+      const leaving = new AbortController();
+      const first = await open(leaving.signal);
+      await first.read();
+      expect(t.app.access.size).toBe(before + 1);
+      leaving.abort();
+      await waitFor(() => t.app.access.size === before);
+
+      const second = await open(new AbortController().signal);
+      await second.read();
+      expect(t.app.access.size).toBe(before + 1);
+      await revoke(created.apiToken.id, t.tokens.operator);
+      let text = "";
+      const decoder = new TextDecoder();
+      for (let chunk = await second.read(); !chunk.done; chunk = await second.read()) text += decoder.decode(chunk.value);
+      expect(text).toMatch(/"code":"UNAUTHENTICATED"/);
+      expect(text).toMatch(/"code":"UNAUTHENTICATED"\}\}\]\}\n\nevent: complete\ndata:\n\n$/);
+      expect(t.app.access.size).toBe(before);
+    } finally {
       await server.close();
     }
   });

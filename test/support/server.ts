@@ -69,3 +69,64 @@ export function spawnWorker(databaseUrl: string, env: Record<string, string> = {
     stdio: ["ignore", "inherit", "inherit"],
   });
 }
+
+const serverEntry = fileURLToPath(new URL("../../src/server.ts", import.meta.url));
+
+export interface ApiProcess {
+  child: ChildProcess;
+  /** http://127.0.0.1:<port>/graphql */
+  url: string;
+  wsUrl: string;
+  /** SIGTERM, then waits for the exit. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * A separate `npm start` API process (no worker, mailer, scheduler or demo data) on the test
+ * database, on a free port; resolves once it serves.
+ */
+export async function spawnApi(databaseUrl: string, dataDir: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+  const child = spawn(process.execPath, [serverEntry], {
+    env: {
+      ...process.env,
+      NODE_ENV: "test",
+      DATABASE_URL: databaseUrl,
+      BILLRUN_DATA_DIR: dataDir,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      BILLRUN_DEMO_DATA: "false",
+      BILLRUN_WORKER: "false",
+      BILLRUN_MAILER: "false",
+      BILLRUN_SCHEDULER: "false",
+      LOG_LEVEL: "error",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`the API process did not start within 60 s:\n${output}`)), 60_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      const found = /Billrun is running: (http:\/\/\S+\/graphql)/.exec(output);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]!);
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the API process exited before serving:\n${output}`));
+    });
+  });
+  return {
+    child,
+    url,
+    wsUrl: url.replace(/^http/, "ws"),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { GraphQLError, type GraphQLResolveInfo } from "graphql";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
 import type { ApiToken, User } from "../../generated/prisma/client.ts";
-import { createApiToken, createUser, hasRole, revokeApiToken } from "../../auth/users.ts";
+import { createApiToken, createUser, hasRole, revokeApiToken, updateUser } from "../../auth/users.ts";
 import { ValidationError } from "../../errors.ts";
 import { isUuid } from "../../util.ts";
 
@@ -20,6 +20,11 @@ export const UserType = builder.prismaObject("User", {
     }),
     name: t.exposeString("name"),
     role: t.expose("role", { type: RoleEnum }),
+    disabledAt: t.expose("disabledAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "When the user was disabled (none of their tokens authenticates); null while they may use the API.",
+    }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),
 });
@@ -68,6 +73,17 @@ const CreateUserInput = builder.inputType("CreateUserInput", {
     email: t.string({ required: true }),
     name: t.string({ required: true }),
     role: t.field({ type: RoleEnum, required: true }),
+  }),
+});
+
+const UpdateUserInput = builder.inputType("UpdateUserInput", {
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    name: t.string({ description: "1-200 characters." }),
+    role: t.field({ type: RoleEnum, description: "Takes effect at once: the user's open subscriptions are ended, on every API process." }),
+    disabled: t.boolean({
+      description: "true: none of the user's tokens authenticates any more, and their open subscriptions are ended at once; false: enabled again.",
+    }),
   }),
 });
 
@@ -141,8 +157,9 @@ builder.mutationFields((t) => ({
     errors: {},
     authScopes: { operator: true },
     description:
-      "Revokes a token at once, over HTTP and on open WebSockets. An OPERATOR may revoke their own tokens, an ADMIN anyone's. " +
-      "(BILLRUN_ADMIN_TOKEN is restored at the next start while it stays configured.)",
+      "Revokes a token at once: once this answers, no request with it is served, and every API process ends the subscriptions " +
+      "opened with it within a second (WebSockets closed with 4403, SSE streams ended with an UNAUTHENTICATED error). " +
+      "An OPERATOR may revoke their own tokens, an ADMIN anyone's. (BILLRUN_ADMIN_TOKEN is restored at the next start while it stays configured.)",
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => revokeApiToken(ctx.db, ctx.user!, id),
   }),
@@ -152,6 +169,17 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => createUser(ctx.db, input),
+  }),
+  updateUser: t.field({
+    type: UserType,
+    errors: {},
+    authScopes: { admin: true },
+    description:
+      "Changes a user's name, role or status (ADMIN). A change of role or status takes effect at once: the user's open subscriptions " +
+      "are ended on every API process within a second (WebSockets closed with 4403) and they reconnect with the new role. " +
+      "The last enabled ADMIN can be neither demoted nor disabled (InvalidStateError).",
+    args: { input: t.arg({ type: UpdateUserInput, required: true }) },
+    resolve: (_root, { input }, ctx) => updateUser(ctx.db, input),
   }),
   updateSettings: t.field({
     type: SettingsType,
