@@ -4,6 +4,7 @@ import type { Account, Charge, Subscription, UsageRecord } from "../generated/pr
 import { ConflictError, conflictOnDuplicate, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { currencyCode, email, parseInput, trimmedName } from "../validation.ts";
 import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
+import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 
 const decimalString = (what: string) =>
   z.string().trim().regex(/^-?\d{1,15}(\.\d{1,8})?$/, `${what} must be a decimal number with at most 15 digits before and 8 after the point`);
@@ -123,6 +124,13 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
   const data = parseInput(createSubscriptionInput, input);
   const account = await db.account.findUnique({ where: { id: data.accountId } });
   if (!account) throw new NotFoundError(`account ${data.accountId} not found`);
+  data.charges.forEach((c, i) => {
+    // Proration only shrinks an item, so a charge whose price × quantity fits bills items that fit.
+    if (!amountFits(extendedAmount(c.price, c.quantity, account.currency), minorUnits(account.currency))) {
+      const field = ["input", "charges", String(i), "quantity"];
+      throw new ValidationError(`${field.join(".")}: price × quantity must be less than 10^20 (the largest amount an item can hold)`, field);
+    }
+  });
   if (data.subscriptionNumber && (await db.subscription.findUnique({ where: { subscriptionNumber: data.subscriptionNumber } }))) {
     throw new ConflictError(`subscription number ${data.subscriptionNumber} is already taken`);
   }
@@ -189,10 +197,15 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
   const data = parseInput(recordUsageInput, input);
   const charge = await db.charge.findFirst({
     where: { subscriptionId: data.subscriptionId, ...(data.chargeId ? { id: data.chargeId } : { name: data.chargeName }) },
+    include: { subscription: { select: { account: { select: { currency: true } } } } },
   });
   if (!charge) throw new NotFoundError(`no charge ${data.chargeId ?? `"${data.chargeName}"`} on subscription ${data.subscriptionId}`);
   if (charge.type !== "USAGE") {
     throw new ValidationError(`charge "${charge.name}" is a ${charge.type} charge, not a USAGE charge`, ["input", data.chargeId ? "chargeId" : "chargeName"]);
+  }
+  const currency = charge.subscription.account.currency;
+  if (!amountFits(extendedAmount(charge.price.toFixed(), data.quantity, currency), minorUnits(currency))) {
+    throw new ValidationError(`input.quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)`, ["input", "quantity"]);
   }
   const usageDate = dateOnly(data.usageDate);
   if (usageDate < charge.startDate) {
