@@ -32,6 +32,7 @@ import { authenticate } from "../auth/users.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
+import { useLiteralErrorPaths } from "./literals.ts";
 
 /** What the server hands to the context factory: an HTTP request, or a WebSocket operation. */
 interface ServerContext {
@@ -82,6 +83,8 @@ export function createGraphQLServer(app: App): Yoga {
       }) as Plugin,
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
+      // Last, so that it wraps whatever validation the plugins above set up.
+      useLiteralErrorPaths(),
     ],
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);
