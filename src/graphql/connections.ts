@@ -89,10 +89,11 @@ export function decodeCursor(order: KeysetOrder, scope: Scope, cursor: string, a
     if (error instanceof ValidationError) throw error;
     refuse("not a cursor");
   }
-  if (!Array.isArray(parsed) || parsed.length !== order.keys.length + 2) refuse("not a cursor");
+  if (!Array.isArray(parsed) || parsed.length < 2 || typeof parsed[0] !== "string") refuse("not a cursor");
   const [name, cursorScope, ...values] = parsed as unknown[];
-  if (name !== order.name || (scope !== ANY_SCOPE && cursorScope !== scope)) refuse("a cursor of another list");
   if (cursorScope !== null && typeof cursorScope !== "string") refuse("not a cursor");
+  if (name !== order.name || (scope !== ANY_SCOPE && cursorScope !== scope)) refuse("a cursor of another list");
+  if (values.length !== order.keys.length) refuse("not a cursor");
   values.forEach((value, i) => {
     if (!isKeyValue(order.keys[i]!, value)) refuse("not a cursor");
   });

@@ -104,6 +104,8 @@ export interface FieldSite {
   field: GraphQLField<unknown, unknown>;
   /** Wraps the field's own text into a whole operation. */
   wrap: (fieldText: string) => string;
+  /** The field's arguments: required ones (from `literals` or samples) and `extra`. */
+  argsText: (extra?: Record<string, string>) => string;
 }
 
 /**
@@ -111,7 +113,10 @@ export interface FieldSite {
  * to reach it (required arguments filled with samples; union and interface members through
  * inline fragments).
  */
-export function reachableFields(schema: GraphQLSchema): FieldSite[] {
+export function reachableFields(schema: GraphQLSchema, literals: Record<string, string> = {}): FieldSite[] {
+  /** Literals given for `Type.field.argument`, e.g. a real id so that the field has a value. */
+  const given = (type: GraphQLObjectType, field: GraphQLField<unknown, unknown>) =>
+    Object.fromEntries(field.args.filter((a) => `${type.name}.${field.name}.${a.name}` in literals).map((a) => [a.name, literals[`${type.name}.${field.name}.${a.name}`]!]));
   const sites: FieldSite[] = [];
   const reached = new Set<string>();
   const queue: { type: GraphQLObjectType; operation: FieldSite["operation"]; wrap: (inner: string) => string }[] = [];
@@ -128,7 +133,7 @@ export function reachableFields(schema: GraphQLSchema): FieldSite[] {
   while (queue.length > 0) {
     const { type, operation, wrap } = queue.shift()!;
     for (const field of Object.values(type.getFields())) {
-      sites.push({ operation, parentType: type, field, wrap });
+      sites.push({ operation, parentType: type, field, wrap, argsText: (extra = {}) => argumentsText(field.args, { ...given(type, field), ...extra }) });
       const named = getNamedType(field.type);
       // Subscriptions select one root field each; nested types are reached through queries.
       if (operation === "subscription") continue;
@@ -137,7 +142,8 @@ export function reachableFields(schema: GraphQLSchema): FieldSite[] {
         if (reached.has(target.name) || operation === "mutation") continue;
         reached.add(target.name);
         const fragment = target === named ? (s: string) => s : (s: string) => `... on ${target.name} { ${s} }`;
-        queue.push({ type: target, operation, wrap: (inner) => wrap(`${field.name}${argumentsText(field.args)} { ${fragment(inner)} }`) });
+        const args = argumentsText(field.args, given(type, field));
+        queue.push({ type: target, operation, wrap: (inner) => wrap(`${field.name}${args} { ${fragment(inner)} }`) });
       }
     }
   }
