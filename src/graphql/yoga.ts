@@ -33,6 +33,7 @@ import { AppError, ValidationError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
 import { useLiteralErrorPaths } from "./literals.ts";
+import { useNormalisedText } from "./text.ts";
 
 /** What the server hands to the context factory: an HTTP request, or a WebSocket operation. */
 interface ServerContext {
@@ -83,6 +84,7 @@ export function createGraphQLServer(app: App): Yoga {
       }) as Plugin,
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
+      useNormalisedText(),
       // Last, so that it wraps whatever validation the plugins above set up.
       useLiteralErrorPaths(),
     ],
