@@ -218,3 +218,11 @@ function valueFromLiteral(literal: string): unknown {
   };
   return toValue(node.selectionSet.selections[0].arguments![0]!.value);
 }
+
+describe("control characters never reach an email header", () => {
+  it("headerValue puts a header on one line", async () => {
+    const { headerValue } = await import("../../src/notifications/mailer.ts");
+    expect(headerValue("Invoice INV-1\r\nBcc: evil@example.com")).toBe("Invoice INV-1 Bcc: evil@example.com");
+    expect(headerValue("a\u2028b\u0085c")).toBe("a b c");
+  });
+});
