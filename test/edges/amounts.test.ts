@@ -122,6 +122,17 @@ describe("amounts that cannot be stored", () => {
     expect(failed).toMatchObject({ code: "AMOUNT_OUT_OF_RANGE", subscriptions: [{ subscription: { id: subscription.id }, code: "AMOUNT_OUT_OF_RANGE" }] });
   });
 
+  it("a charge stored before the limits (30-digit item) fails the preview and the run with AMOUNT_OUT_OF_RANGE, not INTERNAL_ERROR", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ name: "Legacy", type: "ONE_TIME", price: "1" }] });
+    await t.app.db.charge.updateMany({ where: { subscriptionId: subscription.id }, data: { price: HUGE, quantity: HUGE } });
+    const previewed = await preview(account.id);
+    expect(previewed).toMatchObject({ failureCode: "AMOUNT_OUT_OF_RANGE", documents: [] });
+    expect(previewed.failureMessage).toContain('Charge "Legacy"');
+    const run = await runToCompletion([account.id]);
+    const [failed] = nodes(run.failedAccounts);
+    expect(failed).toMatchObject({ code: "AMOUNT_OUT_OF_RANGE", subscriptions: [{ code: "AMOUNT_OUT_OF_RANGE" }] });
+  });
+
   it("every numeric column is one of: an input (15+8 digits fit), an amount (20 digits), or an unbounded sum", async () => {
     const client = new pg.Client({ connectionString: t.databaseUrl });
     await client.connect();
