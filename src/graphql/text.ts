@@ -6,23 +6,37 @@ import type { Plugin } from "graphql-yoga";
 // compared with or looked up by. Done once here, for every String (and every other text-borne
 // value: ids, dates, cursors are ASCII and unchanged), in variables and literals alike.
 
-/** A copy of `value` with every string in NFC (the same object when nothing changes). */
+/**
+ * A copy of JSON `value` (variables as sent) with every string in NFC; the same value when it
+ * has no text outside ASCII (NFC already), which is most requests. Walked without recursion:
+ * variables may nest thousands deep.
+ */
 export function nfcDeep<T>(value: T): T {
   if (typeof value === "string") return value.normalize("NFC") as T;
-  if (Array.isArray(value)) {
-    const items = value.map(nfcDeep);
-    return (items.some((item, i) => item !== value[i]) ? items : value) as T;
+  try {
+    const json = JSON.stringify(value);
+    if (json === undefined || !/[^\x00-\x7f]/.test(json)) return value;
+  } catch {
+    // Too deep to print: walk it anyway.
   }
-  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    let changed = false;
-    const entries = Object.entries(value).map(([key, item]) => {
-      const normalised = nfcDeep(item);
-      changed ||= normalised !== item;
-      return [key, normalised] as const;
-    });
-    return (changed ? Object.fromEntries(entries) : value) as T;
+  const root: Record<string, unknown> = { value };
+  const pending: [Record<string | number, unknown>, string | number][] = [[root, "value"]];
+  while (pending.length > 0) {
+    const [holder, key] = pending.pop()!;
+    const item = holder[key];
+    if (typeof item === "string") {
+      holder[key] = item.normalize("NFC");
+    } else if (Array.isArray(item)) {
+      const copy = [...item];
+      holder[key] = copy;
+      copy.forEach((_, i) => pending.push([copy as unknown as Record<number, unknown>, i]));
+    } else if (item !== null && typeof item === "object") {
+      const copy: Record<string, unknown> = { ...item };
+      holder[key] = copy;
+      for (const field of Object.keys(copy)) pending.push([copy, field]);
+    }
   }
-  return value;
+  return root.value as T;
 }
 
 /** The document with its string literals in NFC (the same document when none changes). */
