@@ -226,3 +226,30 @@ describe("control characters never reach an email header", () => {
     expect(headerValue("a\u2028b\u0085c")).toBe("a b c");
   });
 });
+
+describe("text stored before normalisation", () => {
+  it("the migration puts names and units in NFC, leaving a charge whose NFC name is taken as it was", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const { MIGRATIONS_DIR } = await import("../../src/db/migrate.ts");
+    const { seedAccount } = await import("../support/billing.ts");
+    const sql = await readFile(`${MIGRATIONS_DIR}/20261124090000_text_nfc/migration.sql`, "utf8");
+    const { account, subscription } = await seedAccount(t, {
+      charges: [
+        { name: "One", type: "USAGE", price: "1", billingPeriod: "MONTH", unitOfMeasure: "u" },
+        { name: "Two", type: "ONE_TIME", price: "1" },
+        { name: "Three", type: "ONE_TIME", price: "1" },
+      ],
+    });
+    const [one, two, three] = subscription.charges;
+    // Written as an older version would have stored them, bypassing today's normalisation.
+    await t.app.pool.query("UPDATE accounts SET name = $2 WHERE id = $1", [account.id, DECOMPOSED]);
+    await t.app.pool.query("UPDATE charges SET name = $2, unit_of_measure = $3 WHERE id = $1", [one!.id, DECOMPOSED, `m${DECOMPOSED}`]);
+    await t.app.pool.query("UPDATE charges SET name = $2 WHERE id = $1", [two!.id, `Th${DECOMPOSED}`]);
+    await t.app.pool.query("UPDATE charges SET name = $2 WHERE id = $1", [three!.id, `Th${PRECOMPOSED}`]);
+    await t.app.pool.query(sql);
+    const charges = await t.app.db.charge.findMany({ where: { subscriptionId: subscription.id }, orderBy: { position: "asc" } });
+    expect(charges.map((c) => c.name)).toEqual([PRECOMPOSED, `Th${DECOMPOSED}`, `Th${PRECOMPOSED}`]);
+    expect(charges[0]!.unitOfMeasure).toBe(`m${PRECOMPOSED}`);
+    expect((await t.app.db.account.findUniqueOrThrow({ where: { id: account.id } })).name).toBe(PRECOMPOSED);
+  });
+});
