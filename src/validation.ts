@@ -15,9 +15,43 @@ export const currencyCode = z
   .string()
   .refine((c) => isCurrency(c), { message: "unknown currency code (use an ISO 4217 code such as USD, EUR, JPY)" });
 
-export const trimmedName = (max: number) => z.string().trim().min(1, "must not be empty").max(max, `at most ${max} characters`);
+/**
+ * Characters that show nothing: white space (Zs, tabs...) and format characters (Cf: zero-width
+ * space and joiners, the byte-order mark, bidi marks...). Text made only of them is empty. Bidi
+ * embeddings, overrides and isolates are not dropped but refused (CONTROLS), wherever they are.
+ */
+const INVISIBLE_EDGES = /^(?:(?![\u202A-\u202E\u2066-\u2069])[\p{White_Space}\p{Cf}])+|(?:(?![\u202A-\u202E\u2066-\u2069])[\p{White_Space}\p{Cf}])+$/gu;
+/** Control characters (CR, LF, TAB...) and the bidi embeddings, overrides and isolates that reorder what follows. */
+const CONTROLS = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 
-export const email = z.string().trim().max(254).email("not a valid email address");
+/**
+ * Human-entered text as it is stored, compared and looked up: Unicode NFC (so "Café" is one
+ * string whichever way its é was typed), without invisible characters at either end.
+ */
+export function normaliseText(value: string): string {
+  return value.normalize("NFC").replace(INVISIBLE_EDGES, "");
+}
+
+/**
+ * A single-line human-entered text (a name, a label, a unit): normalised, not empty once
+ * white space and invisible characters are removed, and without control characters or bidi
+ * overrides (a name is shown in lists and emails, where they would break lines or reorder text).
+ */
+export const text = (max: number) =>
+  z
+    .string()
+    .transform(normaliseText)
+    .pipe(
+      z
+        .string()
+        .min(1, "must not be empty")
+        .max(max, `at most ${max} characters`)
+        .refine((v) => !CONTROLS.test(v), "must not contain control characters (line breaks, tabs) or bidi overrides"),
+    );
+
+export const trimmedName = text;
+
+export const email = z.string().transform(normaliseText).pipe(z.string().max(254).email("not a valid email address"));
 
 /** GraphQL gives null for omitted optional input fields; the schemas treat both as absent. */
 function stripNulls(value: unknown): unknown {

@@ -2,8 +2,9 @@ import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { Account, Charge, Subscription, UsageRecord } from "../generated/prisma/client.ts";
 import { ConflictError, conflictOnDuplicate, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
-import { currencyCode, email, parseInput, trimmedName } from "../validation.ts";
+import { currencyCode, email, normaliseText, parseInput, text, trimmedName } from "../validation.ts";
 import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
+import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 
 const decimalString = (what: string) =>
   z.string().trim().regex(/^-?\d{1,15}(\.\d{1,8})?$/, `${what} must be a decimal number with at most 15 digits before and 8 after the point`);
@@ -15,7 +16,8 @@ const accountFields = {
   currency: currencyCode,
   billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31"),
   batch: z.number().int().min(1, "batch must be between 1 and 50").max(50, "batch must be between 1 and 50"),
-  billToEmail: z.union([z.literal(""), email]),
+  // Only white space or invisible characters: no bill-to contact, as empty.
+  billToEmail: z.string().transform(normaliseText).pipe(z.union([z.literal(""), email])),
   paymentTermDays: z.number().int().min(0, "payment terms must not be negative").max(3650, "payment terms must be at most 3650 days"),
   status: z.enum(["ACTIVE", "INACTIVE"]),
 };
@@ -23,10 +25,10 @@ const accountFields = {
 const createAccountInput = z.object({
   accountNumber: z
     .string()
-    .trim()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
+    .transform(normaliseText)
+    .pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
     // The A-00000000 form is the generator's own; a hand-picked one could collide with it later.
-    .refine((n) => !/^A-\d{8,}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out")
+    .refine((n) => !/^A-\d{8,}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out"))
     .optional(),
   name: accountFields.name,
   currency: accountFields.currency,
@@ -98,9 +100,9 @@ const createSubscriptionInput = z
     accountId: uuid("accountId"),
     subscriptionNumber: z
       .string()
-      .trim()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
-      .refine((n) => !/^S-\d{8,}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out")
+      .transform(normaliseText)
+      .pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
+      .refine((n) => !/^S-\d{8,}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out"))
       .optional(),
     startDate: isoDate,
     invoiceSeparately: z.boolean().default(false),
@@ -123,6 +125,13 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
   const data = parseInput(createSubscriptionInput, input);
   const account = await db.account.findUnique({ where: { id: data.accountId } });
   if (!account) throw new NotFoundError(`account ${data.accountId} not found`);
+  data.charges.forEach((c, i) => {
+    // Proration only shrinks an item, so a charge whose price × quantity fits bills items that fit.
+    if (!amountFits(extendedAmount(c.price, c.quantity, account.currency), minorUnits(account.currency))) {
+      const field = ["input", "charges", String(i), "quantity"];
+      throw new ValidationError(`${field.join(".")}: price × quantity must be less than 10^20 (the largest amount an item can hold)`, field);
+    }
+  });
   if (data.subscriptionNumber && (await db.subscription.findUnique({ where: { subscriptionNumber: data.subscriptionNumber } }))) {
     throw new ConflictError(`subscription number ${data.subscriptionNumber} is already taken`);
   }
@@ -175,7 +184,7 @@ const recordUsageInput = z
   .object({
     subscriptionId: uuid("subscriptionId"),
     chargeId: uuid("chargeId").optional(),
-    chargeName: z.string().trim().min(1).max(100).optional(),
+    chargeName: text(100).optional(),
     quantity: nonNegativeDecimal("quantity"),
     unitOfMeasure: trimmedName(40),
     usageDate: isoDate,
@@ -189,10 +198,15 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
   const data = parseInput(recordUsageInput, input);
   const charge = await db.charge.findFirst({
     where: { subscriptionId: data.subscriptionId, ...(data.chargeId ? { id: data.chargeId } : { name: data.chargeName }) },
+    include: { subscription: { select: { account: { select: { currency: true } } } } },
   });
   if (!charge) throw new NotFoundError(`no charge ${data.chargeId ?? `"${data.chargeName}"`} on subscription ${data.subscriptionId}`);
   if (charge.type !== "USAGE") {
     throw new ValidationError(`charge "${charge.name}" is a ${charge.type} charge, not a USAGE charge`, ["input", data.chargeId ? "chargeId" : "chargeName"]);
+  }
+  const currency = charge.subscription.account.currency;
+  if (!amountFits(extendedAmount(charge.price.toFixed(), data.quantity, currency), minorUnits(currency))) {
+    throw new ValidationError(`input.quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)`, ["input", "quantity"]);
   }
   const usageDate = dateOnly(data.usageDate);
   if (usageDate < charge.startDate) {

@@ -644,3 +644,29 @@ describe("re-running", () => {
     expect(itemSummary(billAccounts(accounts, options)[1])).toEqual([["2026-01-20", "2026-02-20", "30.00"]]);
   });
 });
+
+describe("amounts that cannot be stored", () => {
+  const oneTime = { type: "ONE_TIME", startDate: "2026-02-10", billingPeriod: null, billingTiming: null } as const;
+
+  it("an item of 10^20 or more fails its subscription with AMOUNT_OUT_OF_RANGE", () => {
+    const { failure } = expectFailure(billAccount(single({ ...oneTime, name: "Huge", price: "999999999999999.99999999", quantity: "999999999999999.99999999" }), runAt("2026-03-01")));
+    expect(failure.code).toBe("AMOUNT_OUT_OF_RANGE");
+    expect(failure.subscriptions).toEqual([{ subscriptionId: "sub-1", code: "AMOUNT_OUT_OF_RANGE", message: expect.stringContaining('Charge "Huge"') }]);
+  });
+
+  it("the largest item that fits is billed; a document of two of them is not (account level)", () => {
+    // 99999999999999999999.99 USD: 20 digits before the point.
+    const largest = { ...oneTime, price: "999999999999999.99", quantity: "100000" };
+    expect(itemSummary(billAccount(single(largest), runAt("2026-03-01")))).toEqual([["2026-02-10", "2026-02-10", "99999999999999999000.00"]]);
+    const two = makeAccount([makeSubscription([makeCharge({ ...largest, id: "a", name: "A" }), makeCharge({ ...largest, id: "b", name: "B" })])]);
+    const { failure } = expectFailure(billAccount(two, runAt("2026-03-01")));
+    expect(failure).toMatchObject({ code: "AMOUNT_OUT_OF_RANGE", subscriptions: [] });
+    expect(failure.message).toContain("10^20");
+  });
+
+  it("a credit memo is bounded alike (a large negative total)", () => {
+    const credit = { ...oneTime, price: "-999999999999999.99", quantity: "100000" };
+    const two = makeAccount([makeSubscription([makeCharge({ ...credit, id: "a", name: "A" }), makeCharge({ ...credit, id: "b", name: "B" })])]);
+    expect(expectFailure(billAccount(two, runAt("2026-03-01"))).failure.message).toContain("a credit memo");
+  });
+});

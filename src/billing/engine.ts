@@ -10,6 +10,7 @@ import { formatDate, parseDate } from "./dates.ts";
 import type { DayNumber } from "./dates.ts";
 import {
   addDecimals,
+  amountFits,
   formatDecimal,
   formatScaled,
   minorUnits,
@@ -95,7 +96,21 @@ export function billAccount(account: AccountInput, options: RunOptions | Prepare
   if (missingContact || failures.length > 0) {
     return { accountId: account.id, ok: false, failure: accountFailure(account, missingContact, failures) };
   }
-  return { accountId: account.id, ok: true, documents: composeDocuments(billed, context), chargeUpdates };
+  const documents = composeDocuments(billed, context);
+  const tooLarge = documents.find((document) => !amountFits(parseDecimal(document.amount).units, context.scale));
+  if (tooLarge !== undefined) {
+    const kind = tooLarge.type === "INVOICE" ? "an invoice" : "a credit memo";
+    return {
+      accountId: account.id,
+      ok: false,
+      failure: {
+        code: "AMOUNT_OUT_OF_RANGE",
+        message: `Account ${account.accountNumber} would get ${kind} of ${tooLarge.amount} ${tooLarge.currency}; a document's amount must be less than 10^20`,
+        subscriptions: [],
+      },
+    };
+  }
+  return { accountId: account.id, ok: true, documents, chargeUpdates };
 }
 
 function toPreparedRun(options: RunOptions | PreparedRun): PreparedRun {
@@ -479,6 +494,16 @@ function pushItem(
     amount: formatScaled(amount, scale),
   });
   outcome.total += amount;
+  if (!amountFits(amount, scale)) {
+    // Usage summed over a period can outgrow what one record could: the item cannot be stored.
+    const where = `Charge "${charge.name}" of subscription ${outcome.subscription.subscriptionNumber}`;
+    if (!outcome.problems.some((problem) => problem.code === "AMOUNT_OUT_OF_RANGE" && problem.message.startsWith(where))) {
+      outcome.problems.push({
+        code: "AMOUNT_OUT_OF_RANGE",
+        message: `${where} would bill ${formatScaled(amount, scale)} for the period from ${serviceStart}; an item's amount must be less than 10^20`,
+      });
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -198,6 +198,30 @@ export function compareDecimals(a: string, b: string): number {
   return difference < 0n ? -1 : difference > 0n ? 1 : 0;
 }
 
+/**
+ * Every amount Billrun stores (an invoice item, a document's amount and balance, a payment) is
+ * a numeric(24,4): at most 20 digits before the point. An amount must be less than 10^20 in
+ * magnitude once rounded to its currency. (Run totals per currency are unbounded numerics.)
+ */
+export const AMOUNT_INTEGER_DIGITS = 20;
+
+/** The largest magnitude an amount may reach, as text for messages. */
+export const MAX_AMOUNT_TEXT = "99999999999999999999.9999";
+
+/** True when `units` × 10^-scale is less than 10^AMOUNT_INTEGER_DIGITS in magnitude. */
+export function amountFits(units: bigint, scale: number): boolean {
+  const magnitude = units < 0n ? -units : units;
+  return magnitude < powerOfTen(AMOUNT_INTEGER_DIGITS + scale);
+}
+
+/**
+ * price × quantity rounded HALF_UP to the currency's minor units, as minor units; the largest
+ * amount a charge (or one usage record) can produce, since proration only shrinks it.
+ */
+export function extendedAmount(price: string, quantity: string, currency: string): bigint {
+  return rescaleHalfUp(multiplyDecimals(parseDecimal(price), parseDecimal(quantity)), minorUnits(currency));
+}
+
 /** True when the decimal string has no more fraction digits than the currency allows. */
 export function fitsCurrency(amount: string, currency: string): boolean {
   const match = DECIMAL_PATTERN.exec(amount);

@@ -105,12 +105,13 @@ export interface ChargeUpdate {
 
 export interface SubscriptionFailure {
   subscriptionId: string;
-  code: "CURRENCY_MISMATCH" | "USAGE_RATING_ERROR";
+  code: "CURRENCY_MISMATCH" | "USAGE_RATING_ERROR" | "AMOUNT_OUT_OF_RANGE";
   message: string;
 }
 
 export interface AccountFailure {
-  code: "MISSING_BILL_TO_CONTACT" | "CURRENCY_MISMATCH" | "USAGE_RATING_ERROR";
+  /** AMOUNT_OUT_OF_RANGE: an item or a document whose amount cannot be stored (see money.ts). */
+  code: "MISSING_BILL_TO_CONTACT" | "CURRENCY_MISMATCH" | "USAGE_RATING_ERROR" | "AMOUNT_OUT_OF_RANGE";
   message: string;
   subscriptions: SubscriptionFailure[];
 }

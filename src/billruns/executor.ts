@@ -107,7 +107,7 @@ export async function processChunk(app: App, billRunId: string, chunk: number): 
       } catch (accountError) {
         if (isInfrastructureError(accountError)) throw accountError;
         app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
-        await recordInternalError(app, run, accountId);
+        await recordInternalError(app, run, accountId, isNumericOverflow(accountError));
       }
     }
   }
@@ -151,14 +151,22 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
   });
 }
 
-async function recordInternalError(app: App, run: RunRow, accountId: string): Promise<void> {
+/** PostgreSQL's numeric_value_out_of_range: an amount the billing core let through did not fit its column. */
+function isNumericOverflow(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === "22003";
+}
+
+async function recordInternalError(app: App, run: RunRow, accountId: string, overflow = false): Promise<void> {
   await transaction(app.pool, async (sql) => {
-    const failure: AccountFailureRecord = {
-      accountId,
-      code: "INTERNAL_ERROR",
-      message: "the account could not be billed because of an internal error; it has been logged",
-      subscriptions: [],
-    };
+    // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
+    const failure: AccountFailureRecord = overflow
+      ? { accountId, code: "AMOUNT_OUT_OF_RANGE", message: "an amount of this account's documents is too large to be stored", subscriptions: [] }
+      : {
+          accountId,
+          code: "INTERNAL_ERROR",
+          message: "the account could not be billed because of an internal error; it has been logged",
+          subscriptions: [],
+        };
     const counts = await applyResults(sql, run.id, [], [failure]);
     if (counts.failed === 0) return;
     const progress = await addCounts(sql, run.id, counts);

@@ -6,6 +6,7 @@ import type { App } from "../app.ts";
 import { authenticateToken } from "../auth/users.ts";
 import { errorMasker, operationLimitErrors, stringParam, withRequestId, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
+import { normaliseOperationText } from "./text.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
 import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
 
@@ -105,6 +106,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       // Shared subscriptions bypass the enveloped subscribe, so the page-size and cost limits are checked here.
       const limitErrors = operationLimitErrors(schema, document, payload.operationName, payload.variables, app.config.security);
       if (limitErrors.length > 0) return limitErrors;
+      normaliseOperationText(args);
       return args;
     },
   });

@@ -32,6 +32,8 @@ import { authenticateToken } from "../auth/users.ts";
 import { AppError, ValidationError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
+import { useLiteralErrorPaths } from "./literals.ts";
+import { useNormalisedText } from "./text.ts";
 
 /** What the server hands to the context factory: an HTTP request, or a WebSocket operation. */
 interface ServerContext {
@@ -87,6 +89,9 @@ export function createGraphQLServer(app: App): Yoga {
       ...(limits.introspection ? [] : [noIntrospection()]),
       connectionLimits(limits),
       endOnAccessLoss(app),
+      useNormalisedText(),
+      // Last, so that it wraps whatever validation the plugins above set up.
+      useLiteralErrorPaths(),
     ],
     context: async ({ request, connectionParams, socket }): Promise<Context> => {
       const authorization = request?.headers.get("authorization") ?? stringParam(connectionParams?.authorization);

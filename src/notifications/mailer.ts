@@ -98,6 +98,14 @@ export async function claimDue(app: App, limit: number, leaseMs: number): Promis
   return claimed.rows;
 }
 
+/**
+ * A header's value on one line: inputs refuse line breaks and other control characters in
+ * names and addresses already; this keeps any that got into stored data out of the headers.
+ */
+export function headerValue(value: string): string {
+  return value.replace(/[\p{Cc}\u2028\u2029]+/gu, " ");
+}
+
 /** The message of an outbox row, rendered now; null when what it is about no longer exists. */
 export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMailOptions & { messageId: string }) | null> {
   let email: ComposedEmail;
@@ -111,8 +119,8 @@ export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMai
   }
   return {
     from: app.config.emailFrom,
-    to: row.to_address,
-    subject: email.subject,
+    to: headerValue(row.to_address),
+    subject: headerValue(email.subject),
     text: email.text,
     html: email.html,
     messageId: messageIdOf(row.id),

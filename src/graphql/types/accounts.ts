@@ -1,4 +1,6 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
 import { formatPrice, formatQuantity } from "../format.ts";
@@ -9,6 +11,10 @@ export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { v
 export const ChargeTypeEnum = builder.enumType("ChargeType", { values: ["ONE_TIME", "RECURRING", "USAGE"] as const });
 export const BillingPeriodEnum = builder.enumType("BillingPeriod", { values: ["MONTH", "QUARTER", "SEMI_ANNUAL", "ANNUAL"] as const });
 export const BillingTimingEnum = builder.enumType("BillingTiming", { values: ["IN_ADVANCE", "IN_ARREARS"] as const });
+
+/** An account's subscriptions, by number. */
+const ACCOUNT_SUBSCRIPTIONS: KeysetOrder = { name: "Account.subscriptions", keys: [{ field: "subscriptionNumber", direction: "asc", type: "text" }] };
+const ACCOUNTS: KeysetOrder = { name: "accounts", keys: [{ field: "accountNumber", direction: "asc", type: "text" }] };
 
 export const AccountType = builder.prismaObject("Account", {
   fields: (t) => ({
@@ -22,11 +28,22 @@ export const AccountType = builder.prismaObject("Account", {
     paymentTermDays: t.exposeInt("paymentTermDays"),
     status: t.expose("status", { type: AccountStatusEnum }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
-    subscriptions: t.relatedConnection("subscriptions", {
-      cursor: "id",
-      totalCount: true,
-      query: { orderBy: { subscriptionNumber: "asc" } },
-    }, { name: "CustomerSubscriptionConnection" }, { name: "CustomerSubscriptionEdge" }),
+    subscriptions: t.connection(
+      {
+        type: CustomerSubscriptionType,
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(ACCOUNT_SUBSCRIPTIONS, args);
+          const query = nestedSelection({ where: page.where, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, subscriptions: withSortKeys(query, ACCOUNT_SUBSCRIPTIONS), _count: { select: { subscriptions: true } } };
+        },
+        resolve: (account, args) => {
+          const page = pageOf(ACCOUNT_SUBSCRIPTIONS, account.id, args);
+          return connectionOf(ACCOUNT_SUBSCRIPTIONS, account.id, page, account.subscriptions, () => account._count.subscriptions);
+        },
+      },
+      { name: "CustomerSubscriptionConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
+      { name: "CustomerSubscriptionEdge" },
+    ),
   }),
 });
 
@@ -145,13 +162,20 @@ const RecordUsageInput = builder.inputType("RecordUsageInput", {
 });
 
 builder.queryFields((t) => ({
-  accounts: t.prismaConnection({
-    type: AccountType,
-    cursor: "accountNumber",
-    authScopes: { viewer: true },
-    totalCount: (_root, _args, ctx) => ctx.db.account.count(),
-    resolve: (query, _root, _args, ctx) => ctx.db.account.findMany({ ...query, orderBy: { accountNumber: "asc" } }),
-  }, { name: "AccountConnection" }, { name: "AccountEdge" }),
+  accounts: t.connection(
+    {
+      type: AccountType,
+      authScopes: { viewer: true },
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(ACCOUNTS, null, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), ACCOUNTS);
+        const rows = await ctx.db.account.findMany({ ...query, where: page.where, orderBy: page.orderBy, take: page.take });
+        return connectionOf(ACCOUNTS, null, page, rows, () => ctx.db.account.count());
+      },
+    },
+    { name: "AccountConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
+    { name: "AccountEdge" },
+  ),
   account: t.prismaField({
     type: AccountType,
     nullable: true,

@@ -1,4 +1,6 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
@@ -77,17 +79,19 @@ const FailedAccountConnection = builder.connectionObject(
     type: FailedAccountType,
     name: "FailedAccountConnection",
     fields: (t) => ({
-      // A root prismaConnection hands over a function, a relatedConnection the number itself.
-      totalCount: t.int({
-        resolve: (connection) => {
-          const total = (connection as unknown as { totalCount: number | (() => number | Promise<number>) }).totalCount;
-          return typeof total === "function" ? total() : total;
-        },
-      }),
+      totalCount: t.int({ resolve: (connection) => totalCountOf(connection) }),
     }),
   },
   { name: "FailedAccountEdge" },
 );
+
+// List orders (see connections.ts). Numbers sort as text: zero-padded, so in number order.
+const RUN_INVOICES: KeysetOrder = { name: "BillRun.invoices", keys: [{ field: "number", direction: "asc", type: "text" }] };
+const RUN_CREDIT_MEMOS: KeysetOrder = { name: "BillRun.creditMemos", keys: [{ field: "number", direction: "asc", type: "text" }] };
+/** A run's failed accounts, in the place each account has in the run; the same list from the run or from the root. */
+const FAILED_ACCOUNTS: KeysetOrder = { name: "failedAccounts", keys: [{ field: "position", direction: "asc", type: "int" }] };
+/** Bill runs newest first, from the root or from a schedule. */
+export const BILL_RUNS: KeysetOrder = { name: "billRuns", keys: [{ field: "billRunNumber", direction: "desc", type: "text" }] };
 
 export const BillRunType = builder.prismaObject("BillRun", {
   fields: (t) => ({
@@ -133,21 +137,54 @@ export const BillRunType = builder.prismaObject("BillRun", {
     }),
     // In number order, as an operator reads them: numbers are zero-padded to eight digits, so text
     // order is number order (past 99999999 only the run that crosses to nine digits is out of order).
-    invoices: t.relatedConnection(
-      "documents",
-      { type: InvoiceType, cursor: "number", totalCount: true, query: { where: { type: "INVOICE" }, orderBy: { number: "asc" } } },
-      { name: "InvoiceConnection" },
+    invoices: t.connection(
+      {
+        type: InvoiceType,
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(RUN_INVOICES, args);
+          const where = { type: "INVOICE" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, documents: withSortKeys(query, RUN_INVOICES), _count: { select: { documents: { where } } } };
+        },
+        resolve: (run, args) => {
+          const page = pageOf(RUN_INVOICES, run.id, args);
+          return connectionOf(RUN_INVOICES, run.id, page, run.documents, () => run._count.documents);
+        },
+      },
+      { name: "InvoiceConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "InvoiceEdge" },
     ),
-    creditMemos: t.relatedConnection(
-      "documents",
-      { type: CreditMemoType, cursor: "number", totalCount: true, query: { where: { type: "CREDIT_MEMO" }, orderBy: { number: "asc" } } },
-      { name: "CreditMemoConnection" },
+    creditMemos: t.connection(
+      {
+        type: CreditMemoType,
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(RUN_CREDIT_MEMOS, args);
+          const where = { type: "CREDIT_MEMO" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, documents: withSortKeys(query, RUN_CREDIT_MEMOS), _count: { select: { documents: { where } } } };
+        },
+        resolve: (run, args) => {
+          const page = pageOf(RUN_CREDIT_MEMOS, run.id, args);
+          return connectionOf(RUN_CREDIT_MEMOS, run.id, page, run.documents, () => run._count.documents);
+        },
+      },
+      { name: "CreditMemoConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "CreditMemoEdge" },
     ),
-    failedAccounts: t.relatedConnection(
-      "work",
-      { type: FailedAccountType, cursor: "billRunId_position", totalCount: true, query: { where: { status: "FAILED" }, orderBy: { position: "asc" } } },
+    failedAccounts: t.connection(
+      {
+        type: FailedAccountType,
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(FAILED_ACCOUNTS, args);
+          const where = { status: "FAILED" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, work: withSortKeys(query, FAILED_ACCOUNTS), _count: { select: { work: { where } } } };
+        },
+        resolve: (run, args) => {
+          const page = pageOf(FAILED_ACCOUNTS, run.id, args);
+          return connectionOf(FAILED_ACCOUNTS, run.id, page, run.work, () => run._count.work);
+        },
+      },
       FailedAccountConnection,
     ),
   }),
@@ -215,20 +252,23 @@ const PreviewDocument = builder.objectRef<PreviewDoc>("BillingPreviewDocument").
 });
 
 builder.queryFields((t) => ({
-  billRuns: t.prismaConnection(
+  billRuns: t.connection(
     {
       type: BillRunType,
-      cursor: "billRunNumber",
       authScopes: { viewer: true },
       description: "Newest first.",
       args: {
         status: t.arg({ type: [BillRunStatusEnum] }),
         hasErrors: t.arg.boolean(),
       },
-      totalCount: (_root, args, ctx) => ctx.db.billRun.count({ where: billRunsWhere(args) }),
-      resolve: (query, _root, args, ctx) => ctx.db.billRun.findMany({ ...query, where: billRunsWhere(args), orderBy: { billRunNumber: "desc" } }),
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(BILL_RUNS, null, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), BILL_RUNS);
+        const rows = await ctx.db.billRun.findMany({ ...query, where: { AND: [billRunsWhere(args), page.where] }, orderBy: page.orderBy, take: page.take });
+        return connectionOf(BILL_RUNS, null, page, rows, () => ctx.db.billRun.count({ where: billRunsWhere(args) }));
+      },
     },
-    { name: "BillRunConnection" },
+    { name: "BillRunConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
     { name: "BillRunEdge" },
   ),
   billRun: t.prismaField({
@@ -241,20 +281,20 @@ builder.queryFields((t) => ({
       return isUuid(id) ? ctx.db.billRun.findUnique({ ...selection, where: { id } }) : null;
     },
   }),
-  failedAccounts: t.prismaConnection(
+  failedAccounts: t.connection(
     {
       type: FailedAccountType,
-      cursor: "billRunId_position",
       authScopes: { viewer: true },
       args: { billRunId: t.arg.id({ required: true }) },
-      totalCount: (_root, { billRunId }, ctx) =>
-        isUuid(billRunId) ? ctx.db.billRunAccount.count({ where: { billRunId, status: "FAILED" } }) : 0,
-      resolve: (query, _root, { billRunId }, ctx) =>
-        {
-        const selection = { ...query };
-        return isUuid(billRunId)
-          ? ctx.db.billRunAccount.findMany({ ...selection, where: { billRunId, status: "FAILED" }, orderBy: { position: "asc" } })
-          : [];
+      resolve: async (_root, args, ctx, info) => {
+        // A malformed run id names no run: an empty list (its cursors are still checked).
+        const scope = args.billRunId;
+        const page = pageOf(FAILED_ACCOUNTS, scope, args);
+        if (!isUuid(scope)) return connectionOf(FAILED_ACCOUNTS, scope, page, [], () => 0);
+        const where = { billRunId: scope, status: "FAILED" as const };
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), FAILED_ACCOUNTS);
+        const rows = await ctx.db.billRunAccount.findMany({ ...query, where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take });
+        return connectionOf(FAILED_ACCOUNTS, scope, page, rows, () => ctx.db.billRunAccount.count({ where }));
       },
     },
     FailedAccountConnection,

@@ -1,4 +1,4 @@
-import { GraphQLError, Kind } from "graphql";
+import { GraphQLError, Kind, type ValueNode } from "graphql";
 import { builder } from "../builder.ts";
 import { isValidIsoDate, toIsoDate } from "../../util.ts";
 
@@ -26,23 +26,38 @@ function parseDateTime(value: unknown): Date {
   return date;
 }
 
+/**
+ * A string scalar's literal parser: the literal's error carries its node, so graphql-js reports
+ * it with its location (and ValuesOfCorrectTypeWithPathRule adds the input path). Every custom
+ * scalar takes its literals through here.
+ */
+export function stringLiteral<T>(parse: (value: unknown) => T): (ast: ValueNode) => T {
+  return (ast) => {
+    try {
+      return parse(ast.kind === Kind.STRING ? ast.value : undefined);
+    } catch (error) {
+      throw new GraphQLError(error instanceof Error ? error.message : String(error), { nodes: ast, extensions: { code: "VALIDATION" } });
+    }
+  };
+}
+
 builder.scalarType("Decimal", {
   description: 'An exact decimal number, written as a string such as "12.50". Never a binary float.',
   serialize: (value) => (typeof value === "string" ? value : value.toString()),
   parseValue: parseDecimal,
-  parseLiteral: (ast) => parseDecimal(ast.kind === Kind.STRING ? ast.value : undefined),
+  parseLiteral: stringLiteral(parseDecimal),
 });
 
 builder.scalarType("Date", {
   description: "A calendar date, YYYY-MM-DD.",
   serialize: (value) => (typeof value === "string" ? value : toIsoDate(value)),
   parseValue: parseDate,
-  parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
+  parseLiteral: stringLiteral(parseDate),
 });
 
 builder.scalarType("DateTime", {
   description: "An instant, ISO 8601 in UTC.",
   serialize: (value) => value.toISOString(),
   parseValue: parseDateTime,
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
+  parseLiteral: stringLiteral(parseDateTime),
 });

@@ -1,11 +1,13 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
 import { DAYS_OF_WEEK } from "../../schedules/recurrence.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
-import { BillRunType } from "./billruns.ts";
+import { BILL_RUNS, BillRunType } from "./billruns.ts";
 import { UserType } from "./users.ts";
 
 const ScheduleStatusEnum = builder.enumType("BillRunScheduleStatus", {
@@ -53,10 +55,21 @@ const BillRunScheduleType = builder.prismaObject("BillRunSchedule", {
     }),
     lastRunAt: t.expose("lastRunAt", { type: "DateTime", nullable: true, description: "The occurrence of the latest run it created." }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
-    runs: t.relatedConnection(
-      "runs",
-      { type: BillRunType, cursor: "billRunNumber", totalCount: true, query: { orderBy: { billRunNumber: "desc" } }, description: "Newest first." },
-      { name: "BillRunScheduleRunConnection" },
+    runs: t.connection(
+      {
+        type: BillRunType,
+        description: "Newest first.",
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(BILL_RUNS, args);
+          const query = nestedSelection({ where: page.where, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, runs: withSortKeys(query, BILL_RUNS), _count: { select: { runs: true } } };
+        },
+        resolve: (schedule, args) => {
+          const page = pageOf(BILL_RUNS, schedule.id, args);
+          return connectionOf(BILL_RUNS, schedule.id, page, schedule.runs, () => schedule._count.runs);
+        },
+      },
+      { name: "BillRunScheduleRunConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "BillRunScheduleRunEdge" },
     ),
   }),
@@ -89,23 +102,34 @@ const CreateBillRunScheduleInput = builder.inputType("CreateBillRunScheduleInput
   }),
 });
 
+/** Schedules newest first; the id orders those created in the same millisecond. */
+const SCHEDULES: KeysetOrder = {
+  name: "billRunSchedules",
+  keys: [
+    { field: "createdAt", direction: "desc", type: "timestamp" },
+    { field: "id", direction: "desc", type: "uuid" },
+  ],
+};
+
 function schedulesWhere(args: { status?: readonly string[] | null }): Prisma.BillRunScheduleWhereInput {
   return args.status && args.status.length > 0 ? { status: { in: args.status as never } } : {};
 }
 
 builder.queryFields((t) => ({
-  billRunSchedules: t.prismaConnection(
+  billRunSchedules: t.connection(
     {
       type: BillRunScheduleType,
-      cursor: "id",
       authScopes: { viewer: true },
       description: "Newest first.",
       args: { status: t.arg({ type: [ScheduleStatusEnum] }) },
-      totalCount: (_root, args, ctx) => ctx.db.billRunSchedule.count({ where: schedulesWhere(args) }),
-      resolve: (query, _root, args, ctx) =>
-        ctx.db.billRunSchedule.findMany({ ...query, where: schedulesWhere(args), orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(SCHEDULES, null, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), SCHEDULES);
+        const rows = await ctx.db.billRunSchedule.findMany({ ...query, where: { AND: [schedulesWhere(args), page.where] }, orderBy: page.orderBy, take: page.take });
+        return connectionOf(SCHEDULES, null, page, rows, () => ctx.db.billRunSchedule.count({ where: schedulesWhere(args) }));
+      },
     },
-    { name: "BillRunScheduleConnection" },
+    { name: "BillRunScheduleConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
     { name: "BillRunScheduleEdge" },
   ),
   billRunSchedule: t.prismaField({

@@ -1,5 +1,7 @@
 import { GraphQLError, type GraphQLResolveInfo } from "graphql";
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf, pageOf, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import type { Context } from "../context.ts";
 import type { ApiToken, User } from "../../generated/prisma/client.ts";
 import { createApiToken, createUser, hasRole, revokeApiToken, updateUser } from "../../auth/users.ts";
@@ -108,20 +110,24 @@ builder.queryFields((t) => ({
     authScopes: { viewer: true },
     resolve: (query, _root, _args, ctx) => ctx.db.user.findUnique({ ...query, where: { id: ctx.user!.id } }),
   }),
-  apiTokens: t.prismaConnection(
+  apiTokens: t.connection(
     {
       type: ApiTokenType,
-      cursor: "id",
       authScopes: { viewer: true },
       description: "API tokens (in a stable order): yours, or (ADMIN) a given user's or everyone's.",
       args: {
         userId: t.arg.id({ description: "Default: yours; an ADMIN without userId sees every user's." }),
         includeRevoked: t.arg.boolean({ defaultValue: false }),
       },
-      totalCount: (_root, args, ctx) => ctx.db.apiToken.count({ where: apiTokensWhere(ctx, args) }),
-      resolve: (query, _root, args, ctx) => ctx.db.apiToken.findMany({ ...query, where: apiTokensWhere(ctx, args), orderBy: { id: "asc" } }),
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(API_TOKENS, null, args);
+        const where = apiTokensWhere(ctx, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), API_TOKENS);
+        const rows = await ctx.db.apiToken.findMany({ ...query, where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take });
+        return connectionOf(API_TOKENS, null, page, rows, () => ctx.db.apiToken.count({ where }));
+      },
     },
-    { name: "ApiTokenConnection" },
+    { name: "ApiTokenConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
     { name: "ApiTokenEdge" },
   ),
   settings: t.prismaField({
@@ -130,6 +136,8 @@ builder.queryFields((t) => ({
     resolve: (query, _root, _args, ctx) => ctx.db.settings.findUniqueOrThrow({ ...query, where: { id: 1 } }),
   }),
 }));
+
+const API_TOKENS: KeysetOrder = { name: "apiTokens", keys: [{ field: "id", direction: "asc", type: "uuid" }] };
 
 /** Which tokens a caller may list: an ADMIN anyone's, everyone else only their own. */
 function apiTokensWhere(ctx: Context, args: { userId?: string | null; includeRevoked?: boolean | null }) {
