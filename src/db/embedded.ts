@@ -72,11 +72,15 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await ensureTraversable(path.dirname(dataDir), log);
   await ensureTraversable(path.dirname(binaries.postgres), log);
   const serverMajor = postgresMajor(binaries.postgres);
+  const existing = await stat(dataDir).catch(() => null);
   const initialised = existsSync(path.join(dataDir, "PG_VERSION"));
   if (initialised) {
     await checkDataDir(dataDir, runAs, serverMajor, log);
     // Before the port check: a postmaster left running may hold the port.
     await takeOverDataDir(dataDir, log);
+  } else if (existing && !isRoot) {
+    // Another user's directory cannot even be looked into (root gives it to "postgres" instead).
+    checkOwner(dataDir, existing.uid, null);
   }
   if (options.port !== undefined) await assertPortFree(options.port, "127.0.0.1", "BILLRUN_PG_PORT");
   if (!initialised) {
@@ -249,17 +253,7 @@ function postgresLines(text: string): string[] {
  */
 async function checkDataDir(dataDir: string, runAs: RunAs | null, serverMajor: string, log: (line: string) => void): Promise<void> {
   const info = await stat(dataDir);
-  const uid = runAs ? runAs.uid : process.getuid!();
-  if (info.uid !== uid) {
-    const owner = userName(info.uid);
-    const runner = runAs ? runAs.name : userName(uid);
-    throw new StartupError(
-      `the database directory ${dataDir} belongs to ${owner}, but PostgreSQL runs here as ${runner}`,
-      runAs
-        ? `give it to "${runAs.name}": chown -R ${runAs.name}: ${dataDir} (or set BILLRUN_DATA_DIR to another directory)`
-        : `start Billrun as ${owner}, or have root give it to you: chown -R ${runner} ${dataDir} (or set BILLRUN_DATA_DIR to a directory of your own)`,
-    );
-  }
+  checkOwner(dataDir, info.uid, runAs);
   const mode = info.mode & 0o777;
   if ((mode & 0o027) !== 0) {
     const withoutTraverse = mode & ~0o001;
@@ -280,6 +274,20 @@ async function checkDataDir(dataDir: string, runAs: RunAs | null, serverMajor: s
       `start the Billrun version that created it and export the data (pg_dump), or move the directory away to start with an empty database`,
     );
   }
+}
+
+/** Raises StartupError when `dataDir` (owned by `ownerUid`) is not the user's PostgreSQL runs as. */
+function checkOwner(dataDir: string, ownerUid: number, runAs: RunAs | null): void {
+  const uid = runAs ? runAs.uid : process.getuid!();
+  if (ownerUid === uid) return;
+  const owner = userName(ownerUid);
+  const runner = runAs ? runAs.name : userName(uid);
+  throw new StartupError(
+    `the database directory ${dataDir} belongs to ${owner}, but PostgreSQL runs here as ${runner}`,
+    runAs
+      ? `give it to "${runAs.name}": chown -R ${runAs.name}: ${dataDir} (or set BILLRUN_DATA_DIR to another directory)`
+      : `start Billrun as ${owner}, or have root give it to you: chown -R ${runner} ${dataDir} (or set BILLRUN_DATA_DIR to a directory of your own)`,
+  );
 }
 
 /**
