@@ -29,8 +29,9 @@ function scrub(value: unknown, depth: number): unknown {
   return out;
 }
 
-export function createLogger(level: string, name = "billrun"): Logger {
-  return pino({
+/** A pino logger (JSON lines on stdout unless `destination` is given) that redacts secrets. */
+export function createLogger(level: string, name = "billrun", destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     name,
     level,
     base: { pid: process.pid },
@@ -39,5 +40,6 @@ export function createLogger(level: string, name = "billrun"): Logger {
       paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), "req.headers.authorization", "headers.authorization", "headers.cookie"],
       censor: "[Redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
