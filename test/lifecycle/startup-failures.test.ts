@@ -89,6 +89,12 @@ describe("DATABASE_URL", () => {
     expect(service.stdout() + service.stderr()).not.toContain("wrong-secret");
   });
 
+  it("npm run worker with neither DATABASE_URL nor an npm start", async () => {
+    const service = await failedStart({}, null, ["run", "worker"]);
+    expect(service.stderr()).toContain("npm run worker needs a database");
+    expect(service.stderr()).toContain("Fix: set DATABASE_URL, or start `npm start`");
+  });
+
   it("npm run worker beside an npm start that is not running", async () => {
     const dir = newDir(null);
     await mkdir(path.join(dir, "data"));
