@@ -46,7 +46,7 @@ for (const variant of variants()) {
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
-    async function start(): Promise<Service> {
+    async function start(options: { repairsMode?: boolean } = {}): Promise<Service> {
       const env: Record<string, string> = { BILLRUN_DATA_DIR: dataDir, PORT: String(port), BILLRUN_DEMO_DATA: String(demoData) };
       if (adminToken) env.BILLRUN_ADMIN_TOKEN = adminToken;
       service = spawnService(["start"], env, variant.user, dir);
@@ -54,6 +54,9 @@ for (const variant of variants()) {
       url = match[1]!;
       token = adminToken ?? (await readFile(path.join(dataDir, "admin-token"), "utf8")).trim();
       expect(postmastersOn(pgDir)).toHaveLength(1);
+      // The traverse grant for "postgres" (root) never touches the data directory itself.
+      expect((await stat(pgDir)).mode & 0o777).toBe(0o700);
+      expect(service.stdout().includes("removed others' traverse access")).toBe(options.repairsMode ?? false);
       return service;
     }
 
@@ -124,8 +127,7 @@ for (const variant of variants()) {
     it("comes back after Ctrl-C (also on a data directory an earlier version opened to o+x) and stops cleanly on SIGTERM", async () => {
       // Earlier versions granted o+x on the data directory itself; PostgreSQL refuses that.
       await chmod(pgDir, 0o701);
-      await start();
-      expect((await stat(pgDir)).mode & 0o777).toBe(0o700);
+      await start({ repairsMode: true });
       expect(await readRun()).toEqual(runBefore);
       // A supervisor's stop: SIGTERM to the main process (npm), which passes it on.
       process.kill(service.child.pid!, "SIGTERM");
