@@ -29,6 +29,7 @@ export async function openDatabase(config: Config, log: Logger, source: Database
         dataDir: path.join(config.dataDir, "postgres"),
         port: process.env.BILLRUN_PG_PORT ? Number(process.env.BILLRUN_PG_PORT) : undefined,
         log: (line) => log.info(line),
+        onUnexpectedExit: (line) => log.error(line),
       });
       // `npm run worker` processes on this machine find the embedded database here while it runs.
       const announced = path.join(config.dataDir, "database-url");

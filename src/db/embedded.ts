@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
   /** Delete the cluster when stopped but keep PostgreSQL's normal durability (benchmarks). */
   temporary?: boolean;
   log?: (line: string) => void;
+  /** Told when PostgreSQL stops without being asked (killed, crashed): the service has lost its database. */
+  onUnexpectedExit?: (line: string) => void;
 }
 
 const USER = "billrun";
@@ -120,7 +122,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   let stopped = false;
   child.once("exit", (code, signal) => {
-    if (!stopped) log(`embedded PostgreSQL stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${logFile}`);
+    if (!stopped) (options.onUnexpectedExit ?? log)(`embedded PostgreSQL stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${logFile}`);
   });
   // A process that exits without stop() (an uncaught error, process.exit) still asks its
   // postmaster for a fast shutdown: nothing is left running behind it but after kill -9.
