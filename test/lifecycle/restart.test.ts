@@ -94,6 +94,10 @@ for (const variant of variants()) {
       expect(warnings(service)).toEqual([]);
       expect(postmasterPid(pgDir)).toBeNull();
       expect(postmastersOn(pgDir)).toEqual([]);
+      // No secret in the run's output: no connection string with its password, no configured token.
+      const output = service.stdout() + service.stderr();
+      expect(output).not.toMatch(/postgres(?:ql)?:\/\/[^:\s"]+:(?!\*\*\*@)[^@\s"]+@/);
+      if (adminToken) expect(output).not.toContain(adminToken);
     }
 
     it("starts on a fresh data directory, runs a bill run, and stops cleanly on Ctrl-C", async () => {
