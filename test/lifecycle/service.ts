@@ -96,7 +96,8 @@ export interface Service {
 function cleanEnv(extra: Record<string, string>, home: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(npm_|VITEST|NODE_ENV$|NODE_OPTIONS$|TEST_|INIT_CWD$|BILLRUN_|DATABASE_URL$|SMTP_URL$|PORT$)/.test(key)) continue;
+    // The runner's and npm's own variables, and every one the service reads: only the test's count.
+    if (/^(npm_|VITEST|TEST_|BILLRUN_|(NODE_ENV|NODE_OPTIONS|INIT_CWD|DATABASE_URL|SMTP_URL|PORT|HOST|LOG_LEVEL|EMAIL_FROM|PUBLIC_URL)$)/.test(key)) continue;
     env[key] = value;
   }
   return { ...env, HOME: home, npm_config_cache: path.join(home, ".npm"), npm_config_update_notifier: "false", ...extra };
