@@ -55,9 +55,9 @@ interface RunAs {
 }
 
 /**
- * Starts (initialising it first when new) the PostgreSQL cluster in `dataDir`, in a process
- * group of its own: a terminal's Ctrl-C reaches only this process, which stops the database
- * last, after its connections. A postmaster left running by a process that ended without
+ * Starts (initialising it first when new) the PostgreSQL cluster in `dataDir`; a persistent one
+ * in a process group of its own: a terminal's Ctrl-C reaches only this process, which stops the
+ * database last, after its connections. A postmaster left running by a process that ended without
  * stopping it (kill -9) is stopped cleanly first; one whose owner still runs is refused.
  * Raises StartupError for every failure it can explain (with PostgreSQL's own lines).
  */
@@ -106,7 +106,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   let launched: Launched | null = null;
   for (let attempt = 1; launched === null; attempt++) {
     try {
-      launched = await launch(binaries.postgres, dataDir, port, flags, runAs, logFile);
+      // Throw-away clusters (tests, benchmarks) stay in the caller's process group: a Ctrl-C or
+      // kill -9 of the whole run takes them along, whatever the caller's shutdown does.
+      const ownGroup = !options.ephemeral && !options.temporary;
+      launched = await launch(binaries.postgres, dataDir, port, flags, runAs, logFile, ownGroup);
     } catch (error) {
       // A free port picked for us may be taken between the pick and the bind: pick again.
       if (options.port === undefined && attempt < 3 && error instanceof StartupError && error.reason.includes("in use")) {
@@ -160,7 +163,15 @@ interface Launched {
 }
 
 /** Spawns the postmaster and resolves once it accepts connections (its pid file says "ready"). */
-async function launch(postgres: string, dataDir: string, port: number, flags: string[], runAs: RunAs | null, logFile: string): Promise<Launched> {
+async function launch(
+  postgres: string,
+  dataDir: string,
+  port: number,
+  flags: string[],
+  runAs: RunAs | null,
+  logFile: string,
+  ownGroup: boolean,
+): Promise<Launched> {
   const size = await stat(logFile).then((s) => s.size, () => 0);
   if (size > LOG_ROTATE_BYTES) await rename(logFile, `${logFile}.1`);
   const output = await open(logFile, "a", 0o600);
@@ -169,7 +180,7 @@ async function launch(postgres: string, dataDir: string, port: number, flags: st
   delete env.LC_ALL;
   const child = spawn(postgres, ["-D", dataDir, "-p", String(port), ...flags], {
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
-    detached: true,
+    detached: ownGroup,
     stdio: ["ignore", output.fd, output.fd],
     env,
   });
