@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { ConfigError, configProblem } from "./startup.ts";
 
 /** A yes/no setting; undefined when left unset (or empty). */
 const optionalFlag = z
@@ -50,12 +51,37 @@ const environment = z.object({
 
 export type Config = ReturnType<typeof loadConfig>;
 
-/** Parses the environment once; a bad value stops start-up with the variable's name. */
+/** What a bad value should be, in words ("must be a whole number", "must be one of ..."). */
+function humanIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.expected === "int" ? "must be a whole number" : `must be a ${issue.expected}`;
+    case "too_small":
+      return issue.origin === "string" ? `must be at least ${issue.minimum} characters long` : `must be at least ${issue.minimum}`;
+    case "too_big":
+      return issue.origin === "string" ? `must be at most ${issue.maximum} characters long` : `must be at most ${issue.maximum}`;
+    case "invalid_value":
+      return `must be one of ${issue.values.filter((v) => v !== "").map(String).join(", ")}`;
+    case "invalid_format":
+      return issue.format === "url" ? "must be a full URL (scheme://host...)" : `must be a valid ${issue.format}`;
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * Parses the environment once. A bad value raises ConfigError: one line per variable, with its
+ * name, its value (never for secrets) and what is expected.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const parsed = environment.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`).join("\n");
-    throw new Error(`invalid configuration:\n${problems}`);
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = issue.path.join(".");
+        return configProblem(name, env[name], humanIssue(issue));
+      }),
+    );
   }
   const c = parsed.data;
   const dataDir = path.resolve(c.BILLRUN_DATA_DIR);

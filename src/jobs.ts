@@ -34,7 +34,12 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
     max: 4,
     maintenanceIntervalSeconds: options.maintenanceIntervalSeconds,
   });
-  boss.on("error", (error) => log.error({ err: error }, "job queue error"));
+  // Like the app's pool: pg-boss's pool.end() resolves before its sockets close, so a database
+  // stopped right after may still kill one of them. Not news once the queue has stopped.
+  let stopped = false;
+  boss.on("error", (error) => {
+    if (!stopped) log.error({ err: error }, "job queue error");
+  });
   await boss.start();
   const retries = { retryLimit: 3, retryDelay: 1, retryBackoff: true, expireInSeconds: options.expireInSeconds };
   // Queues keep the settings they were created with; update them so that the configuration of
@@ -54,6 +59,9 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
         // Enqueued in the caller's transaction: the job exists if and only if the change commits.
         db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
       }),
-    stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }),
+    stop: async () => {
+      await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+      stopped = true;
+    },
   };
 }

@@ -1,7 +1,45 @@
 import pino from "pino";
+import { hideUrlPasswords } from "./startup.ts";
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string, name = "billrun"): Logger {
-  return pino({ name, level, base: { pid: process.pid } });
+/** Keys whose values are secrets or live connection objects: never written to a log. */
+const SECRET_KEYS = ["password", "token", "authorization", "connectionString", "databaseUrl", "smtpUrl", "adminToken", "secretKey", "cancelKey"];
+/** Keys of objects that hold a connection (pg's client, its socket): they carry credentials and cancel keys. */
+const CONNECTION_KEYS = new Set(["client", "connection", "connectionParameters", "socket", "stream", "_client", "_connection", "pool", "_pool"]);
+
+/**
+ * `err` as pino's standard serializer gives it, minus connection objects (pg errors and pool
+ * events may carry the client: its password and cancel key), with passwords in URLs hidden.
+ */
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  return scrub(pino.stdSerializers.err(error), 0);
+}
+
+function scrub(value: unknown, depth: number): unknown {
+  if (typeof value === "string") return hideUrlPasswords(value);
+  if (value === null || typeof value !== "object" || depth > 6) return value;
+  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (CONNECTION_KEYS.has(key)) continue;
+    out[key] = SECRET_KEYS.includes(key) ? "[Redacted]" : scrub(item, depth + 1);
+  }
+  return out;
+}
+
+/** A pino logger (JSON lines on stdout unless `destination` is given) that redacts secrets. */
+export function createLogger(level: string, name = "billrun", destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    name,
+    level,
+    base: { pid: process.pid },
+    serializers: { err: serializeError, error: serializeError },
+    redact: {
+      paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), "req.headers.authorization", "headers.authorization", "headers.cookie"],
+      censor: "[Redacted]",
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -10,9 +10,14 @@ import { bootstrapAdmin, ensureAdmin } from "./auth/users.ts";
 import { loadDemoData } from "./demo/seed.ts";
 import { startHttpServer } from "./http.ts";
 import { createLogger } from "./log.ts";
+import { assertPortFree, guardStartup } from "./startup.ts";
 
+// Until it serves, any failure ends the process with one message naming cause and fix.
+const startup = guardStartup();
 const config = loadConfig();
 const log = createLogger(config.logLevel);
+startup.setLogger(log);
+await assertPortFree(config.port, config.host, "PORT");
 
 const database = await openDatabase(config, log);
 const app = await startApp(config, database.url, log);
@@ -43,6 +48,7 @@ const mailer = config.mail.enabled ? startMailer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
+startup.done();
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
 
 let stopping = false;
