@@ -1,7 +1,7 @@
 // CSV exports of a bill run, streamed in constant memory: keyset-paged reads (the next page is
 // read while the current one is written) feed a csv-stringify stream piped to the response with
 // backpressure. Headers are the API's field names (nested ones as dotted paths). See the README.
-import { Readable, type Writable } from "node:stream";
+import { Readable, Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { stringify } from "csv-stringify";
 import type { App } from "../app.ts";
@@ -86,10 +86,9 @@ function documentPages(app: Pick<App, "pool">, billRunId: string, type: "INVOICE
   });
 }
 
-async function* documents(app: Pick<App, "pool">, billRunId: string, type: "INVOICE" | "CREDIT_MEMO"): AsyncGenerator<Row> {
+async function* documents(app: Pick<App, "pool">, billRunId: string, type: "INVOICE" | "CREDIT_MEMO"): AsyncGenerator<Row[]> {
   for await (const page of documentPages(app, billRunId, type)) {
-    for (const d of page) {
-      yield [
+    yield page.map((d) => [
         d.id,
         text(d.number),
         text(d.account_number),
@@ -101,8 +100,7 @@ async function* documents(app: Pick<App, "pool">, billRunId: string, type: "INVO
         d.invoice_date,
         d.due_date,
         d.posted_at,
-      ];
-    }
+      ]);
   }
 }
 
@@ -120,7 +118,7 @@ const DOCUMENT_COLUMNS = (numberField: string) => [
   "postedAt",
 ];
 
-async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator<Row> {
+async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator<Row[]> {
   for (const type of ["INVOICE", "CREDIT_MEMO"] as const) {
     let after = "";
     while (true) {
@@ -154,11 +152,12 @@ async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator
         [billRunId, type, after],
       );
       if (result.rows.length === 0) break;
+      const page: Row[] = [];
       for (const i of result.rows) {
         after = i.number;
         if (i.id === null) continue; // a document without items
         const number = text(i.number);
-        yield [
+        page.push([
           type === "INVOICE" ? number : null,
           type === "CREDIT_MEMO" ? number : null,
           text(i.account_number),
@@ -173,8 +172,9 @@ async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator
           formatQuantity(i.quantity),
           formatUnitPrice(i.unit_price, i.currency),
           formatAmount(i.amount, i.currency),
-        ];
+        ]);
       }
+      if (page.length > 0) yield page;
     }
   }
 }
@@ -196,7 +196,7 @@ const ITEM_COLUMNS = [
   "amount",
 ];
 
-async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): AsyncGenerator<Row> {
+async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): AsyncGenerator<Row[]> {
   let after = -1;
   while (true) {
     // A page of failed accounts with their failed subscriptions (one row each, or one row without).
@@ -223,9 +223,8 @@ async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): Async
       [billRunId, after],
     );
     if (result.rows.length === 0) return;
-    for (const f of result.rows) {
-      after = f.position;
-      yield [
+    after = result.rows[result.rows.length - 1]!.position;
+    yield result.rows.map((f) => [
         text(f.account_number),
         text(f.name),
         // As the API answers: an account failed without a recorded code is an INTERNAL_ERROR.
@@ -234,8 +233,7 @@ async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): Async
         text(f.subscription_number),
         f.subscription_code,
         text(f.subscription_message),
-      ];
-    }
+      ]);
   }
 }
 
@@ -249,8 +247,8 @@ const FAILED_ACCOUNT_COLUMNS = [
   "subscriptions.message",
 ];
 
-/** Header and rows of one export. */
-export function exportRows(app: Pick<App, "pool">, billRunId: string, name: ExportName): { columns: string[]; rows: AsyncGenerator<Row> } {
+/** Header and rows (page by page, never an empty page) of one export. */
+export function exportRows(app: Pick<App, "pool">, billRunId: string, name: ExportName): { columns: string[]; rows: AsyncGenerator<Row[]> } {
   switch (name) {
     case "invoices":
       return { columns: DOCUMENT_COLUMNS("invoiceNumber"), rows: documents(app, billRunId, "INVOICE") };
@@ -271,5 +269,62 @@ export function exportRows(app: Pick<App, "pool">, billRunId: string, name: Expo
  */
 export async function writeExport(app: Pick<App, "pool">, billRunId: string, name: ExportName, out: Writable): Promise<void> {
   const { columns, rows } = exportRows(app, billRunId, name);
-  await pipeline(Readable.from(rows), stringify({ header: true, columns, bom: true, record_delimiter: "windows" }), out);
+  await pipeline(rowStream(rows), stringify({ header: true, columns, bom: true, record_delimiter: "windows" }), new Coalesce(), out);
+}
+
+/**
+ * The rows of `pages` as an object stream. A page is pushed whole (at most PAGE rows held), and
+ * the next one read only when the stringifier wants more: backpressure without a promise per row.
+ */
+function rowStream(pages: AsyncGenerator<Row[]>): Readable {
+  let reading = false;
+  return new Readable({
+    objectMode: true,
+    highWaterMark: PAGE,
+    read() {
+      if (reading) return;
+      reading = true;
+      pages.next().then(
+        (next) => {
+          reading = false;
+          if (next.done) this.push(null);
+          else for (const row of next.value) this.push(row);
+        },
+        (error: Error) => this.destroy(error),
+      );
+    },
+    destroy(error, callback) {
+      // Stops the reads (the client went away or a query failed).
+      pages.return(undefined).then(
+        () => callback(error),
+        () => callback(error),
+      );
+    },
+  });
+}
+
+/** Joins the stringifier's one-record chunks into ~64 KiB writes: one HTTP chunk each, not one per row. */
+class Coalesce extends Transform {
+  private parts: string[] = [];
+  private length = 0;
+  constructor() {
+    super({ writableObjectMode: false, decodeStrings: false });
+  }
+  override _transform(chunk: string | Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const part = typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    this.parts.push(part);
+    this.length += part.length;
+    if (this.length >= 64 * 1024) this.emitParts();
+    callback();
+  }
+  override _flush(callback: TransformCallback): void {
+    this.emitParts();
+    callback();
+  }
+  private emitParts(): void {
+    if (this.parts.length === 0) return;
+    this.push(Buffer.from(this.parts.join(""), "utf8"));
+    this.parts = [];
+    this.length = 0;
+  }
 }
