@@ -120,10 +120,10 @@ const DOCUMENT_COLUMNS = (numberField: string) => [
 
 async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator<Row[]> {
   for (const type of ["INVOICE", "CREDIT_MEMO"] as const) {
-    let after = "";
-    while (true) {
-      // One page of documents and all their items; documents have a handful of items each.
-      const result = await app.pool.query<{
+    // One page of documents and all their items (documents have a handful each); the next
+    // page is read while this one is written.
+    const read = (after: string) =>
+      app.pool.query<{
         number: string;
         account_number: string;
         currency: string;
@@ -151,10 +151,15 @@ async function* items(app: Pick<App, "pool">, billRunId: string): AsyncGenerator
           ORDER BY d.number, i.position, i.id`,
         [billRunId, type, after],
       );
+    let next = read("");
+    while (true) {
+      const result = await next;
       if (result.rows.length === 0) break;
+      next = read(result.rows[result.rows.length - 1]!.number);
+      // A rejected read nobody awaits (the client went away) must not become an unhandled rejection.
+      next.catch(() => {});
       const page: Row[] = [];
       for (const i of result.rows) {
-        after = i.number;
         if (i.id === null) continue; // a document without items
         const number = text(i.number);
         page.push([
