@@ -195,4 +195,23 @@ describe("invoice PDFs", () => {
     expect(text).toMatch(/Payment \d{4}-\d{2}-\d{2} -2\.345/);
     expect(text).toContain("Balance due KWD 10.000");
   });
+
+  it("refuses a seller block it could not print, changing nothing", async () => {
+    const update = (input: Record<string, unknown>) =>
+      t.gql<Json, unknown>(
+        `mutation($input: UpdateSettingsInput!) { updateSettings(input: $input) { __typename ... on ValidationError { field message } } }`,
+        { input },
+      );
+    expect(dataOf(await update({ companyName: "Bad\u0007Bell" })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyName"] });
+    expect(dataOf(await update({ companyTaxId: "x".repeat(101) })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyTaxId"] });
+    expect(dataOf(await update({ companyAddress: Array.from({ length: 11 }, (_, i) => `line ${i}`).join("\n") })).updateSettings).toMatchObject({
+      __typename: "ValidationError",
+      field: ["input", "companyAddress"],
+    });
+    expect(dataOf(await update({})).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input"] });
+    const forbidden = await t.gql<Json, unknown>(`mutation { updateSettings(input: { companyName: "Viewer Inc" }) { __typename } }`, undefined, t.tokens.viewer);
+    expect(forbidden.errors?.[0]?.extensions?.code ?? dataOf(forbidden).updateSettings.__typename).toMatch(/FORBIDDEN|ForbiddenError/);
+    const settings = await t.gql<Json, unknown>(`{ settings { companyName companyAddress companyTaxId } }`, undefined, t.tokens.viewer);
+    expect(dataOf(settings).settings).toEqual({ companyName: "Billrun Demo GmbH", companyAddress: "Hauptstraße 1\n10115 Berlin", companyTaxId: "DE123456789" });
+  });
 });
