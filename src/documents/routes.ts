@@ -1,13 +1,15 @@
 // The document routes, beside GraphQL on the same port and with the same bearer tokens:
 //   GET /documents/invoices/{id}.pdf, GET /documents/credit-memos/{id}.pdf
 //   GET /exports/bill-runs/{id}/{invoices|items|credit-memos|failed-accounts}.csv
-// Any role may download (a VIEWER reads everything); no valid token is a 401.
+// Any role may download (a VIEWER reads everything); no valid token is a 401. A PDF may also be
+// fetched with the short-lived signed link the API gives as `pdfUrl`, without a token.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { App } from "../app.ts";
 import { authenticate } from "../auth/users.ts";
 import { documentPdf } from "./cache.ts";
 import { billRunNumber, isExportName, writeExport } from "./csv.ts";
 import type { DocumentKind } from "./data.ts";
+import { verifyDocumentLink } from "./links.ts";
 
 const PDF_PATH = /^\/documents\/(invoices|credit-memos)\/([^/]+)\.pdf$/;
 const CSV_PATH = /^\/exports\/bill-runs\/([^/]+)\/([a-z-]+)\.csv$/;
@@ -47,13 +49,23 @@ export async function handleDocumentRequest(app: App, req: IncomingMessage, res:
     if (req.method !== "GET" && req.method !== "HEAD") {
       return sendError(res, 405, "METHOD_NOT_ALLOWED", "Use GET.", { allow: "GET, HEAD" });
     }
+    const [pathname = "/", search = ""] = (req.url ?? "/").split("?", 2);
+    const query = new URLSearchParams(search);
+    const pdf = PDF_PATH.exec(pathname);
+    const pdfType: DocumentKind | null = pdf ? (pdf[1] === "invoices" ? "INVOICE" : "CREDIT_MEMO") : null;
+    // A signed link (Invoice.pdfUrl) stands in for the token, for that one PDF, until it expires.
+    if (pdf && query.has("signature")) {
+      const id = decodeSegment(pdf[2]!);
+      if (!(await verifyDocumentLink(app, pdfType!, id, query))) {
+        return sendError(res, 401, "UNAUTHENTICATED", "This link has expired or is not valid: ask the API for a new pdfUrl.");
+      }
+      return await sendPdf(app, req, res, pdfType!, id);
+    }
     const user = await authenticate(app.db, req.headers.authorization);
     if (!user) {
       return sendError(res, 401, "UNAUTHENTICATED", "A valid bearer token is required.", { "www-authenticate": 'Bearer realm="billrun"' });
     }
-    const pathname = (req.url ?? "/").split("?")[0]!;
-    const pdf = PDF_PATH.exec(pathname);
-    if (pdf) return await sendPdf(app, req, res, pdf[1] === "invoices" ? "INVOICE" : "CREDIT_MEMO", decodeSegment(pdf[2]!));
+    if (pdf) return await sendPdf(app, req, res, pdfType!, decodeSegment(pdf[2]!));
     const csv = CSV_PATH.exec(pathname);
     if (csv && isExportName(csv[2]!)) return await sendCsv(app, req, res, decodeSegment(csv[1]!), csv[2]);
     return sendError(res, 404, "NOT_FOUND", "No such document or export.");

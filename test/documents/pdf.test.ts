@@ -6,6 +6,7 @@ import { startServer } from "../support/server.ts";
 import { createRun, dataOf, postRun, type Json } from "../billruns/helpers.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import type { HttpServer } from "../../src/http.ts";
+import { signedDocumentUrl } from "../../src/documents/links.ts";
 
 let t: TestApp;
 let server: HttpServer;
@@ -213,5 +214,30 @@ describe("invoice PDFs", () => {
     expect(forbidden.errors?.[0]?.extensions?.code ?? dataOf(forbidden).updateSettings.__typename).toMatch(/FORBIDDEN|ForbiddenError/);
     const settings = await t.gql<Json, unknown>(`{ settings { companyName companyAddress companyTaxId } }`, undefined, t.tokens.viewer);
     expect(dataOf(settings).settings).toEqual({ companyName: "Billrun Demo GmbH", companyAddress: "Hauptstraße 1\n10115 Berlin", companyTaxId: "DE123456789" });
+  });
+
+  it("gives a short-lived signed pdfUrl that works without the token, for that document only", async () => {
+    const invoices = await invoicesOf(runId);
+    const invoice = invoiceOf(invoices, accounts.usd);
+    const other = invoiceOf(invoices, accounts.jpy);
+    const result = await t.gql<Json, unknown>(`query($id: ID!) { invoice(id: $id) { pdfUrl } }`, { id: invoice.id }, t.tokens.viewer);
+    const pdfUrl: string = dataOf(result).invoice.pdfUrl;
+    expect(pdfUrl).toMatch(new RegExp(`^/documents/invoices/${invoice.id}\\.pdf\\?expires=\\d+&signature=[\\w-]+$`));
+    const expires = Number(new URL(pdfUrl, base).searchParams.get("expires"));
+    expect(expires * 1000 - Date.now()).toBeGreaterThan(200_000);
+    expect(expires * 1000 - Date.now()).toBeLessThanOrEqual(300_000);
+
+    const opened = await download(pdfUrl, null);
+    expect(opened.status).toBe(200);
+    expect(await pdfText(new Uint8Array(await opened.arrayBuffer()))).toContain(`Invoice number: ${invoice.invoiceNumber}`);
+
+    // Another document, a changed signature, or an expired link: refused.
+    expect((await download(pdfUrl.replace(invoice.id, other.id), null)).status).toBe(401);
+    expect((await download(pdfUrl.replace(/signature=./, (m) => (m.endsWith("A") ? "signature=B" : "signature=A")), null)).status).toBe(401);
+    expect((await download(pdfUrl.replace("/invoices/", "/credit-memos/"), null)).status).toBe(401);
+    const expired = await signedDocumentUrl(t.app, "INVOICE", invoice.id, Date.now() - 301_000);
+    expect((await download(expired, null)).status).toBe(401);
+    // It opens no CSV export either.
+    expect((await download(`/exports/bill-runs/${runId}/invoices.csv?${new URL(pdfUrl, base).searchParams}`, null)).status).toBe(401);
   });
 });
