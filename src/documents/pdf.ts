@@ -5,11 +5,11 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import PDFDocument from "pdfkit";
 import { addDays } from "../billing/dates.ts";
-import { formatAmount, formatMoney, formatQuantity, formatUnitPrice } from "../billing/money.ts";
+import { formatAmount, formatMoney, formatQuantity, formatUnitPrice, minorUnits } from "../billing/money.ts";
 import type { DocumentData } from "./data.ts";
 
 /** Part of every cache key: a change to the layout must not serve PDFs of the old one. */
-export const RENDERER_VERSION = "1";
+export const RENDERER_VERSION = "2";
 
 const require = createRequire(import.meta.url);
 let fonts: { regular: Buffer; bold: Buffer } | null = null;
@@ -47,7 +47,8 @@ const GAP = (CONTENT_WIDTH - COLUMNS.reduce((sum, c) => sum + c.width, 0)) / (CO
  * units (`formatAmount`); a document that is not posted carries a large DRAFT (or CANCELED)
  * watermark on every page. Throws RangeError for an unknown currency.
  */
-export function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
+export async function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
+  minorUnits(data.currency); // throws for an unknown currency before anything is drawn
   const { regular, bold } = loadFonts();
   const title = TITLES[data.type];
   const doc = new PDFDocument({
@@ -69,9 +70,13 @@ export function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
   const drawWatermark = () => {
     if (!watermark) return;
     doc.save();
-    doc.font("bold").fontSize(110).fillColor("#d33").fillOpacity(0.15);
-    doc.rotate(-40, { origin: [A4.width / 2, A4.height / 2] });
-    doc.text(watermark, 0, A4.height / 2 - 60, { width: A4.width, align: "center", lineBreak: false });
+    // As large as fits across the page's diagonal ("CANCELED" gets a smaller size than "DRAFT").
+    doc.font("bold").fontSize(100);
+    const size = Math.min(110, (100 * 0.75 * Math.hypot(A4.width, A4.height)) / doc.widthOfString(watermark));
+    doc.fontSize(size).fillColor("#d33").fillOpacity(0.15);
+    doc.rotate(-Math.atan2(A4.height, A4.width) * (180 / Math.PI), { origin: [A4.width / 2, A4.height / 2] });
+    const width = Math.hypot(A4.width, A4.height);
+    doc.text(watermark, (A4.width - width) / 2, A4.height / 2 - size * 0.6, { width, align: "center", lineBreak: false });
     doc.restore();
     doc.fillColor("black").fillOpacity(1);
   };
