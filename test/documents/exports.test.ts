@@ -196,6 +196,18 @@ describe("CSV exports of a bill run", () => {
     expect((await download(`/exports/bill-runs/00000000-0000-4000-8000-000000000000/invoices.csv`)).status).toBe(404);
     expect((await download(`/exports/bill-runs/${run.id}/payments.csv`)).status).toBe(404);
     expect((await download(`/exports/bill-runs/x/invoices.csv`)).status).toBe(404);
+    // Hostile paths are 404s, never errors.
+    for (const path of [
+      "/exports/bill-runs/..%2F..%2Fpackage.json/invoices.csv",
+      "/exports/bill-runs/%00/invoices.csv",
+      "/exports/bill-runs/%E0%A4%A/items.csv",
+      `/exports/bill-runs/${run.id}/invoices.csv/extra`,
+      "/exports/",
+      "/documents/invoices/..%2F..%2Fpackage.json.pdf",
+      "/documents/invoices/.pdf",
+    ]) {
+      expect((await download(path)).status, path).toBe(404);
+    }
   });
 
   it("stops reading when the client goes away mid-export, and keeps serving", async () => {
