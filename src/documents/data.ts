@@ -20,7 +20,8 @@ export interface DocumentData {
   dueDate: string;
   billRunNumber: string | null;
   account: { accountNumber: string; name: string; billToEmail: string };
-  seller: { companyName: string; companyAddress: string; companyTaxId: string };
+  /** companyLogo: a PNG or JPEG data URL checked when it was set, or "". */
+  seller: { companyName: string; companyAddress: string; companyTaxId: string; companyLogo: string };
   /** In position order. serviceEnd is exclusive (equal to the start for a one-time charge). */
   items: { chargeName: string; serviceStart: string; serviceEnd: string; quantity: string; unitPrice: string; amount: string }[];
   /** Oldest first; `date` is YYYY-MM-DD (UTC). */
@@ -48,11 +49,12 @@ export async function loadDocument(app: Pick<App, "pool">, type: DocumentKind, i
     company_name: string | null;
     company_address: string | null;
     company_tax_id: string | null;
+    company_logo: string | null;
   }>(
     `SELECT d.number, d.status, d.currency, d.amount::text AS amount, d.balance::text AS balance,
             to_char(d.invoice_date, 'YYYY-MM-DD') AS invoice_date, to_char(d.due_date, 'YYYY-MM-DD') AS due_date,
             r.bill_run_number, a.account_number, a.name, a.bill_to_email,
-            s.company_name, s.company_address, s.company_tax_id
+            s.company_name, s.company_address, s.company_tax_id, s.company_logo
        FROM documents d
        JOIN accounts a ON a.id = d.account_id
        LEFT JOIN bill_runs r ON r.id = d.bill_run_id
@@ -88,7 +90,7 @@ export async function loadDocument(app: Pick<App, "pool">, type: DocumentKind, i
     dueDate: doc.due_date,
     billRunNumber: doc.bill_run_number,
     account: { accountNumber: doc.account_number, name: doc.name, billToEmail: doc.bill_to_email },
-    seller: { companyName: doc.company_name ?? "", companyAddress: doc.company_address ?? "", companyTaxId: doc.company_tax_id ?? "" },
+    seller: { companyName: doc.company_name ?? "", companyAddress: doc.company_address ?? "", companyTaxId: doc.company_tax_id ?? "", companyLogo: doc.company_logo ?? "" },
     items: items.rows,
     payments: payments.rows,
   };

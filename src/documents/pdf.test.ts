@@ -24,7 +24,7 @@ const base: DocumentData = {
   dueDate: "2026-03-03",
   billRunNumber: "BR-00000007",
   account: { accountNumber: "A-00000009", name: "Ελληνική Εταιρεία Α.Ε.", billToEmail: "ap@example.gr" },
-  seller: { companyName: "", companyAddress: "", companyTaxId: "" },
+  seller: { companyName: "", companyAddress: "", companyTaxId: "", companyLogo: "" },
   items: [],
   payments: [],
 };

@@ -7,6 +7,7 @@ import PDFDocument from "pdfkit";
 import { addDays } from "../billing/dates.ts";
 import { formatAmount, formatMoney, formatQuantity, formatUnitPrice, minorUnits } from "../billing/money.ts";
 import type { DocumentData } from "./data.ts";
+import { decodeLogo } from "./logo.ts";
 
 /** Part of every cache key: a change to the layout must not serve PDFs of the old one. */
 export const RENDERER_VERSION = "2";
@@ -87,8 +88,14 @@ export async function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
 
   // Seller (left) and the document's identity (right).
   const top = MARGIN;
+  let sellerTop = top;
+  const logo = data.seller.companyLogo ? decodeLogo(data.seller.companyLogo) : null;
+  if (logo) {
+    doc.image(logo, MARGIN, top, { fit: [160, 50] });
+    sellerTop = top + 58;
+  }
   doc.font("bold").fontSize(13).fillColor("black");
-  doc.text(data.seller.companyName || " ", MARGIN, top, { width: 260 });
+  doc.text(data.seller.companyName || " ", MARGIN, sellerTop, { width: 260 });
   doc.font("regular").fontSize(9);
   if (data.seller.companyAddress) doc.text(data.seller.companyAddress, { width: 260 });
   if (data.seller.companyTaxId) doc.text(`Tax ID: ${data.seller.companyTaxId}`, { width: 260 });

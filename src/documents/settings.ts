@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { ValidationError } from "../errors.ts";
 import { parseInput } from "../validation.ts";
+import { decodeLogo, MAX_LOGO_BYTES } from "./logo.ts";
 
 // Control characters other than line breaks would print as boxes (or hide text) on a PDF.
 const printable = (max: number, lines: number) =>
@@ -17,6 +18,17 @@ const settingsUpdate = z.object({
   companyName: printable(200, 1).optional(),
   companyAddress: printable(1000, 10).optional(),
   companyTaxId: printable(100, 1).optional(),
+  companyLogo: z
+    .string()
+    .max(Math.ceil(MAX_LOGO_BYTES / 3) * 4 + 100, `must be at most ${MAX_LOGO_BYTES / 1024} KiB`)
+    .superRefine((value, ctx) => {
+      try {
+        decodeLogo(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    })
+    .optional(),
 });
 
 export type SettingsUpdate = z.output<typeof settingsUpdate>;

@@ -210,6 +210,12 @@ describe("invoice PDFs", () => {
       field: ["input", "companyAddress"],
     });
     expect(dataOf(await update({})).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input"] });
+    expect(dataOf(await update({ companyLogo: "data:image/png;base64,iVBORw0KGgoAAAA" })).updateSettings).toMatchObject({
+      __typename: "ValidationError",
+      field: ["input", "companyLogo"],
+      message: "input.companyLogo: is a damaged PNG image",
+    });
+    expect(dataOf(await update({ companyLogo: "file:///etc/passwd" })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyLogo"] });
     const forbidden = await t.gql<Json, unknown>(`mutation { updateSettings(input: { companyName: "Viewer Inc" }) { __typename } }`, undefined, t.tokens.viewer);
     expect(forbidden.errors?.[0]?.extensions?.code ?? dataOf(forbidden).updateSettings.__typename).toMatch(/FORBIDDEN|ForbiddenError/);
     const settings = await t.gql<Json, unknown>(`{ settings { companyName companyAddress companyTaxId } }`, undefined, t.tokens.viewer);

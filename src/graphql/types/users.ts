@@ -79,6 +79,7 @@ const SettingsType = builder.prismaObject("Settings", {
     companyName: t.exposeString("companyName", { description: "Seller name printed on invoice and credit-memo PDFs." }),
     companyAddress: t.exposeString("companyAddress", { description: "Seller address on the PDFs, one line per line." }),
     companyTaxId: t.exposeString("companyTaxId", { description: "Seller tax id (VAT number) on the PDFs." }),
+    companyLogo: t.string({ nullable: true, description: "Seller logo on the PDFs: a PNG or JPEG data URL; null when none.", resolve: (s) => s.companyLogo || null }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
   }),
 });
@@ -89,6 +90,7 @@ const UpdateSettingsInput = builder.inputType("UpdateSettingsInput", {
     companyName: t.string({ required: false, description: "At most 200 characters; empty clears it." }),
     companyAddress: t.string({ required: false, description: "At most 10 lines and 1,000 characters; empty clears it." }),
     companyTaxId: t.string({ required: false, description: "At most 100 characters; empty clears it." }),
+    companyLogo: t.string({ required: false, description: "A PNG or JPEG as a data URL (data:image/png;base64,...), at most 200 KiB; empty removes it." }),
   }),
 });
 
