@@ -1,16 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { PDFParse } from "pdf-parse";
+import { pdfPages } from "../../test/support/pdf.ts";
 import type { DocumentData } from "./data.ts";
 import { renderDocumentPdf } from "./pdf.ts";
 
-async function pages(pdf: Buffer): Promise<string[]> {
-  const parser = new PDFParse({ data: new Uint8Array(pdf) });
-  try {
-    return (await parser.getText()).pages.map((p) => p.text);
-  } finally {
-    await parser.destroy();
-  }
-}
+const pages = (pdf: Buffer) => pdfPages(pdf);
 
 const base: DocumentData = {
   type: "INVOICE",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PDFParse } from "pdf-parse";
+import { pdfText } from "../support/pdf.ts";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { startServer } from "../support/server.ts";
@@ -22,15 +22,6 @@ afterAll(async () => {
   await server?.close();
   await t?.close();
 });
-
-async function pdfText(pdf: Uint8Array): Promise<string> {
-  const parser = new PDFParse({ data: pdf });
-  try {
-    return (await parser.getText()).text;
-  } finally {
-    await parser.destroy();
-  }
-}
 
 async function download(path: string, token: string | null, headers: Record<string, string> = {}) {
   return fetch(`${base}${path}`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });

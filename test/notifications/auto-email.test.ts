@@ -5,16 +5,7 @@ import { createRun, getRun, nodes, postRun, updateAccountStatus } from "../billr
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { startMailer, type Mailer } from "../../src/notifications/mailer.ts";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./smtp.ts";
-import { PDFParse } from "pdf-parse";
-
-async function pdfText(pdf: Buffer): Promise<string> {
-  const parser = new PDFParse({ data: new Uint8Array(pdf) });
-  try {
-    return (await parser.getText()).text;
-  } finally {
-    await parser.destroy();
-  }
-}
+import { pdfText } from "../support/pdf.ts";
 
 let t: TestApp;
 let smtp: TestSmtp;
