@@ -6,6 +6,7 @@ import type { App } from "./app.ts";
 import { pendingMigrations } from "./db/migrate.ts";
 import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
+import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts";
 
 export interface HttpServer {
   server: Server;
@@ -50,6 +51,10 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
         (pending) => sendJson(res, pending.length === 0 ? 200 : 503, pending.length === 0 ? { status: "ready" } : { status: "migrations pending", pending }),
         (error: Error) => sendJson(res, 503, { status: "database unreachable", error: error.message }),
       );
+      return;
+    }
+    if (isDocumentRequest(req)) {
+      void handleDocumentRequest(app, req, res);
       return;
     }
     if (isDashboardRequest(req)) {

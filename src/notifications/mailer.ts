@@ -11,6 +11,7 @@ import nodemailer, { type NodemailerError, type SendMailOptions } from "nodemail
 import type { App } from "../app.ts";
 import { composeInvoiceEmail, composeRunStatusEmail, type ComposedEmail, type InvoiceEmailData } from "./compose.ts";
 import type { RunStatusPayload } from "./outbox.ts";
+import { documentPdf } from "../documents/cache.ts";
 
 export interface MailerOptions {
   concurrency: number;
@@ -109,6 +110,7 @@ export function headerValue(value: string): string {
 /** The message of an outbox row, rendered now; null when what it is about no longer exists. */
 export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMailOptions & { messageId: string }) | null> {
   let email: ComposedEmail;
+  let attachments: SendMailOptions["attachments"];
   if (row.kind === "BILL_RUN_STATUS") {
     if (!row.payload) return null;
     email = composeRunStatusEmail(row.payload, { publicUrl: app.config.publicUrl });
@@ -116,6 +118,9 @@ export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMai
     const invoice = row.document_id ? await loadInvoice(app, row.document_id) : null;
     if (!invoice) return null;
     email = composeInvoiceEmail(invoice);
+    // Rendered now, from what the invoice is at send time (it is posted, so it no longer changes).
+    const rendered = await documentPdf(app, "INVOICE", row.document_id!);
+    if (rendered) attachments = [{ filename: `${rendered.data.number}.pdf`, content: rendered.pdf, contentType: "application/pdf" }];
   }
   return {
     from: app.config.emailFrom,
@@ -123,6 +128,7 @@ export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMai
     subject: headerValue(email.subject),
     text: email.text,
     html: email.html,
+    ...(attachments ? { attachments } : {}),
     messageId: messageIdOf(row.id),
     headers: { "X-Billrun-Notification": row.dedupe_key },
   };

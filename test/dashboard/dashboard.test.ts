@@ -2,7 +2,7 @@
 // headless Chromium (Debian's `chromium`, through playwright-core) against the public API.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -275,6 +275,31 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
     const invoices = page.getByRole("tabpanel", { name: /Invoices/ });
     await invoices.locator("tbody tr").filter({ hasText: "POSTED" }).nth(2).waitFor();
     expect(await invoices.locator("tbody tr").count()).toBe(3);
+  });
+
+  it("downloads an invoice's PDF and the run's CSV exports with the token", async () => {
+    const invoices = page.getByRole("tabpanel", { name: /Invoices/ });
+    const first = invoices.locator("tbody tr").first();
+    const invoiceNumber = (await first.locator("th").textContent())!.trim();
+    const [pdf] = await Promise.all([page.waitForEvent("download"), first.getByRole("button", { name: `Download PDF of ${invoiceNumber}` }).click()]);
+    expect(pdf.suggestedFilename()).toBe(`${invoiceNumber}.pdf`);
+    const pdfBytes = await readFile((await pdf.path())!);
+    expect(pdfBytes.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+
+    const [csv] = await Promise.all([page.waitForEvent("download"), invoices.getByRole("button", { name: "Export CSV", exact: true }).click()]);
+    expect(csv.suggestedFilename()).toMatch(/^BR-\d+-invoices\.csv$/);
+    const lines = (await readFile((await csv.path())!, "utf8")).replace(/^\uFEFF/, "").trim().split("\r\n");
+    expect(lines[0]).toBe("id,invoiceNumber,account.accountNumber,account.name,currency,amount,balance,status,invoiceDate,dueDate,postedAt");
+    expect(lines).toHaveLength(4);
+    expect(lines.some((l) => l.includes(invoiceNumber))).toBe(true);
+
+    await page.getByRole("tab", { name: /Failed accounts/ }).click();
+    const failed = page.getByRole("tabpanel", { name: /Failed accounts/ });
+    const [failedCsv] = await Promise.all([page.waitForEvent("download"), failed.getByRole("button", { name: "Export CSV" }).click()]);
+    const failedText = await readFile((await failedCsv.path())!, "utf8");
+    expect(failedText).toContain(accounts.mismatch.subscriptionNumber);
+    expect(failedText).toContain("MISSING_BILL_TO_CONTACT");
+    await page.getByRole("tab", { name: /Invoices/ }).click();
   });
 
   it("lists schedules with their next run, and pauses and resumes one", async () => {

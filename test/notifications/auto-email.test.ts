@@ -5,6 +5,7 @@ import { createRun, getRun, nodes, postRun, updateAccountStatus } from "../billr
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { startMailer, type Mailer } from "../../src/notifications/mailer.ts";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./smtp.ts";
+import { pdfText } from "../support/pdf.ts";
 
 let t: TestApp;
 let smtp: TestSmtp;
@@ -73,6 +74,16 @@ describe("autoEmail", () => {
     expect(alpha!.text).toContain("Total: USD 76.29");
     expect(alpha!.html).toContain("<td>Platform &lt;Pro&gt;</td>");
     expect(alpha!.html).toContain("USD 76.29");
+    // The invoice itself, as a PDF: what the customer keeps. The email stays small.
+    expect(alpha!.attachments.map((a) => [a.filename, a.contentType])).toEqual([[`${alphaInvoice.invoiceNumber}.pdf`, "application/pdf"]]);
+    const pdf = await pdfText(alpha!.attachments[0]!.content);
+    expect(pdf).toContain(`Invoice number: ${alphaInvoice.invoiceNumber}`);
+    expect(pdf).toContain(`Account ${a.account.accountNumber}`);
+    expect(pdf).toContain("Platform <Pro> 2026-01-10 – 2026-01-31 1 30.00 21.29");
+    expect(pdf).toContain("Total USD 76.29");
+    expect(pdf).toContain("Status: Posted");
+    expect(pdf).not.toContain("DRAFT");
+    expect(alpha!.raw.length).toBeLessThan(100_000);
 
     const [beta] = invoiceMails("ap@beta.example.com");
     expect(beta!.subject).toBe(`Invoice ${invoiceOf(b.account.id).invoiceNumber}: JPY 1200, due 2026-03-03`);

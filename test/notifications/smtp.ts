@@ -12,6 +12,8 @@ export interface ReceivedMail {
   messageId: string;
   text: string;
   html: string;
+  /** Parts with a file name (Content-Disposition: attachment), decoded to bytes. */
+  attachments: { filename: string; contentType: string; content: Buffer }[];
 }
 
 export interface TestSmtp {
@@ -128,21 +130,36 @@ function decodeHeader(value: string): string {
     );
 }
 
+type Part = { headers: Map<string, string>; body: string };
+
+/** The leaf parts of a MIME entity, depth first (multipart/mixed holding multipart/alternative and attachments). */
+function leafParts(part: Part): Part[] {
+  const type = part.headers.get("content-type") ?? "text/plain";
+  const boundary = /^multipart\//i.test(type) ? /boundary="?([^";]+)"?/i.exec(type)?.[1] : undefined;
+  if (!boundary) return [part];
+  return part.body
+    .split(`--${boundary}`)
+    .slice(1)
+    .filter((p) => !p.startsWith("--"))
+    .flatMap((p) => leafParts(splitHeaders(p.replace(/^\r\n/, ""))));
+}
+
 function parseMessage(raw: string): Omit<ReceivedMail, "raw" | "rcptTo" | "mailFrom"> {
   const { headers, body } = splitHeaders(raw);
   let text = "";
   let html = "";
-  const type = headers.get("content-type") ?? "text/plain";
-  const boundary = /boundary="?([^";]+)"?/i.exec(type)?.[1];
-  const parts = boundary
-    ? body
-        .split(`--${boundary}`)
-        .slice(1)
-        .filter((p) => !p.startsWith("--"))
-        .map((p) => splitHeaders(p.replace(/^\r\n/, "")))
-    : [{ headers, body }];
-  for (const part of parts) {
+  const attachments: ReceivedMail["attachments"] = [];
+  for (const part of leafParts({ headers, body })) {
     const partType = part.headers.get("content-type") ?? "text/plain";
+    const disposition = part.headers.get("content-disposition") ?? "";
+    const filename = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
+    if (filename) {
+      const encoded = part.body.replace(/\r\n$/, "");
+      const encoding = (part.headers.get("content-transfer-encoding") ?? "").toLowerCase();
+      const content = encoding === "base64" ? Buffer.from(encoded.replace(/\s+/g, ""), "base64") : Buffer.from(decodeBody(encoded, encoding), "utf8");
+      attachments.push({ filename: decodeHeader(filename), contentType: partType.split(";")[0]!.trim(), content });
+      continue;
+    }
     const content = decodeBody(part.body.replace(/\r\n$/, ""), part.headers.get("content-transfer-encoding"));
     if (partType.startsWith("text/plain")) text = content.replace(/\r\n/g, "\n");
     if (partType.startsWith("text/html")) html = content.replace(/\r\n/g, "\n");
@@ -153,5 +170,6 @@ function parseMessage(raw: string): Omit<ReceivedMail, "raw" | "rcptTo" | "mailF
     messageId: headers.get("message-id") ?? "",
     text,
     html,
+    attachments,
   };
 }

@@ -170,3 +170,45 @@ export interface ResultError {
 export function asError(result: { __typename: string }): ResultError | null {
   return result.__typename.endsWith("Error") ? (result as unknown as ResultError) : null;
 }
+
+// --- files (PDFs, CSV exports) ------------------------------------------------------------
+
+/**
+ * Downloads a document route (`/documents/...pdf`, `/exports/...csv`) with the bearer token: a
+ * plain link cannot carry it, so the file is fetched, then saved from a blob under the name the
+ * server gives in Content-Disposition. Throws ApiError when the server refuses.
+ */
+export async function downloadFile(path: string, fallbackName: string): Promise<void> {
+  const token = getToken();
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch {
+    throw new ApiError("The server cannot be reached. Check your connection and try again.", "NETWORK");
+  }
+  if (!response.ok) {
+    let error: { message?: string; extensions?: { code?: string } } | undefined;
+    try {
+      error = ((await response.json()) as GraphQLResponse<unknown>).errors?.[0];
+    } catch {
+      // not JSON: the status says enough
+    }
+    const apiError = new ApiError(error?.message ?? `The server answered ${response.status} ${response.statusText}.`, error?.extensions?.code ?? null);
+    if (response.status === 401) onUnauthenticated();
+    throw apiError;
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") ?? "")?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  try {
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = name;
+    link.hidden = true;
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } finally {
+    // After the click has handed the blob to the browser's download.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+}

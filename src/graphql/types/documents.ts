@@ -4,6 +4,7 @@ import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
 import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { DOCUMENT_LINK_SECONDS, signedDocumentUrl } from "../../documents/links.ts";
 
 export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
 const ItemKindEnum = builder.enumType("ItemKind", {
@@ -66,6 +67,10 @@ function documentFields(numberField: "invoiceNumber" | "creditMemoNumber") {
       postedAt: t.expose("postedAt", { type: "DateTime", nullable: true }),
       items: t.relation("items", { query: { orderBy: { position: "asc" } } }),
       payments: t.relation("payments", { query: { orderBy: { createdAt: "asc" } } }),
+      pdfUrl: t.string({
+        description: `The PDF, without the bearer token: a signed link that works for ${DOCUMENT_LINK_SECONDS / 60} minutes (relative unless PUBLIC_URL is set).`,
+        resolve: (d, _args, ctx) => signedDocumentUrl(ctx.app, numberField === "invoiceNumber" ? "INVOICE" : "CREDIT_MEMO", d.id),
+      }),
     }),
   });
 }

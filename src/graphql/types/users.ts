@@ -5,8 +5,8 @@ import { connectionOf, pageOf, totalCountOf, withSortKeys, type KeysetOrder } fr
 import type { Context } from "../context.ts";
 import type { ApiToken, User } from "../../generated/prisma/client.ts";
 import { createApiToken, createUser, hasRole, revokeApiToken, updateUser } from "../../auth/users.ts";
-import { ValidationError } from "../../errors.ts";
 import { isUuid } from "../../util.ts";
+import { parseSettingsUpdate } from "../../documents/settings.ts";
 
 export const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "OPERATOR", "VIEWER"] as const });
 
@@ -94,12 +94,22 @@ const SettingsType = builder.prismaObject("Settings", {
     advancedArSettlement: t.exposeBoolean("advancedArSettlement", {
       description: "When on, posting a bill run posts its credit memos too.",
     }),
+    companyName: t.exposeString("companyName", { description: "Seller name printed on invoice and credit-memo PDFs." }),
+    companyAddress: t.exposeString("companyAddress", { description: "Seller address on the PDFs, one line per line." }),
+    companyTaxId: t.exposeString("companyTaxId", { description: "Seller tax id (VAT number) on the PDFs." }),
+    companyLogo: t.string({ nullable: true, description: "Seller logo on the PDFs: a PNG or JPEG data URL; null when none.", resolve: (s) => s.companyLogo || null }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
   }),
 });
 
 const UpdateSettingsInput = builder.inputType("UpdateSettingsInput", {
-  fields: (t) => ({ advancedArSettlement: t.boolean({ required: false }) }),
+  fields: (t) => ({
+    advancedArSettlement: t.boolean({ required: false }),
+    companyName: t.string({ required: false, description: "At most 200 characters; empty clears it." }),
+    companyAddress: t.string({ required: false, description: "At most 10 lines and 1,000 characters; empty clears it." }),
+    companyTaxId: t.string({ required: false, description: "At most 100 characters; empty clears it." }),
+    companyLogo: t.string({ required: false, description: "A PNG or JPEG as a data URL (data:image/png;base64,...), at most 200 KiB; empty removes it." }),
+  }),
 });
 
 builder.queryFields((t) => ({
@@ -194,11 +204,6 @@ builder.mutationFields((t) => ({
     errors: {},
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdateSettingsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => {
-      if (input.advancedArSettlement === null || input.advancedArSettlement === undefined) {
-        throw new ValidationError("input: nothing to update", ["input"]);
-      }
-      return ctx.db.settings.update({ where: { id: 1 }, data: { advancedArSettlement: input.advancedArSettlement } });
-    },
+    resolve: (_root, { input }, ctx) => ctx.db.settings.update({ where: { id: 1 }, data: parseSettingsUpdate(input) }),
   }),
 }));

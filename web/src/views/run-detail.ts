@@ -1,5 +1,5 @@
 // Bill run detail: counters, live progress, tabs, and the actions the run's status allows.
-import { ApiError, onReconnect, request, subscribe, type ResultError } from "../api.ts";
+import { ApiError, downloadFile, onReconnect, request, subscribe, type ResultError } from "../api.ts";
 import { h, fill, formatDateTime, formatTotals, Pager, pagerControls, statusBadge, statusLabel, type Child } from "../dom.ts";
 import { announce, canOperate, session, takeNotice, type Cleanup } from "../session.ts";
 import {
@@ -383,10 +383,20 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const connection = data.billRun?.invoices;
     if (!connection || connection.totalCount === 0) return h("p", { class: "empty" }, "No invoices.");
     return [
+      exportBar(["invoices", "Export CSV"], ["items", "Export items CSV"]),
       table(
         "Invoices",
-        ["Invoice", "Account", "Status", "Amount", "Balance", "Invoice date", "Due date"],
-        connection.edges.map(({ node: i }) => [i.invoiceNumber, `${i.account.accountNumber} · ${i.account.name}`, i.status, amount(i.amount, i.currency), amount(i.balance, i.currency), i.invoiceDate, i.dueDate]),
+        ["Invoice", "Account", "Status", "Amount", "Balance", "Invoice date", "Due date", "Document"],
+        connection.edges.map(({ node: i }) => [
+          i.invoiceNumber,
+          `${i.account.accountNumber} · ${i.account.name}`,
+          i.status,
+          amount(i.amount, i.currency),
+          amount(i.balance, i.currency),
+          i.invoiceDate,
+          i.dueDate,
+          pdfButton(`/documents/invoices/${encodeURIComponent(i.id)}.pdf`, i.invoiceNumber),
+        ]),
         [3, 4],
       ),
       pagerControls("Invoice", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, reloadPanel("invoices")),
@@ -399,10 +409,19 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const connection = data.billRun?.creditMemos;
     if (!connection || connection.totalCount === 0) return h("p", { class: "empty" }, "No credit memos.");
     return [
+      exportBar(["credit-memos", "Export CSV"]),
       table(
         "Credit memos",
-        ["Credit memo", "Account", "Status", "Amount", "Balance", "Date"],
-        connection.edges.map(({ node: c }) => [c.creditMemoNumber, `${c.account.accountNumber} · ${c.account.name}`, c.status, amount(c.amount, c.currency), amount(c.balance, c.currency), c.invoiceDate]),
+        ["Credit memo", "Account", "Status", "Amount", "Balance", "Date", "Document"],
+        connection.edges.map(({ node: c }) => [
+          c.creditMemoNumber,
+          `${c.account.accountNumber} · ${c.account.name}`,
+          c.status,
+          amount(c.amount, c.currency),
+          amount(c.balance, c.currency),
+          c.invoiceDate,
+          pdfButton(`/documents/credit-memos/${encodeURIComponent(c.id)}.pdf`, c.creditMemoNumber),
+        ]),
         [3, 4],
       ),
       pagerControls("Credit memo", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, reloadPanel("credit-memos")),
@@ -414,6 +433,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const { failedAccounts: connection } = await request(DashboardFailedAccountsDocument, { billRunId: id, first: PAGE_SIZE, after: pager.after });
     if (connection.totalCount === 0) return h("p", { class: "empty" }, "No failed accounts.");
     return [
+      exportBar(["failed-accounts", "Export CSV"]),
       table(
         "Failed accounts or subscriptions",
         ["Account", "Name", "Code", "Message", "Failing subscriptions"],
@@ -429,6 +449,46 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
       ),
       pagerControls("Failed account", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, reloadPanel("failed")),
     ];
+  }
+
+  // --- files ---------------------------------------------------------------------------------
+
+  /** Fetches a file with the token and saves it; a refusal is shown where action results are. */
+  async function saveFile(button: HTMLButtonElement, path: string, fallbackName: string): Promise<void> {
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    try {
+      await downloadFile(path, fallbackName);
+    } catch (error) {
+      actionMessage.className = "action-message error";
+      actionMessage.textContent = `Download failed: ${(error as ApiError).message}`;
+      actionMessage.focus();
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  }
+
+  function pdfButton(path: string, number: string): HTMLButtonElement {
+    const button: HTMLButtonElement = h(
+      "button",
+      { type: "button", class: "link-button", "data-download": "pdf", "aria-label": `Download PDF of ${number}`, onclick: () => void saveFile(button, path, `${number}.pdf`) },
+      "Download PDF",
+    );
+    return button;
+  }
+
+  /** "Export CSV" buttons above a tab's table: the whole run, not just the page shown. */
+  function exportBar(...exports: [name: "invoices" | "items" | "credit-memos" | "failed-accounts", label: string][]): HTMLElement {
+    return h(
+      "div",
+      { class: "exports", role: "group", "aria-label": "Exports" },
+      exports.map(([name, label]) => {
+        const path = `/exports/bill-runs/${encodeURIComponent(id)}/${name}.csv`;
+        const button: HTMLButtonElement = h("button", { type: "button", "data-export": name, onclick: () => void saveFile(button, path, `${run?.billRunNumber ?? "bill-run"}-${name}.csv`) }, label);
+        return button;
+      }),
+    );
   }
 
   function historyTable(current: DashboardRunDetailFragment): Child {
