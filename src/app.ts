@@ -21,8 +21,9 @@ export interface App {
 }
 
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
-  const db = createDb(databaseUrl, dbOptions);
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 10_000 });
+  // One pool for Prisma and our SQL: the process's share of max_connections is one number.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.dbPoolSize, connectionTimeoutMillis: 10_000 });
+  const db = createDb(pool, dbOptions);
   let closing = false;
   // pool.end() resolves once its clients are let go, not once their sockets have closed: a
   // database stopped right after (embedded PostgreSQL at exit) may still kill one. Not news then.
@@ -30,7 +31,8 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     if (!closing) log.error({ err: error }, "idle database connection failed");
   });
   const jobs = await startJobs(databaseUrl, config.jobs, log);
-  const events = new EventBus(databaseUrl, log);
+  // LISTEN needs a session of its own: DATABASE_LISTEN_URL lets it bypass a transaction-mode pooler.
+  const events = new EventBus(config.databaseListenUrl ?? databaseUrl, log);
   await events.start();
   const app: App = {
     config,

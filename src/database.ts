@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import type { Config } from "./config.ts";
-import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.ts";
+import type { EmbeddedDatabase } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import type { Logger } from "./log.ts";
 
@@ -19,6 +19,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   let url = config.databaseUrl;
   let embedded: EmbeddedDatabase | null = null;
   if (!url) {
+    const { startEmbeddedPostgres } = await import("./db/embedded.ts");
     embedded = await startEmbeddedPostgres({
       dataDir: path.join(config.dataDir, "postgres"),
       port: process.env.BILLRUN_PG_PORT ? Number(process.env.BILLRUN_PG_PORT) : undefined,

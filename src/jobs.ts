@@ -20,18 +20,21 @@ export interface JobOptions {
   /** How often expired jobs are looked for. */
   maintenanceIntervalSeconds: number;
   pollingIntervalSeconds: number;
+  /** Connections of pg-boss's own pool. */
+  poolSize: number;
 }
 
 export interface Jobs {
   boss: PgBoss;
   send: (queue: string, data: object, options?: { singletonKey?: string; sql?: Sql }) => Promise<string | null>;
-  stop: () => Promise<void>;
+  /** Stops pg-boss; jobs still active after `timeoutMs` are failed (and so retried). */
+  stop: (timeoutMs?: number) => Promise<void>;
 }
 
 export async function startJobs(databaseUrl: string, options: JobOptions, log: Logger): Promise<Jobs> {
   const boss = new PgBoss({
     connectionString: databaseUrl,
-    max: 4,
+    max: options.poolSize,
     maintenanceIntervalSeconds: options.maintenanceIntervalSeconds,
   });
   boss.on("error", (error) => log.error({ err: error }, "job queue error"));
@@ -54,6 +57,6 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
         // Enqueued in the caller's transaction: the job exists if and only if the change commits.
         db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
       }),
-    stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }),
+    stop: (timeoutMs = 10_000) => boss.stop({ graceful: true, wait: true, timeout: timeoutMs }),
   };
 }

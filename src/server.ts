@@ -10,6 +10,8 @@ import { bootstrapAdmin, ensureAdmin } from "./auth/users.ts";
 import { loadDemoData } from "./demo/seed.ts";
 import { startHttpServer } from "./http.ts";
 import { createLogger } from "./log.ts";
+import { startSupervisor } from "./billruns/supervisor.ts";
+import { onStopSignals } from "./shutdown.ts";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel);
@@ -36,7 +38,9 @@ if (config.demoData && (await app.db.account.count()) === 0) {
   log.info(summary, "demo data loaded");
 }
 
-if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
+// Every process sweeps for work whose holder died; a process with a worker also says it lives.
+const supervisor = await startSupervisor(app, { worker: config.runWorker, kind: "server" });
+const workers = config.runWorker ? await registerWorkers(app, config.workerConcurrency, supervisor.processId) : null;
 // Every process may send mail and run the scheduler: outbox leases and occurrence claims keep
 // them from doing the same work twice.
 const mailer = config.mail.enabled ? startMailer(app) : null;
@@ -45,17 +49,28 @@ const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 const http = await startHttpServer(app, config.port, config.host);
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "shutting down");
-  await http.close().catch((error) => log.error({ err: error }, "closing HTTP failed"));
-  await scheduler?.stop();
+const { drainMs, graceMs } = config.shutdown;
+onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
+  // Load balancers see /ready fail and stop sending; meanwhile everything is still served.
+  log.info({ signal, drainSeconds: drainMs / 1000 }, "stopping: /ready answers 503, still serving while the load balancer drains");
+  http.drain();
+  const jobsDone = workers?.stop(graceMs);
+  const schedulerDone = scheduler?.stop();
+  await new Promise((resolve) => setTimeout(resolve, drainMs));
+  log.info({ graceSeconds: graceMs / 1000 }, "stopping: no new connections; requests in flight finish");
+  await http.close(graceMs);
+  log.info("HTTP and WebSockets closed");
+  if (jobsDone) {
+    await jobsDone;
+    log.info("bill-run jobs finished");
+  }
+  await schedulerDone;
   await mailer?.stop();
-  await app.close().catch((error) => log.error({ err: error }, "closing database connections failed"));
-  await database.embedded?.stop();
-  process.exit(0);
-}
-process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  await supervisor.stop();
+  await app.close();
+  log.info("database connections closed");
+  if (database.embedded) {
+    await database.embedded.stop();
+    log.info("embedded PostgreSQL stopped");
+  }
+});

@@ -227,10 +227,16 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
 
 /** The work of a cancel, in one transaction; also what recovery re-runs for a run stuck in CANCEL_IN_PROGRESS. */
 export async function finishCancel(app: App, billRunId: string, actorId: string | null): Promise<void> {
-  await transaction(app.pool, async (sql) => {
-    await rollBackDocuments(sql, billRunId);
-    await tryTransition(sql, billRunId, "finishCancel", { actorId });
-  });
+  await transaction(app.pool, (sql) => finishCancelIn(sql, billRunId, actorId));
+}
+
+/** finishCancel's work in the caller's transaction. */
+export async function finishCancelIn(sql: Sql, billRunId: string, actorId: string | null): Promise<void> {
+  // The run's row stays locked until commit: the sweeper (supervisor.ts) sees it taken and
+  // leaves a cancel that a live process is doing alone.
+  await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
+  await rollBackDocuments(sql, billRunId);
+  await tryTransition(sql, billRunId, "finishCancel", { actorId });
 }
 
 async function rollBackDocuments(sql: Sql, billRunId: string): Promise<void> {
@@ -263,11 +269,16 @@ export async function deleteBillRun(app: App, billRunId: string, actorId: string
 }
 
 export async function finishRemove(app: App, billRunId: string): Promise<void> {
-  await transaction(app.pool, async (sql) => {
-    // An ERROR run may have billed some accounts before it failed: free those periods first.
-    await rollBackDocuments(sql, billRunId);
-    await sql.query("DELETE FROM bill_runs WHERE id = $1 AND status = 'REMOVE_IN_PROGRESS'", [billRunId]);
-  });
+  await transaction(app.pool, (sql) => finishRemoveIn(sql, billRunId));
+}
+
+/** finishRemove's work in the caller's transaction. */
+export async function finishRemoveIn(sql: Sql, billRunId: string): Promise<void> {
+  // Locked first, as finishCancelIn.
+  await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
+  // An ERROR run may have billed some accounts before it failed: free those periods first.
+  await rollBackDocuments(sql, billRunId);
+  await sql.query("DELETE FROM bill_runs WHERE id = $1 AND status = 'REMOVE_IN_PROGRESS'", [billRunId]);
 }
 
 /** A new run for exactly the accounts that failed, with the same dates and options. */

@@ -15,6 +15,7 @@ export const EVENTS_CONNECTION_NAME = "billrun-events";
 export class EventBus {
   private readonly listeners = new Set<Listener>();
   private readonly reconnectListeners = new Set<() => void>();
+  private readonly sessionSetups: ((client: pg.Client) => Promise<unknown>)[] = [];
   private client: pg.Client | null = null;
   private closed = false;
   private reconnecting = false;
@@ -74,6 +75,7 @@ export class EventBus {
     });
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    for (const setup of this.sessionSetups) await setup(client);
     const stored = await client.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM bill_run_events");
     this.heard(BigInt(stored.rows[0]!.id));
     this.client = client;
@@ -100,6 +102,16 @@ export class EventBus {
       }
     }
     this.reconnecting = false;
+  }
+
+  /**
+   * Runs `setup` on the LISTEN session now (when connected) and again after every reconnect:
+   * for session state that must live exactly as long as this process's session, such as the
+   * advisory lock that says the process is alive.
+   */
+  async addSessionSetup(setup: (client: pg.Client) => Promise<unknown>): Promise<void> {
+    this.sessionSetups.push(setup);
+    if (this.client) await setup(this.client);
   }
 
   /** Calls `listener` for every message until the returned function is called. */
