@@ -43,12 +43,14 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
   // Queues keep the settings they were created with; update them so that the configuration of
   // the most recently started process applies.
   const dead = { name: QUEUES.dead, retryLimit: 5, expireInSeconds: options.expireInSeconds };
-  await boss.createQueue(QUEUES.dead, dead);
-  await boss.updateQueue(QUEUES.dead, dead);
-  for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
-    await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
-    await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
-  }
+  await retryDeadlocks(async () => {
+    await boss.createQueue(QUEUES.dead, dead);
+    await boss.updateQueue(QUEUES.dead, dead);
+    for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
+      await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+      await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+    }
+  });
   return {
     boss,
     send: (queue, data, sendOptions = {}) =>
@@ -59,4 +61,20 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       }),
     stop: (timeoutMs = 10_000) => boss.stop({ graceful: true, wait: true, timeout: timeoutMs }),
   };
+}
+
+/**
+ * Processes started together on a new database create the queues at the same moment, and
+ * pg-boss's create_queue (a row, a partition) can deadlock with itself: one of them loses and
+ * tries again, after a random pause, until the queues exist.
+ */
+async function retryDeadlocks(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if ((error as { code?: string }).code !== "40P01" || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200 * attempt));
+    }
+  }
 }
