@@ -46,7 +46,7 @@ const ALIVE = `(p.heartbeat_at >= now() - make_interval(secs => $1::float8)
  * - (a worker) says it lives: a heartbeat row, and an advisory lock on its LISTEN session that
  *   PostgreSQL frees the moment the process dies;
  * - finds active bill-run jobs whose holder is gone (lock free, heartbeat older than
- *   `BILLRUN_PROCESS_TIMEOUT_SECONDS`, or no holder recorded that long after it started) and
+ *   `BILLRUN_PROCESS_TIMEOUT_SECONDS`, or no holder recorded half that long after it started) and
  *   sends them again at once (every step is idempotent), rather than after pg-boss's expiry;
  * - finishes cancels and deletes whose process died between their two transactions (the run's
  *   row is unlocked: nobody is on it), and re-sends the job of a run that has none left;
@@ -154,7 +154,8 @@ export async function releaseJobs(app: App, jobs: HeldJob[], lost: boolean, sql?
 async function sweep(app: App, stalls: Map<string, string>): Promise<void> {
   const { processTimeoutMs, stallWarnMs } = app.config.recovery;
   const timeout = processTimeoutMs / 1000;
-  // Cancels and deletes are finished in a request; left alone this long, their process died.
+  // A live process records a job it took, or takes the row of a cancel or delete it started,
+  // within milliseconds: after this long without, its process died in between.
   const quiet = timeout / 2;
   const leftovers = await transaction(app.pool, async (sql) => {
     const turn = await sql.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock($1, 0) AS ok", [SWEEP_LOCK_CLASS]);
@@ -166,9 +167,9 @@ async function sweep(app: App, stalls: Map<string, string>): Promise<void> {
          LEFT JOIN job_holders h ON h.job_id = j.id AND h.queue = j.name
          LEFT JOIN worker_processes p ON p.id = h.process_id
         WHERE j.name = ANY($2::text[]) AND j.state = 'active'
-          AND CASE WHEN h.job_id IS NULL THEN j.started_on < now() - make_interval(secs => $1::float8)
+          AND CASE WHEN h.job_id IS NULL THEN j.started_on < now() - make_interval(secs => $3::float8)
                    ELSE p.id IS NULL OR NOT ${ALIVE} END`,
-      [timeout, RUN_QUEUES],
+      [timeout, RUN_QUEUES, quiet],
     );
     if (orphaned.rows.length > 0) {
       const moved = await releaseJobs(

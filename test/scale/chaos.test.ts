@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -291,11 +292,33 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   // The surviving API drains: /ready fails while queries are still served, then it stops,
   // closing WebSockets with 1001; it and the workers exit 0 with nothing at warn or above.
   s1.dispose();
+  // A request in flight across the whole stop: its body is still coming when SIGTERM arrives.
+  const body = JSON.stringify({ query: `query($id: ID!) { billRun(id: $id) { status } }`, variables: { id: r3 } });
+  const slow = request(`http://127.0.0.1:${api2.port}/graphql`, {
+    method: "POST",
+    // 100-continue: the server answers it once the request is in its hands, so the test knows.
+    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${TOKEN}`, expect: "100-continue" },
+  });
+  const arrived = new Promise<void>((resolve) => slow.once("continue", () => resolve()));
+  const slowAnswer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    slow.on("response", (response) => {
+      let text = "";
+      response.on("data", (part: Buffer) => (text += part.toString()));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    slow.on("error", reject);
+  });
+  slow.flushHeaders();
+  await arrived;
+  slow.write(body.slice(0, 10));
   api2.child.kill("SIGTERM");
   await waitFor("api2 /ready to answer 503", async () => (await probe(api2.port, "/ready")) === 503, 5_000, 20);
   expect(await gql<{ billRun: { status: string } }>(api2, `query($id: ID!) { billRun(id: $id) { status } }`, { id: r3 })).toEqual({
     billRun: { status: "POSTED" },
   });
+  await api2.waitForLog((l) => l.msg === "waiting for HTTP requests in flight", 10_000);
+  slow.end(body.slice(10));
+  expect(await slowAnswer).toEqual({ status: 200, text: JSON.stringify({ data: { billRun: { status: "POSTED" } } }) });
   await s2.ended();
   expect(s2.closeCode).toBe(1001);
   survivor.child.kill("SIGTERM");
