@@ -31,7 +31,9 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     await writeFile(path.join(config.dataDir, "database-url"), `${url}\n`, { mode: 0o600 });
     log.info({ port: embedded.port }, "embedded PostgreSQL started");
   }
-  const applied = await migrate(url, (line) => log.info(line));
+  // The migration lock is a session's: through a transaction-mode pooler it could be left held.
+  const sessionUrl = config.databaseUrl && config.databaseListenUrl ? config.databaseListenUrl : url;
+  const applied = await migrate(sessionUrl, (line) => log.info(line));
   if (applied.length > 0) log.info({ applied }, "migrations applied");
   return { url, embedded };
 }
