@@ -248,6 +248,8 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
   const boss = app.jobs.boss;
   const options = { pollingIntervalSeconds: app.config.jobs.pollingIntervalSeconds };
   const inHand = new Map<string, HeldJob>();
+  // Sent back to the queue at the end of the grace period: their failure past then is expected.
+  const handedBack = new Set<string>();
   let stopping = false;
   let settled: (() => void) | null = null;
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
@@ -266,6 +268,10 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
         if (processId !== null) await holdJob(app, processId, held);
         await handle(job!.data);
       } catch (error) {
+        if (handedBack.has(held.id)) {
+          app.log.info({ queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
+          return;
+        }
         if (logFailure) app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
         throw error;
       } finally {
@@ -300,6 +306,7 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       }
       const left = [...inHand.values()];
       if (left.length === 0) return 0;
+      for (const job of left) handedBack.add(job.id);
       const released = await releaseJobs(app, left, false);
       app.log.warn({ jobs: released }, "bill-run jobs still running at the end of the grace period were sent back to the queue");
       return released;

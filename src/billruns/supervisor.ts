@@ -185,6 +185,12 @@ async function sweep(app: App, stalls: Map<string, string>): Promise<void> {
     }
     await sql.query(`DELETE FROM worker_processes p WHERE NOT ${ALIVE}`, [timeout]);
     await sql.query("DELETE FROM job_holders h WHERE NOT EXISTS (SELECT 1 FROM worker_processes p WHERE p.id = h.process_id)");
+    // Rows a live process could not remove (its database went away for a moment) once their job is over.
+    await sql.query(
+      `DELETE FROM job_holders h WHERE h.started_at < now() - make_interval(secs => $1::float8)
+          AND NOT EXISTS (SELECT 1 FROM ${BOSS_SCHEMA}.job j WHERE j.name = h.queue AND j.id = h.job_id AND j.state = 'active')`,
+      [timeout],
+    );
 
     // A run that should be moving but has no job at all (none queued, active or retrying).
     const jobless = await sql.query<{ id: string; status: string }>(

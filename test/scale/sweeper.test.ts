@@ -93,3 +93,36 @@ it("sends a run's job again when it has none left, and warns about the stall wit
   await waitForStatus(t, id, ["COMPLETED"]);
   await workers.stop(1000);
 });
+
+it("a stopping worker hands a chunk it cannot finish within its grace period back to the queue at once", async () => {
+  const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "10.00", billingPeriod: "MONTH" }] });
+  const charge = await t.app.db.charge.findFirstOrThrow({ where: { subscriptionId: subscription.id } });
+  const workers = await registerWorkers(t.app, 1);
+  const blocker = await t.app.pool.connect();
+  try {
+    // The chunk's transaction will wait for this row: the job stays in the worker's hands.
+    await blocker.query("BEGIN");
+    await blocker.query("SELECT 1 FROM charges WHERE id = $1 FOR UPDATE", [charge.id]);
+    const id = await createBillRun(t.app, { targetDate: "2026-02-01", accountIds: [account.id] }, { createdById: null });
+    const activeChunk = async () =>
+      (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-chunk' AND state = 'active' AND data->>'billRunId' = $1", [id])).rowCount === 1;
+    await waitFor("the chunk in the worker's hands", activeChunk);
+    const since = Date.now();
+    expect(await workers.stop(500)).toBe(1);
+    expect(Date.now() - since).toBeLessThan(5_000);
+    // At once: the old job canceled, a new one waiting for any worker.
+    expect(await activeChunk()).toBe(false);
+    const queued = await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-chunk' AND state = 'created' AND data->>'billRunId' = $1", [id]);
+    expect(queued.rowCount).toBe(1);
+    await blocker.query("ROLLBACK");
+    const next = await registerWorkers(t.app, 1);
+    await waitForStatus(t, id, ["COMPLETED"]);
+    await waitFor("the queue to empty", async () => (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-chunk' AND state < 'completed' AND data->>'billRunId' = $1", [id])).rowCount === 0);
+    await next.stop(5_000);
+    expect(await t.app.db.document.count({ where: { billRunId: id } })).toBe(1);
+    expect((await t.app.db.billRun.findUniqueOrThrow({ where: { id } })).invoiceCount).toBe(1);
+  } finally {
+    await blocker.query("ROLLBACK").catch(() => {});
+    blocker.release();
+  }
+});
