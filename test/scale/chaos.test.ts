@@ -10,7 +10,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../src/db/embed
 import { ensureDatabase } from "../../src/database.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
-import { probe, startProcess, waitFor, type Proc } from "../support/processes.ts";
+import { cpuSeconds, postgresCpuSeconds, probe, startProcess, waitFor, type Proc } from "../support/processes.ts";
 
 // Two APIs and two workers as real processes on one PostgreSQL of their own, with every
 // recovery setting (job expiry 300 s included) at the default a user gets. A run over
@@ -203,11 +203,15 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   const s1 = subscriber(api1);
   const s2 = subscriber(api2);
 
-  // Baseline: no fault.
+  // Baseline: no fault. Also what it cost PostgreSQL and the workers in CPU, for sizing.
+  const cpu = async () => ({ db: await postgresCpuSeconds(pool), w1: await cpuSeconds(w1.child.pid!), w2: await cpuSeconds(w2.child.pid!) });
+  const cpuBefore = await cpu();
   let t0 = Date.now();
   const r1 = await createRun(api1, "2026-02-01");
   await waitStatus(r1, "COMPLETED");
   const baseline = (Date.now() - t0) / 1000;
+  const cpuAfter = await cpu();
+  const spent = (k: "db" | "w1" | "w2") => (cpuBefore[k] === null || cpuAfter[k] === null ? NaN : cpuAfter[k]! - cpuBefore[k]!);
 
   // SIGTERM a worker holding chunks: it finishes them (or hands them back), exits 0, says so at info.
   t0 = Date.now();
@@ -278,7 +282,8 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   console.log(
     `scale: ${ACCOUNTS} accounts; baseline run ${baseline.toFixed(1)} s; with a worker stopped (SIGTERM) ${afterSigterm.toFixed(1)} s; ` +
       `with a worker killed (-9) ${afterKill.toFixed(1)} s; POSTED ${posted.toFixed(1)} s after the poster was killed; ` +
-      `peak connections on the database ${peakConnections}`,
+      `peak connections on the database ${peakConnections}; baseline run's CPU: PostgreSQL ${spent("db").toFixed(1)} s, ` +
+      `workers ${(spent("w1") + spent("w2")).toFixed(1)} s (${Math.round(ACCOUNTS / spent("db"))} accounts per PostgreSQL CPU-second)`,
   );
   expect(afterSigterm - baseline).toBeLessThanOrEqual(EXTRA_SECONDS_ALLOWED);
   expect(afterKill - baseline).toBeLessThanOrEqual(EXTRA_SECONDS_ALLOWED);

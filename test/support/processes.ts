@@ -120,3 +120,40 @@ export async function probe(port: number, path: "/health" | "/ready"): Promise<n
     return 0;
   }
 }
+
+const TICKS_PER_SECOND = 100; // Linux's USER_HZ
+
+async function statFields(pid: number): Promise<string[] | null> {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  // Fields after the command name (which may hold spaces), from field 3 (state) on.
+  return text ? text.slice(text.lastIndexOf(")") + 2).split(" ") : null;
+}
+
+/** CPU seconds a live process has used (Linux /proc; null elsewhere). */
+export async function cpuSeconds(pid: number): Promise<number | null> {
+  const f = await statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND : null;
+}
+
+/**
+ * CPU seconds the PostgreSQL server on this machine has used so far: the postmaster's exited
+ * children (backends come and go) plus its live ones. Null when /proc cannot tell (not Linux,
+ * or a server elsewhere).
+ */
+export async function postgresCpuSeconds(pool: import("pg").Pool): Promise<number | null> {
+  const { readdir } = await import("node:fs/promises");
+  const backend = await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+  const own = await statFields(backend.rows[0]!.pid);
+  if (!own) return null;
+  const postmaster = Number(own[1]);
+  const main = await statFields(postmaster);
+  if (!main) return null;
+  let total = (Number(main[11]) + Number(main[12]) + Number(main[13]) + Number(main[14])) / TICKS_PER_SECOND;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = await statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster) total += (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+  }
+  return total;
+}
