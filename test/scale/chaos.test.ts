@@ -205,12 +205,15 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
 
   // Baseline: no fault. Also what it cost PostgreSQL and the workers in CPU, for sizing.
   const cpu = async () => ({ db: await postgresCpuSeconds(pool), w1: await cpuSeconds(w1.child.pid!), w2: await cpuSeconds(w2.child.pid!) });
+  const wal = async () => (await pool.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0]!.lsn;
+  const walBefore = await wal();
   const cpuBefore = await cpu();
   let t0 = Date.now();
   const r1 = await createRun(api1, "2026-02-01");
   await waitStatus(r1, "COMPLETED");
   const baseline = (Date.now() - t0) / 1000;
   const cpuAfter = await cpu();
+  const walBytes = (await pool.query<{ n: string }>("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text AS n", [await wal(), walBefore])).rows[0]!.n;
   const spent = (k: "db" | "w1" | "w2") => (cpuBefore[k] === null || cpuAfter[k] === null ? NaN : cpuAfter[k]! - cpuBefore[k]!);
 
   // SIGTERM a worker holding chunks: it finishes them (or hands them back), exits 0, says so at info.
@@ -297,6 +300,17 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
     );
     expect(documents.rows[0]).toEqual({ documents: String(ACCOUNTS), accounts: String(ACCOUNTS) });
   }
+  // Storage per row (indexes included) and WAL per account, for sizing the database.
+  await pool.query("ANALYZE documents, document_items, bill_run_accounts, bill_run_charges");
+  const sizes = await pool.query<{ name: string; per_row: string }>(
+    `SELECT t.name, round(pg_total_relation_size(t.name::regclass)::numeric / greatest(c.reltuples, 1))::text AS per_row
+       FROM (VALUES ('documents'), ('document_items'), ('bill_run_accounts'), ('bill_run_charges')) AS t(name)
+       JOIN pg_class c ON c.oid = t.name::regclass`,
+  );
+  console.log(
+    `scale: baseline run's WAL ${Math.round(Number(walBytes) / ACCOUNTS)} bytes per account; bytes per row, indexes included: ` +
+      sizes.rows.map((r) => `${r.name} ${r.per_row}`).join(", "),
+  );
   const duplicates = await pool.query(
     "SELECT charge_id, service_start, kind FROM document_items WHERE NOT voided GROUP BY 1, 2, 3 HAVING count(*) > 1 LIMIT 5",
   );
