@@ -10,7 +10,7 @@ import type { Logger } from "./log.ts";
 export interface App {
   config: Config;
   db: Db;
-  /** Raw pg pool for set-based SQL that Prisma's typed queries cannot express. */
+  /** The process's one pg pool (`BILLRUN_DB_POOL_SIZE`): Prisma runs on it, and so does the set-based SQL its typed queries cannot express. */
   pool: pg.Pool;
   jobs: Jobs;
   /** Committed bill-run events of every process, for live subscriptions. */
