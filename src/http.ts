@@ -127,7 +127,7 @@ export async function startHealthServer(app: App, port: number, host = "0.0.0.0"
     if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
     if (req.url !== "/ready") return sendJson(res, 404, { status: "not found" });
     if (stopping) return sendJson(res, 503, { status: "stopping" });
-    withTimeout(Promise.all([app.pool.query("SELECT 1"), app.jobs.boss.getQueueSize(QUEUES.chunk)])).then(
+    withTimeout(Promise.all([app.pool.query("SELECT 1"), queueReachable(app)])).then(
       () => sendJson(res, 200, { status: "ready" }),
       (error: Error) => sendJson(res, 503, { status: "unreachable", error: error.message }),
     );
@@ -151,6 +151,12 @@ export async function startHealthServer(app: App, port: number, host = "0.0.0.0"
       await closed;
     },
   };
+}
+
+/** A count of queued chunks through pg-boss's own pool; it answers nothing once pg-boss has stopped. */
+async function queueReachable(app: App): Promise<void> {
+  const size = await app.jobs.boss.getQueueSize(QUEUES.chunk);
+  if (size === null || size === undefined) throw new Error("the job queue is stopped");
 }
 
 async function withTimeout<T>(work: Promise<T>): Promise<T> {
