@@ -64,13 +64,17 @@ onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
     await jobsDone;
     log.info("bill-run jobs finished");
   }
-  await schedulerDone;
-  await mailer?.stop();
-  await supervisor.stop();
-  await app.close();
-  log.info("database connections closed");
-  if (database.embedded) {
-    await database.embedded.stop();
-    log.info("embedded PostgreSQL stopped");
+  try {
+    await schedulerDone;
+    await mailer?.stop();
+    await supervisor.stop();
+    await app.close();
+    log.info("database connections closed");
+  } finally {
+    // Whatever failed above, a PostgreSQL this process started is stopped cleanly.
+    if (database.embedded) {
+      await database.embedded.stop();
+      log.info("embedded PostgreSQL stopped");
+    }
   }
 });

@@ -254,7 +254,7 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
   let settled: (() => void) | null = null;
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
   // worker asks for the next at once instead of sleeping out its polling interval.
-  const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>, logFailure = true) => {
+  const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>) => {
     let workerId = "";
     workerId = await boss.work<T>(queue, options, async ([job]) => {
       const held: HeldJob = { id: job!.id, queue, data: job!.data as Record<string, unknown> };
@@ -272,7 +272,7 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
           app.log.info({ queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
           return;
         }
-        if (logFailure) app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
+        app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
         throw error;
       } finally {
         inHand.delete(held.id);
