@@ -11,7 +11,7 @@ import type { Logger } from "./log.ts";
 export interface App {
   config: Config;
   db: Db;
-  /** Raw pg pool for set-based SQL that Prisma's typed queries cannot express. */
+  /** The process's one pg pool (`BILLRUN_DB_POOL_SIZE`): Prisma runs on it, and so does the set-based SQL its typed queries cannot express. */
   pool: pg.Pool;
   jobs: Jobs;
   /** Committed bill-run events of every process, for live subscriptions. */
@@ -24,8 +24,9 @@ export interface App {
 }
 
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
-  const db = createDb(databaseUrl, dbOptions);
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 10_000 });
+  // One pool for Prisma and our SQL: the process's share of max_connections is one number.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.dbPoolSize, connectionTimeoutMillis: 10_000 });
+  const db = createDb(pool, dbOptions);
   let closing = false;
   // pool.end() resolves once its clients are let go, not once their sockets have closed: a
   // database stopped right after (embedded PostgreSQL at exit) may still kill one. Not news then.
@@ -33,7 +34,8 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     if (!closing) log.error({ err: error }, "idle database connection failed");
   });
   const jobs = await startJobs(databaseUrl, config.jobs, log);
-  const events = new EventBus(databaseUrl, log);
+  // LISTEN needs a session of its own: DATABASE_LISTEN_URL lets it bypass a transaction-mode pooler.
+  const events = new EventBus(config.databaseListenUrl ?? databaseUrl, log);
   const access = new AccessWatch(db, log, config.security.wsReauthMs);
   events.onSecurityChange((notice) => (notice ? access.apply(notice) : void access.check()));
   await events.start();

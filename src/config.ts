@@ -14,6 +14,9 @@ const environment = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().default("0.0.0.0"),
   DATABASE_URL: z.string().url().optional(),
+  DATABASE_LISTEN_URL: z.string().url().optional(),
+  BILLRUN_DB_POOL_SIZE: z.coerce.number().int().min(1).max(1_000).default(10),
+  BILLRUN_JOBS_POOL_SIZE: z.coerce.number().int().min(1).max(1_000).default(4),
   BILLRUN_DATA_DIR: z.string().default(".data"),
   BILLRUN_DEMO_DATA: booleanFlag(true),
   BILLRUN_ADMIN_TOKEN: z.string().min(16, "BILLRUN_ADMIN_TOKEN must be at least 16 characters").optional(),
@@ -22,6 +25,12 @@ const environment = z.object({
   BILLRUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   BILLRUN_JOB_EXPIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   BILLRUN_JOB_MAINTENANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+  BILLRUN_SWEEP_SECONDS: z.coerce.number().min(0.1).max(3_600).default(2),
+  BILLRUN_PROCESS_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(10),
+  BILLRUN_STALL_WARN_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
+  BILLRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3_600).default(25),
+  BILLRUN_DRAIN_SECONDS: z.coerce.number().min(0).max(3_600).optional(),
+  BILLRUN_WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BILLRUN_WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   BILLRUN_WS_KEEPALIVE_SECONDS: z.coerce.number().min(1).max(3_600).default(12),
   SMTP_URL: z.string().optional(),
@@ -91,6 +100,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     port: c.PORT,
     host: c.HOST,
     databaseUrl: c.DATABASE_URL,
+    /** The LISTEN (and process presence) connection: a session, so never through a transaction-mode pooler. */
+    databaseListenUrl: c.DATABASE_LISTEN_URL,
+    /** Connections of the one pg pool that Prisma and our SQL share. */
+    dbPoolSize: c.BILLRUN_DB_POOL_SIZE,
     dataDir,
     demoData: c.BILLRUN_DEMO_DATA,
     adminToken: c.BILLRUN_ADMIN_TOKEN,
@@ -101,7 +114,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       expireInSeconds: c.BILLRUN_JOB_EXPIRE_SECONDS,
       maintenanceIntervalSeconds: c.BILLRUN_JOB_MAINTENANCE_SECONDS,
       pollingIntervalSeconds: c.NODE_ENV === "test" ? 0.5 : 1,
+      /** Connections of pg-boss's own pool. */
+      poolSize: c.BILLRUN_JOBS_POOL_SIZE,
     },
+    recovery: {
+      /** How often every process looks for work whose holder is gone (and a worker says it lives). */
+      sweepIntervalMs: c.BILLRUN_SWEEP_SECONDS * 1000,
+      /** A worker process silent this long is presumed dead, even if its database session lingers. */
+      processTimeoutMs: c.BILLRUN_PROCESS_TIMEOUT_SECONDS * 1000,
+      /** An active run without progress this long is logged as stalled. */
+      stallWarnMs: c.BILLRUN_STALL_WARN_SECONDS * 1000,
+    },
+    shutdown: {
+      /** After SIGTERM/SIGINT: how long in-flight requests and jobs may take before they are cut off (jobs are released to the queue). */
+      graceMs: c.BILLRUN_SHUTDOWN_GRACE_SECONDS * 1000,
+      /** After SIGTERM/SIGINT, /ready answers 503 this long while everything is still served, so a load balancer stops routing here first. */
+      drainMs: (c.BILLRUN_DRAIN_SECONDS ?? (c.NODE_ENV === "development" ? 0 : 5)) * 1000,
+    },
+    /** `npm run worker`'s /health and /ready port; undefined: none. */
+    workerPort: c.BILLRUN_WORKER_PORT,
     wsMaxBufferedBytes: c.BILLRUN_WS_MAX_BUFFERED_BYTES,
     wsKeepAliveMs: c.BILLRUN_WS_KEEPALIVE_SECONDS * 1000,
     smtpUrl: c.SMTP_URL,

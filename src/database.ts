@@ -47,7 +47,9 @@ export async function openDatabase(config: Config, log: Logger, source: Database
     } else {
       await checkConnection(url, source);
     }
-    const applied = await migrate(url, (line) => log.info(line));
+    // The migration lock is a session's: through a transaction-mode pooler it could be left held.
+    const sessionUrl = config.databaseUrl && config.databaseListenUrl ? config.databaseListenUrl : url;
+    const applied = await migrate(sessionUrl, (line) => log.info(line));
     if (applied.length > 0) log.info({ applied }, "migrations applied");
   } catch (error) {
     await embedded?.stop();

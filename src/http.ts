@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "./app.ts";
 import { pendingMigrations } from "./db/migrate.ts";
+import { QUEUES } from "./jobs.ts";
 import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
 import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts";
@@ -11,7 +12,13 @@ import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts"
 export interface HttpServer {
   server: Server;
   url: string;
-  close: () => Promise<void>;
+  /** From now on /ready answers 503 ("draining"), while everything else is still served. */
+  drain: () => void;
+  /**
+   * Stops accepting connections, lets requests in flight finish (up to `graceMs`, default 0:
+   * cut at once), then closes WebSockets with 1001 (Going away) and the server.
+   */
+  close: (graceMs?: number) => Promise<void>;
 }
 
 export interface HttpOptions {
@@ -26,7 +33,18 @@ export interface HttpOptions {
 export async function startHttpServer(app: App, port: number, host = "127.0.0.1", options: HttpOptions = {}): Promise<HttpServer> {
   const webRoot = path.resolve(options.webRoot ?? DEFAULT_WEB_ROOT) + path.sep;
   const yoga = createGraphQLServer(app);
+  let draining = false;
+  let closing = false;
+  let inFlight = 0;
+  let allDone: (() => void) | null = null;
   const server = createServer((req, res) => {
+    // A request on a kept-alive connection during shutdown is served, and its connection closed after.
+    if (closing) res.setHeader("connection", "close");
+    inFlight += 1;
+    res.once("close", () => {
+      inFlight -= 1;
+      if (inFlight === 0) allDone?.();
+    });
     // One id per request, the caller's when it sent a sane one: in the response, in yoga's
     // context (masked errors are logged with it) and in the access log line.
     const requestId = requestIdFrom(headerValue(req.headers["x-request-id"]));
@@ -47,6 +65,7 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
     }
     if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
     if (req.url === "/ready") {
+      if (draining) return sendJson(res, 503, { status: "draining" });
       readiness(app).then(
         (pending) => sendJson(res, pending.length === 0 ? 200 : 503, pending.length === 0 ? { status: "ready" } : { status: "migrations pending", pending }),
         (error: Error) => sendJson(res, 503, { status: "database unreachable", error: error.message }),
@@ -74,12 +93,87 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
   return {
     server,
     url: `http://${shownHost}:${actualPort}${yoga.graphqlEndpoint}`,
-    close: async () => {
+    drain: () => {
+      draining = true;
+    },
+    close: async (graceMs = 0) => {
+      draining = true;
+      closing = true;
+      // Upgraded (WebSocket) connections keep the net server open: it closes after ws.close() below.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Kept-alive connections with no request in flight go now, the others once their response is out.
+      server.closeIdleConnections();
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      if (inFlight > 0) {
+        app.log.info({ requests: inFlight, graceSeconds: graceMs / 1000 }, "waiting for HTTP requests in flight");
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (allDone = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+        ]);
+        clearTimeout(timer);
+        if (inFlight > 0) app.log.warn({ requests: inFlight }, "HTTP requests still in flight at the end of the grace period were cut off");
+      }
+      clearInterval(idle);
       await ws.close();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
     },
   };
+}
+
+/**
+ * A worker's probes (`BILLRUN_WORKER_PORT`): /health while the process lives, /ready when the
+ * database answers and the job queue (pg-boss's own connections) too; 503 once it is stopping.
+ */
+export async function startHealthServer(app: App, port: number, host = "0.0.0.0"): Promise<HttpServer> {
+  let stopping = false;
+  const server = createServer((req, res) => {
+    if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
+    if (req.url !== "/ready") return sendJson(res, 404, { status: "not found" });
+    if (stopping) return sendJson(res, 503, { status: "stopping" });
+    withTimeout(Promise.all([app.pool.query("SELECT 1"), queueReachable(app)])).then(
+      () => sendJson(res, 200, { status: "ready" }),
+      (error: Error) => sendJson(res, 503, { status: "unreachable", error: error.message }),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  return {
+    server,
+    url: `http://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
+    drain: () => {
+      stopping = true;
+    },
+    close: async () => {
+      stopping = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** A count of queued chunks through pg-boss's own pool; it answers nothing once pg-boss has stopped. */
+async function queueReachable(app: App): Promise<void> {
+  const size = await app.jobs.boss.getQueueSize(QUEUES.chunk);
+  if (size === null || size === undefined) throw new Error("the job queue is stopped");
+}
+
+async function withTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const READY_TIMEOUT_MS = 3000;

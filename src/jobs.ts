@@ -20,18 +20,21 @@ export interface JobOptions {
   /** How often expired jobs are looked for. */
   maintenanceIntervalSeconds: number;
   pollingIntervalSeconds: number;
+  /** Connections of pg-boss's own pool. */
+  poolSize: number;
 }
 
 export interface Jobs {
   boss: PgBoss;
   send: (queue: string, data: object, options?: { singletonKey?: string; sql?: Sql }) => Promise<string | null>;
-  stop: () => Promise<void>;
+  /** Stops pg-boss; jobs still active after `timeoutMs` are failed (and so retried). */
+  stop: (timeoutMs?: number) => Promise<void>;
 }
 
 export async function startJobs(databaseUrl: string, options: JobOptions, log: Logger): Promise<Jobs> {
   const boss = new PgBoss({
     connectionString: databaseUrl,
-    max: 4,
+    max: options.poolSize,
     maintenanceIntervalSeconds: options.maintenanceIntervalSeconds,
   });
   // Like the app's pool: pg-boss's pool.end() resolves before its sockets close, so a database
@@ -45,12 +48,14 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
   // Queues keep the settings they were created with; update them so that the configuration of
   // the most recently started process applies.
   const dead = { name: QUEUES.dead, retryLimit: 5, expireInSeconds: options.expireInSeconds };
-  await boss.createQueue(QUEUES.dead, dead);
-  await boss.updateQueue(QUEUES.dead, dead);
-  for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
-    await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
-    await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
-  }
+  await retryDeadlocks(async () => {
+    await boss.createQueue(QUEUES.dead, dead);
+    await boss.updateQueue(QUEUES.dead, dead);
+    for (const name of [QUEUES.start, QUEUES.chunk, QUEUES.post]) {
+      await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+      await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
+    }
+  });
   return {
     boss,
     send: (queue, data, sendOptions = {}) =>
@@ -59,9 +64,25 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
         // Enqueued in the caller's transaction: the job exists if and only if the change commits.
         db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
       }),
-    stop: async () => {
-      await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+    stop: async (timeoutMs = 10_000) => {
+      await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
       stopped = true;
     },
   };
+}
+
+/**
+ * Processes started together on a new database create the queues at the same moment, and
+ * pg-boss's create_queue (a row, a partition) can deadlock with itself: one of them loses and
+ * tries again, after a random pause, until the queues exist.
+ */
+async function retryDeadlocks(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if ((error as { code?: string }).code !== "40P01" || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200 * attempt));
+    }
+  }
 }

@@ -11,6 +11,8 @@ import { loadDemoData } from "./demo/seed.ts";
 import { startHttpServer } from "./http.ts";
 import { createLogger } from "./log.ts";
 import { assertPortFree, guardStartup } from "./startup.ts";
+import { startSupervisor } from "./billruns/supervisor.ts";
+import { onStopSignals } from "./shutdown.ts";
 
 // Until it serves, any failure ends the process with one message naming cause and fix.
 const startup = guardStartup();
@@ -41,7 +43,9 @@ if (config.demoData && (await app.db.account.count()) === 0) {
   log.info(summary, "demo data loaded");
 }
 
-if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
+// Every process sweeps for work whose holder died; a process with a worker also says it lives.
+const supervisor = await startSupervisor(app, { worker: config.runWorker, kind: "server" });
+const workers = config.runWorker ? await registerWorkers(app, config.workerConcurrency, supervisor.processId) : null;
 // Every process may send mail and run the scheduler: outbox leases and occurrence claims keep
 // them from doing the same work twice.
 const mailer = config.mail.enabled ? startMailer(app) : null;
@@ -51,17 +55,32 @@ const http = await startHttpServer(app, config.port, config.host);
 startup.done();
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "shutting down");
-  await http.close().catch((error) => log.error({ err: error }, "closing HTTP failed"));
-  await scheduler?.stop();
-  await mailer?.stop();
-  await app.close().catch((error) => log.error({ err: error }, "closing database connections failed"));
-  await database.embedded?.stop();
-  process.exit(0);
-}
-process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
+const { drainMs, graceMs } = config.shutdown;
+onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
+  // Load balancers see /ready fail and stop sending; meanwhile everything is still served.
+  log.info({ signal, drainSeconds: drainMs / 1000 }, "stopping: /ready answers 503, still serving while the load balancer drains");
+  http.drain();
+  const jobsDone = workers?.stop(graceMs);
+  const schedulerDone = scheduler?.stop();
+  await new Promise((resolve) => setTimeout(resolve, drainMs));
+  log.info({ graceSeconds: graceMs / 1000 }, "stopping: no new connections; requests in flight finish");
+  await http.close(graceMs);
+  log.info("HTTP and WebSockets closed");
+  if (jobsDone) {
+    await jobsDone;
+    log.info("bill-run jobs finished");
+  }
+  try {
+    await schedulerDone;
+    await mailer?.stop();
+    await supervisor.stop();
+    await app.close();
+    log.info("database connections closed");
+  } finally {
+    // Whatever failed above, a PostgreSQL this process started is stopped cleanly.
+    if (database.embedded) {
+      await database.embedded.stop();
+      log.info("embedded PostgreSQL stopped");
+    }
+  }
+});

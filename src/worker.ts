@@ -10,6 +10,9 @@ import { loadConfig } from "./config.ts";
 import { openDatabase } from "./database.ts";
 import { createLogger } from "./log.ts";
 import { guardStartup, StartupError } from "./startup.ts";
+import { startHealthServer } from "./http.ts";
+import { startSupervisor } from "./billruns/supervisor.ts";
+import { onStopSignals } from "./shutdown.ts";
 
 // Until it works, any failure ends the process with one message naming cause and fix.
 const startup = guardStartup();
@@ -30,17 +33,25 @@ if (!config.databaseUrl) {
 }
 const database = await openDatabase(config, log, source);
 const app = await startApp(config, database.url, log);
-await registerWorkers(app, config.workerConcurrency);
+const supervisor = await startSupervisor(app, { worker: true, kind: "worker" });
+const workers = await registerWorkers(app, config.workerConcurrency, supervisor.processId);
 const mailer = config.mail.enabled ? startMailer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
+const health = config.workerPort === undefined ? null : await startHealthServer(app, config.workerPort, config.host);
 startup.done();
-log.info({ concurrency: config.workerConcurrency }, "worker started");
+log.info({ concurrency: config.workerConcurrency, processId: supervisor.processId, health: health?.url }, "worker started");
 
-async function shutdown() {
-  await scheduler?.stop();
+const { graceMs } = config.shutdown;
+onStopSignals(log, graceMs + 15_000, async (signal) => {
+  log.info({ signal, graceSeconds: graceMs / 1000 }, "stopping: no new jobs; jobs in hand finish");
+  health?.drain();
+  const schedulerDone = scheduler?.stop();
+  const released = await workers.stop(graceMs);
+  if (released === 0) log.info("bill-run jobs finished");
+  await schedulerDone;
   await mailer?.stop();
+  await supervisor.stop();
+  await health?.close();
   await app.close();
-  process.exit(0);
-}
-process.on("SIGINT", () => void shutdown());
-process.on("SIGTERM", () => void shutdown());
+  log.info("database connections closed");
+});

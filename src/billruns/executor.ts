@@ -1,4 +1,3 @@
-import type PgBoss from "pg-boss";
 import type { App } from "../app.ts";
 import { billAccounts, prepareRun } from "../billing/engine.ts";
 import { transaction, type Sql } from "../db/sql.ts";
@@ -9,6 +8,7 @@ import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
 import { finishCancel, finishRemove } from "./service.ts";
+import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
 
 // Advisory-lock class for "this account is being billed": per account, held for a transaction.
 const ACCOUNT_LOCK_CLASS = 0x42_52;
@@ -237,22 +237,57 @@ export async function recoverRuns(app: App): Promise<void> {
   if (stuck.rows.length > 0) app.log.info({ runs: stuck.rows.length }, "resumed bill runs left unfinished");
 }
 
-export async function registerWorkers(app: App, concurrency: number): Promise<void> {
+export interface Workers {
+  /**
+   * Stops taking jobs, waits up to `graceMs` for the jobs in hand to finish, and sends those
+   * still running back to the queue at once (another worker takes them; every step is
+   * idempotent). Resolves with how many were sent back.
+   */
+  stop: (graceMs: number) => Promise<number>;
+}
+
+/**
+ * Takes bill-run jobs in this process: `concurrency` at a time per queue. With `processId` (a
+ * worker_processes row, see supervisor.ts) every job in hand is recorded as held by this
+ * process, so that any process can send it again the moment this one dies.
+ */
+export async function registerWorkers(app: App, concurrency: number, processId: number | null = null): Promise<Workers> {
   await recoverRuns(app).catch((error) => app.log.error({ err: error }, "recovering unfinished bill runs failed"));
   const boss = app.jobs.boss;
   const options = { pollingIntervalSeconds: app.config.jobs.pollingIntervalSeconds };
+  const inHand = new Map<string, HeldJob>();
+  // Sent back to the queue at the end of the grace period: their failure past then is expected.
+  const handedBack = new Set<string>();
+  let stopping = false;
+  let settled: (() => void) | null = null;
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
   // worker asks for the next at once instead of sleeping out its polling interval.
-  const work = async <T>(queue: string, handle: (data: T) => Promise<void>) => {
+  const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>) => {
     let workerId = "";
     workerId = await boss.work<T>(queue, options, async ([job]) => {
+      const held: HeldJob = { id: job!.id, queue, data: job!.data as Record<string, unknown> };
+      if (stopping) {
+        // Fetched while this process was stopping: back to the queue, untouched.
+        await releaseJobs(app, [held], false);
+        return;
+      }
+      inHand.set(held.id, held);
       try {
+        if (processId !== null) await holdJob(app, processId, held);
         await handle(job!.data);
       } catch (error) {
+        if (handedBack.has(held.id)) {
+          app.log.info({ queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
+          return;
+        }
         app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
         throw error;
+      } finally {
+        inHand.delete(held.id);
+        if (processId !== null) await forgetJob(app, held.id).catch(() => {});
+        if (inHand.size === 0) settled?.();
       }
-      boss.notifyWorker(workerId);
+      if (!stopping) boss.notifyWorker(workerId);
     });
   };
   for (let i = 0; i < concurrency; i++) {
@@ -260,8 +295,29 @@ export async function registerWorkers(app: App, concurrency: number): Promise<vo
     await work<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk));
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
-  await boss.work<{ billRunId: string }>(QUEUES.dead, options, async ([job]: PgBoss.Job<{ billRunId: string }>[]) => {
-    app.log.error({ billRunId: job!.data.billRunId }, "a bill-run job failed all its retries");
-    await failRun(app, job!.data.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
+  await work<{ billRunId: string }>(QUEUES.dead, async (d) => {
+    app.log.error({ billRunId: d.billRunId }, "a bill-run job failed all its retries");
+    await failRun(app, d.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
   });
+  return {
+    stop: async (graceMs) => {
+      stopping = true;
+      for (const queue of [QUEUES.start, QUEUES.chunk, QUEUES.post, QUEUES.dead]) await boss.offWork(queue);
+      if (inHand.size > 0) {
+        app.log.info({ jobs: inHand.size, graceSeconds: graceMs / 1000 }, "waiting for the bill-run jobs in hand");
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (settled = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      const left = [...inHand.values()];
+      if (left.length === 0) return 0;
+      for (const job of left) handedBack.add(job.id);
+      const released = await releaseJobs(app, left, false);
+      app.log.warn({ jobs: released }, "bill-run jobs still running at the end of the grace period were sent back to the queue");
+      return released;
+    },
+  };
 }

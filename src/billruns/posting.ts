@@ -28,6 +28,8 @@ export async function postRun(app: App, billRunId: string): Promise<void> {
       [billRunId, withCreditMemos, POST_BATCH],
     );
     if ((posted.rowCount ?? 0) < POST_BATCH) break;
+    // Progress, as far as the stall warning (supervisor.ts) can tell: a long posting is not stuck.
+    await app.pool.query("UPDATE bill_runs SET updated_at = now() WHERE id = $1 AND status = 'POST_IN_PROGRESS'", [billRunId]);
   }
 
   await transaction(app.pool, async (sql) => {

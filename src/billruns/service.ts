@@ -230,10 +230,16 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
 
 /** The work of a cancel, in one transaction; also what recovery re-runs for a run stuck in CANCEL_IN_PROGRESS. */
 export async function finishCancel(app: App, billRunId: string, actorId: string | null): Promise<void> {
-  await transaction(app.pool, async (sql) => {
-    await rollBackDocuments(sql, billRunId);
-    await tryTransition(sql, billRunId, "finishCancel", { actorId });
-  });
+  await transaction(app.pool, (sql) => finishCancelIn(sql, billRunId, actorId));
+}
+
+/** finishCancel's work in the caller's transaction. */
+export async function finishCancelIn(sql: Sql, billRunId: string, actorId: string | null): Promise<void> {
+  // The run's row stays locked until commit: the sweeper (supervisor.ts) sees it taken and
+  // leaves a cancel that a live process is doing alone.
+  await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
+  await rollBackDocuments(sql, billRunId);
+  await tryTransition(sql, billRunId, "finishCancel", { actorId });
 }
 
 async function rollBackDocuments(sql: Sql, billRunId: string): Promise<void> {
@@ -277,14 +283,17 @@ export async function deleteBillRun(app: App, billRunId: string, actorId: string
  * subscribers and clients resuming with `after` learn that the run is gone.
  */
 export async function finishRemove(app: App, billRunId: string, actorId: string | null = null): Promise<void> {
-  await transaction(app.pool, async (sql) => {
-    const locked = await sql.query<{ status: string }>("SELECT status FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
-    if (locked.rows[0]?.status !== "REMOVE_IN_PROGRESS") return;
-    // An ERROR run may have billed some accounts before it failed: free those periods first.
-    await rollBackDocuments(sql, billRunId);
-    await recordStatusEvent(sql, billRunId, "REMOVE_IN_PROGRESS", "REMOVED", actorId);
-    await sql.query("DELETE FROM bill_runs WHERE id = $1", [billRunId]);
-  });
+  await transaction(app.pool, (sql) => finishRemoveIn(sql, billRunId, actorId));
+}
+
+/** finishRemove's work in the caller's transaction; the run's row is locked first, as finishCancelIn does. */
+export async function finishRemoveIn(sql: Sql, billRunId: string, actorId: string | null = null): Promise<void> {
+  const locked = await sql.query<{ status: string }>("SELECT status FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
+  if (locked.rows[0]?.status !== "REMOVE_IN_PROGRESS") return;
+  // An ERROR run may have billed some accounts before it failed: free those periods first.
+  await rollBackDocuments(sql, billRunId);
+  await recordStatusEvent(sql, billRunId, "REMOVE_IN_PROGRESS", "REMOVED", actorId);
+  await sql.query("DELETE FROM bill_runs WHERE id = $1", [billRunId]);
 }
 
 /** A deleted run's id and number, read from its REMOVED event; null if no run of that id was deleted. */

@@ -17,6 +17,7 @@ export class EventBus {
   private readonly listeners = new Set<Listener>();
   private readonly reconnectListeners = new Set<() => void>();
   private securityListener: ((notice: SecurityNotice | null) => void) | null = null;
+  private readonly sessionSetups: ((client: pg.Client) => Promise<unknown>)[] = [];
   private client: pg.Client | null = null;
   private closed = false;
   private reconnecting = false;
@@ -79,6 +80,7 @@ export class EventBus {
     // One connection for both channels: PostgreSQL delivers notices in commit order, so a
     // security change reaches subscribers before any event committed after it.
     await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${SECURITY_CHANNEL}`);
+    for (const setup of this.sessionSetups) await setup(client);
     const stored = await client.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM bill_run_events");
     this.heard(BigInt(stored.rows[0]!.id));
     const reconnected = this.client === null && this.reconnecting;
@@ -131,6 +133,16 @@ export class EventBus {
       }
     }
     this.reconnecting = false;
+  }
+
+  /**
+   * Runs `setup` on the LISTEN session now (when connected) and again after every reconnect:
+   * for session state that must live exactly as long as this process's session, such as the
+   * advisory lock that says the process is alive.
+   */
+  async addSessionSetup(setup: (client: pg.Client) => Promise<unknown>): Promise<void> {
+    this.sessionSetups.push(setup);
+    if (this.client) await setup(this.client);
   }
 
   /** Calls `listener` for every message until the returned function is called. */

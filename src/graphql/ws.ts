@@ -172,7 +172,13 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   return {
     close: async () => {
       for (const close of closers) close(1001, "Going away");
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      const gone = new Promise<void>((resolve) => wss.close(() => resolve()));
+      // A client that does not answer the closing handshake is not waited for long.
+      const timer = setTimeout(() => {
+        for (const socket of wss.clients) socket.terminate();
+      }, 2000);
+      await gone;
+      clearTimeout(timer);
     },
   };
 }
