@@ -79,6 +79,7 @@ const FailedAccountType = builder.prismaObject("BillRunAccount", {
   name: "FailedAccount",
   fields: (t) => ({
     account: t.relation("account"),
+    billRun: t.relation("billRun", { description: "The run in which the account failed." }),
     code: t.string({ resolve: (w) => w.failureCode ?? "INTERNAL_ERROR" }),
     message: t.string({ resolve: (w) => w.failureMessage ?? "" }),
     subscriptions: t.relation("failedSubscriptions", { query: { orderBy: { subscription: { subscriptionNumber: "asc" } } } }),
