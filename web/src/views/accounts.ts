@@ -201,6 +201,8 @@ class EditableFields {
       "form",
       {
         class: "inline-edit",
+        // The API's own message says what is wrong with the address, next to the field.
+        novalidate: true,
         "aria-label": `Edit ${label.toLowerCase()}`,
         onsubmit: (e: Event) => (e.preventDefault(), void this.save(field, label, control, error)),
         onkeydown: (e: KeyboardEvent) => {
