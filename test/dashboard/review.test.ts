@@ -268,6 +268,47 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     expect(run.accountIds).toEqual([account.id]);
   });
 
+  it("creates, edits, pauses, resumes and cancels a schedule, showing every option", async () => {
+    await page.goto(`${origin}/schedules`);
+    await page.getByRole("button", { name: "New schedule" }).click();
+    const form = page.getByRole("form", { name: "New schedule" });
+    await form.getByLabel("Repeats").selectOption("MONTHLY");
+    await form.getByLabel("Day of month (monthly)").fill("15");
+    await form.getByLabel("Run time").fill("06:30");
+    await form.getByLabel("Time zone").fill("Europe/London");
+    await form.getByLabel("From", { exact: true }).fill("2031-01-01");
+    await form.getByLabel("Post automatically").check();
+    await form.getByLabel("One-time").check();
+    await form.getByRole("button", { name: "Create schedule" }).click();
+    await page.getByText("Schedule created.").waitFor();
+    const first = page.locator("tr", { hasText: "06:30 Europe/London" });
+    await first.waitFor();
+    const options = await first.locator("[data-options]").textContent();
+    expect(options).toContain("Auto-post: yes");
+    expect(options).toContain("Excluded: one-time");
+    expect(options).toContain("Accounts: batches all; bill cycle day all");
+    expect(await first.textContent()).toContain("Monthly, on day 15");
+    const oldId = (await first.getAttribute("data-id"))!;
+
+    await first.getByRole("button", { name: /^Edit/ }).click();
+    const edit = page.getByRole("form", { name: "Edit schedule" });
+    expect(await edit.getByLabel("Day of month (monthly)").inputValue()).toBe("15");
+    await edit.getByLabel("Run time").fill("07:45");
+    await edit.getByRole("button", { name: "Save schedule" }).click();
+    await page.getByText("Schedule saved (as a new schedule; the old one is canceled).").waitFor();
+    await page.locator(`tr[data-id="${oldId}"] [data-status="CANCELED"]`).waitFor();
+    const edited = page.locator("tr", { hasText: "07:45 Europe/London" });
+    expect(await edited.locator("[data-options]").textContent()).toContain("Auto-post: yes");
+
+    await edited.getByRole("button", { name: /^Pause/ }).click();
+    await edited.locator('[data-status="PAUSED"]').waitFor();
+    await edited.getByRole("button", { name: /^Resume/ }).click();
+    await edited.locator('[data-status="ACTIVE"]').waitFor();
+    await edited.getByRole("button", { name: /^Cancel/ }).click();
+    expect(dialogs.at(-1)).toContain("Cancel the schedule");
+    await edited.locator('[data-status="CANCELED"]').waitFor();
+  });
+
   it("fits a 390 px wide phone without horizontal scrolling, header included", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const screens = [`/bill-runs`, `/bill-runs/${runId}`, `/bill-runs/${runId}/failed`, "/accounts?q=quixotic", "/bill-runs/new", "/schedules"];
