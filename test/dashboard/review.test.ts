@@ -309,6 +309,36 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     await edited.locator('[data-status="CANCELED"]').waitFor();
   });
 
+  it("works with the keyboard alone: from the list to a run, across its tabs, to a failed account and back", async () => {
+    const focused = () => page.evaluate(() => ({ text: document.activeElement?.textContent?.trim() ?? "", role: document.activeElement?.getAttribute("role"), tag: document.activeElement?.tagName }));
+    /** Presses Tab until `wanted` holds for the focused element (at most 80 times). */
+    async function tabTo(wanted: (f: Awaited<ReturnType<typeof focused>>) => boolean, key = "Tab"): Promise<void> {
+      for (let i = 0; i < 80; i++) {
+        await page.keyboard.press(key);
+        if (wanted(await focused())) return;
+      }
+      throw new Error(`focus never reached the element; it is on ${JSON.stringify(await focused())}`);
+    }
+    await page.goto(`${origin}/bill-runs`);
+    await page.locator(`tr[data-id="${runId}"]`).waitFor();
+    await tabTo((f) => f.text === runNumber);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: `Bill run ${runNumber}` }).waitFor();
+    expect((await focused()).tag).toBe("H1");
+    await tabTo((f) => f.role === "tab");
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowRight");
+    await page.getByRole("tab", { name: /Failed accounts/, selected: true }).waitFor();
+    expect(page.url()).toBe(`${origin}/bill-runs/${runId}/failed`);
+    await tabTo((f) => f.text === failing.accountNumber);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: new RegExp(`^Account ${failing.accountNumber}`) }).waitFor();
+    await tabTo((f) => f.text === "← Back to the failed accounts", "Shift+Tab");
+    await page.keyboard.press("Enter");
+    await page.getByRole("tab", { name: /Failed accounts/, selected: true }).waitFor();
+    expect(page.url()).toBe(`${origin}/bill-runs/${runId}/failed`);
+  });
+
   it("fits a 390 px wide phone without horizontal scrolling, header included", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const screens = [`/bill-runs`, `/bill-runs/${runId}`, `/bill-runs/${runId}/failed`, "/accounts?q=quixotic", "/bill-runs/new", "/schedules"];
