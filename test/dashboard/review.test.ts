@@ -341,7 +341,17 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
 
   it("fits a 390 px wide phone without horizontal scrolling, header included", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    const screens = [`/bill-runs`, `/bill-runs/${runId}`, `/bill-runs/${runId}/failed`, "/accounts?q=quixotic", "/bill-runs/new", "/schedules"];
+    const invoice = await t.app.db.document.findFirstOrThrow({ where: { billRunId: runId, type: "INVOICE" } });
+    const screens = [
+      `/bill-runs`,
+      `/bill-runs/${runId}`,
+      `/bill-runs/${runId}/failed`,
+      `/invoices/${invoice.id}`,
+      `/accounts/${failing.id}`,
+      "/accounts?q=quixotic",
+      "/bill-runs/new",
+      "/schedules",
+    ];
     for (const screen of screens) {
       await page.goto(`${origin}${screen}`);
       await page.locator("main h1").first().waitFor();
