@@ -3,7 +3,7 @@ import { ApiError, asError, request } from "../api.ts";
 import { h, fill } from "../dom.ts";
 import { navigate } from "../router.ts";
 import { canOperate, session, type Cleanup } from "../session.ts";
-import { DashboardAccountSearchDocument, DashboardCreateBillRunDocument, type ChargeType, type CreateBillRunInput } from "../../../src/generated/graphql/graphql.ts";
+import { DashboardAccountSuggestionsDocument, DashboardCreateBillRunDocument, type ChargeType, type CreateBillRunInput } from "../../../src/generated/graphql/graphql.ts";
 
 const CHARGE_TYPES: { value: ChargeType; label: string }[] = [
   { value: "ONE_TIME", label: "One-time" },
@@ -279,7 +279,7 @@ function accountPicker() {
     if (term.length < 2) return;
     timer = setTimeout(async () => {
       const mine = ++generation;
-      const found = (await request(DashboardAccountSearchDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
+      const found = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
       if (mine !== generation) return;
       suggestions = [...suggestions.filter((s) => picked.has(s.accountNumber)), ...found];
       fill(options, found.map((a) => h("option", { value: label(a) })));

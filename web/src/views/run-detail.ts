@@ -10,7 +10,7 @@ import {
   DashboardCreditMemosDocument,
   DashboardDeleteBillRunDocument,
   DashboardFailedAccountsDocument,
-  DashboardAccountSearchDocument,
+  DashboardAccountSuggestionsDocument,
   DashboardInvoicesDocument,
   DashboardPauseBillRunDocument,
   DashboardPostBillRunDocument,
@@ -613,7 +613,7 @@ function invoiceFilterForm(pager: Pager, apply: () => void) {
     debounce(async () => {
       const term = accountInput.value.trim();
       if (term.length < 2) return;
-      suggestions = (await request(DashboardAccountSearchDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
+      suggestions = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
       fill(options, suggestions.map((a) => h("option", { value: label(a) })));
     }, 200),
   );
@@ -624,7 +624,7 @@ function invoiceFilterForm(pager: Pager, apply: () => void) {
     if (!term) return;
     const known = suggestions.find((a) => label(a) === term || a.accountNumber.toLowerCase() === term.toLowerCase());
     if (known) return void (accountId = known.id);
-    const found = (await request(DashboardAccountSearchDocument, { search: term, first: 2 })).accounts.edges.map((e) => e.node);
+    const found = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 2 })).accounts.edges.map((e) => e.node);
     if (found.length === 1) accountId = found[0]!.id;
     else error = found.length === 0 ? `No account matches "${term}".` : `More than one account matches "${term}": pick one from the suggestions.`;
   }
