@@ -70,6 +70,7 @@ export const AccountType = builder.prismaObject("Account", {
       { name: "CustomerSubscriptionConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "CustomerSubscriptionEdge" },
     ),
+    // Invoice, CreditMemo and FailedAccount are named rather than imported: their modules import this one.
     invoices: t.connection(
       {
         type: "Invoice" as never,
