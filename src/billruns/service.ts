@@ -13,10 +13,19 @@ import { readRun } from "./executor.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
 const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
-const ids = (what: string) =>
+// A malformed id is reported on the list (not as `accountIds.0`), quoting it: the usual mistake is
+// an account number typed where an id belongs, and the message says where numbers go.
+const ids = (what: "account" | "subscription") =>
   z
-    .array(z.string().refine(isUuid, `not a valid ${what} id`))
+    .array(z.string())
     .max(10_000, `at most 10000 ${what}s`)
+    .superRefine((list, ctx) => {
+      const index = list.findIndex((value) => !isUuid(value));
+      if (index < 0) return;
+      const bad = String(list[index]);
+      const hint = what === "account" ? " (to name accounts by number, use accountNumbers)" : "";
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(bad.slice(0, 60))} is not ${what === "account" ? "an" : "a"} ${what} id${hint}` });
+    })
     .transform((list) => [...new Set(list)]);
 
 /** The filters and options of a run, shared with schedules so that an accepted schedule makes valid runs. */
