@@ -144,6 +144,31 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     expect((await invoices.locator("tbody tr td:nth-of-type(3)").allTextContents()).map(nbsp)).toEqual(["EUR 1,234.50", "USD 37.50"]);
   });
 
+  it("filters the run's invoices by account (number or name), and the runs by target date", async () => {
+    const invoices = page.getByRole("tabpanel", { name: /Invoices/ });
+    const eur = await t.app.db.document.findFirstOrThrow({ where: { billRunId: runId, currency: "EUR" }, include: { account: true } });
+    await page.getByLabel("Account", { exact: true }).fill(eur.account.accountNumber);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => invoices.locator("tbody tr").count()).toBe(1);
+    expect(nbsp(await invoices.locator("tbody tr").textContent())).toContain("EUR 1,234.50");
+    await page.getByLabel("Account", { exact: true }).fill("no such customer");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await invoices.getByText('No account matches "no such customer".').waitFor();
+    await page.getByLabel("Account", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => invoices.locator("tbody tr").count()).toBe(2);
+
+    await page.goto(`${origin}/bill-runs?from=2026-01-16`);
+    await page.getByText("No bill runs match these filters.").waitFor();
+    await page.getByLabel("Target date from").fill("2026-01-15");
+    await page.locator(`tr[data-id="${runId}"]`).waitFor();
+    expect(page.url()).toBe(`${origin}/bill-runs?from=2026-01-15`);
+    await page.getByLabel("to", { exact: true }).fill("2026-01-14");
+    await page.getByText("No bill runs match these filters.").waitFor();
+    await page.goto(`${origin}/bill-runs/${runId}`);
+    await page.getByRole("heading", { name: `Bill run ${runNumber}` }).waitFor();
+  });
+
   it("fixes a failed account's email from the Failed tab, comes back and retries, staying on the run", async () => {
     await page.getByRole("tab", { name: /Failed accounts/ }).click();
     await page.waitForURL(`${origin}/bill-runs/${runId}/failed`);
