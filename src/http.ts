@@ -215,16 +215,22 @@ const CONTENT_TYPES: Record<string, string> = {
   ".woff2": "font/woff2",
 };
 
-/** `/` (the app) and `/assets/...` (its bundled, content-hashed files); everything else is GraphQL's. */
+/**
+ * The dashboard's own addresses (web/src/router.ts): each is answered with the app, which then
+ * shows the screen, so links in emails and bookmarks work. A page added to the app adds its prefix here.
+ */
+const APP_PATHS = /^\/(bill-runs|invoices|credit-memos|accounts|schedules)(\/[A-Za-z0-9_-]+)*\/?$/;
+
+/** `/` (the app), its screens' paths, and `/assets/...` (its bundled, content-hashed files); everything else is GraphQL's. */
 function isDashboardRequest(req: IncomingMessage): boolean {
   if (req.method !== "GET" && req.method !== "HEAD") return false;
   const pathname = (req.url ?? "/").split("?")[0]!;
-  return pathname === "/" || pathname === "" || pathname === "/index.html" || pathname.startsWith("/assets/");
+  return pathname === "/" || pathname === "" || pathname === "/index.html" || pathname.startsWith("/assets/") || APP_PATHS.test(pathname);
 }
 
 async function serveDashboard(req: IncomingMessage, res: ServerResponse, webRoot: string, graphqlEndpoint: string): Promise<void> {
   const pathname = decodeURIComponentSafe((req.url ?? "/").split("?")[0]!) ?? "/invalid";
-  const relative = pathname === "/" || pathname === "" ? "index.html" : pathname.replace(/^\/+/, "");
+  const relative = pathname === "/" || pathname === "" || APP_PATHS.test(pathname) ? "index.html" : pathname.replace(/^\/+/, "");
   const file = path.resolve(webRoot, relative);
   // Only files under web/dist, and only the kinds the build makes.
   if (!file.startsWith(webRoot) || !CONTENT_TYPES[path.extname(file)]) {

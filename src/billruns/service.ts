@@ -10,13 +10,22 @@ import { isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { loadBillingInputs } from "./load.ts";
 import { readRun } from "./executor.ts";
-import { notFoundMessage, recordStatusEvent, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
+import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
 const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
-const ids = (what: string) =>
+// A malformed id is reported on the list (not as `accountIds.0`), quoting it: the usual mistake is
+// an account number typed where an id belongs, and the message says where numbers go.
+const ids = (what: "account" | "subscription") =>
   z
-    .array(z.string().refine(isUuid, `not a valid ${what} id`))
+    .array(z.string())
     .max(10_000, `at most 10000 ${what}s`)
+    .superRefine((list, ctx) => {
+      const index = list.findIndex((value) => !isUuid(value));
+      if (index < 0) return;
+      const bad = String(list[index]);
+      const hint = what === "account" ? " (to name accounts by number, use accountNumbers)" : "";
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(bad.slice(0, 60))} is not ${what === "account" ? "an" : "a"} ${what} id${hint}` });
+    })
     .transform((list) => [...new Set(list)]);
 
 /** The filters and options of a run, shared with schedules so that an accepted schedule makes valid runs. */
@@ -28,6 +37,11 @@ export const runFilterFields = {
     .optional(),
   billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31").optional(),
   accountIds: ids("account").optional(),
+  accountNumbers: z
+    .array(z.string().trim().min(1, "an account number must not be empty").max(40, "an account number has at most 40 characters"))
+    .max(10_000, "at most 10000 account numbers")
+    .transform((list) => [...new Set(list)])
+    .optional(),
   subscriptionIds: ids("subscription").optional(),
   chargeTypesToExclude: z
     .array(chargeType)
@@ -39,26 +53,44 @@ export const runFilterFields = {
   noEmailForZeroAmountInvoice: z.boolean().default(false),
 };
 
-type RunFilters = { batches?: number[]; billCycleDay?: number; accountIds?: string[]; subscriptionIds?: string[] };
+type RunFilters = { batches?: number[]; billCycleDay?: number; accountIds?: string[]; accountNumbers?: string[]; subscriptionIds?: string[] };
 
 /** One kind of filter per run: batches/bill cycle day, or accounts, or subscriptions; no empty lists. */
 export function checkRunFilters(input: RunFilters, ctx: z.RefinementCtx): void {
   const issue = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
   const byGroup = (input.batches?.length ?? 0) > 0 || input.billCycleDay !== undefined;
-  const byAccount = (input.accountIds?.length ?? 0) > 0;
+  const byAccount = (input.accountIds?.length ?? 0) > 0 || (input.accountNumbers?.length ?? 0) > 0;
   const bySubscription = (input.subscriptionIds?.length ?? 0) > 0;
   if (byAccount && bySubscription) issue("subscriptionIds", "give accountIds or subscriptionIds, not both");
   if (byGroup && (byAccount || bySubscription)) {
-    issue(byAccount ? "accountIds" : "subscriptionIds", "filter by batches/billCycleDay or by specific accounts/subscriptions, not both");
+    const field = !byAccount ? "subscriptionIds" : (input.accountIds?.length ?? 0) > 0 ? "accountIds" : "accountNumbers";
+    issue(field, "filter by batches/billCycleDay or by specific accounts/subscriptions, not both");
   }
   if (input.accountIds && input.accountIds.length === 0) issue("accountIds", "an empty list targets no account; leave it out to target all");
+  if (input.accountNumbers && input.accountNumbers.length === 0) issue("accountNumbers", "an empty list targets no account; leave it out to target all");
   if (input.subscriptionIds && input.subscriptionIds.length === 0) issue("subscriptionIds", "an empty list targets nothing; leave it out to target all");
 }
 
-/** Every account and subscription a run or schedule names must exist. */
-export async function assertTargetsExist(app: App, input: RunFilters): Promise<void> {
+/**
+ * Every account and subscription a run or schedule names must exist. Returns the accounts it
+ * targets as ids (`accountIds` and the accounts of `accountNumbers`, once each), or undefined
+ * when it names none. An unknown number is a ValidationError on `accountNumbers` that says which.
+ */
+export async function assertTargetsExist(app: App, input: RunFilters): Promise<string[] | undefined> {
   await assertAllExist(app, "accounts", input.accountIds, "accountIds");
   await assertAllExist(app, "subscriptions", input.subscriptionIds, "subscriptionIds");
+  if (!input.accountNumbers || input.accountNumbers.length === 0) return input.accountIds;
+  const found = await app.pool.query<{ id: string; account_number: string }>(
+    "SELECT id, account_number FROM accounts WHERE account_number = ANY($1::text[])",
+    [input.accountNumbers],
+  );
+  const known = new Set(found.rows.map((r) => r.account_number));
+  const missing = input.accountNumbers.filter((number) => !known.has(number));
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? `, and ${missing.length - 5} more` : "");
+    throw new ValidationError(`account number${missing.length === 1 ? "" : "s"} ${shown} ${missing.length === 1 ? "does" : "do"} not exist`, ["input", "accountNumbers"]);
+  }
+  return [...new Set([...(input.accountIds ?? []), ...found.rows.map((r) => r.id)])];
 }
 
 const createBillRunInput = z
@@ -74,13 +106,13 @@ export interface CreateRunOptions {
 /** Creates a PENDING run and enqueues its start, atomically; returns the run's id. */
 export async function createBillRun(app: App, input: unknown, options: CreateRunOptions): Promise<string> {
   const data = parseInput(createBillRunInput, input);
-  await assertTargetsExist(app, data);
+  const accountIds = await assertTargetsExist(app, data);
   return insertRun(app, {
     targetDate: data.targetDate,
     invoiceDate: data.invoiceDate ?? data.targetDate,
     batches: data.batches ?? [],
     billCycleDay: data.billCycleDay ?? null,
-    accountIds: data.accountIds ?? [],
+    accountIds: accountIds ?? [],
     subscriptionIds: data.subscriptionIds ?? [],
     chargeTypesToExclude: data.chargeTypesToExclude ?? [],
     autoPost: data.autoPost,
@@ -351,7 +383,7 @@ export async function retryFailedAccounts(app: App, billRunId: string, actorId: 
     );
     const run = found.rows[0];
     if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
-    if (!["COMPLETED", "POST_IN_PROGRESS", "POSTED"].includes(run.status)) {
+    if (!(RETRY_FROM as readonly string[]).includes(run.status)) {
       throw new InvalidStateError(`bill run ${run.bill_run_number} is ${run.status}; failed accounts can be retried once it has COMPLETED`);
     }
     // Read after the lock: a retry committed by a concurrent call is seen here.

@@ -22,6 +22,31 @@ export const TRANSITIONS = {
 
 export type TransitionName = keyof typeof TRANSITIONS;
 
+/** Statuses from which a run's failed accounts can be retried: it has finished billing. */
+export const RETRY_FROM = ["COMPLETED", "POST_IN_PROGRESS", "POSTED"] as const satisfies readonly BillRunStatus[];
+
+/** What an operator can ask of a run (the mutations that move it), as the dashboard offers them. */
+export type BillRunAction = "POST" | "CANCEL" | "DELETE" | "RETRY" | "PAUSE" | "RESUME";
+
+/**
+ * The actions the transition table allows a run in its present state, in the order a client shows
+ * them. PAUSE and RESUME need a run a schedule created; RETRY needs failed accounts. An action
+ * listed may still be refused for a reason beyond the status (a cancel after a later run billed
+ * the same accounts further; a retry whose accounts were all billed since): the mutation's error
+ * says why.
+ */
+export function availableActions(run: { status: BillRunStatus; scheduleId: string | null; failedAccountCount: number }): BillRunAction[] {
+  const from = (name: TransitionName) => (TRANSITIONS[name].from as readonly BillRunStatus[]).includes(run.status);
+  const actions: BillRunAction[] = [];
+  if (from("beginPost")) actions.push("POST");
+  if (run.scheduleId !== null && from("pause")) actions.push("PAUSE");
+  if (run.scheduleId !== null && from("resume")) actions.push("RESUME");
+  if ((RETRY_FROM as readonly BillRunStatus[]).includes(run.status) && run.failedAccountCount > 0) actions.push("RETRY");
+  if (from("cancelPending") || from("beginCancel")) actions.push("CANCEL");
+  if (from("beginRemove")) actions.push("DELETE");
+  return actions;
+}
+
 export interface TransitionResult {
   id: string;
   billRunNumber: string;

@@ -11,7 +11,7 @@ import { isUuid } from "../util.ts";
 export interface SortKey {
   field: string;
   direction: "asc" | "desc";
-  type: "text" | "int" | "uuid" | "timestamp";
+  type: "text" | "int" | "uuid" | "timestamp" | "decimal";
 }
 
 /** A list's order. `name` says which list a cursor belongs to: a cursor of another list is refused. */
@@ -65,7 +65,10 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 export function encodeCursor(order: KeysetOrder, scope: string | null, row: Record<string, unknown>): string {
   const values = order.keys.map((key) => {
     const value = row[key.field];
-    return value instanceof Date ? value.toISOString() : (value as KeyValue);
+    if (value instanceof Date) return value.toISOString();
+    // A Prisma Decimal, kept exact as its text.
+    if (key.type === "decimal") return String(value);
+    return value as KeyValue;
   });
   return Buffer.from(JSON.stringify([order.name, scope, ...values]), "utf8").toString("base64url");
 }
@@ -110,6 +113,8 @@ function isKeyValue(key: SortKey, value: unknown): boolean {
       return typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value) && !Number.isNaN(Date.parse(value));
     case "text":
       return typeof value === "string" && value.length <= 200 && !value.includes("\u0000");
+    case "decimal":
+      return typeof value === "string" && /^-?\d{1,24}(\.\d{1,12})?$/.test(value);
   }
 }
 

@@ -43,7 +43,8 @@ const createScheduleInput = z
 
 export async function createSchedule(app: App, input: unknown, ownerId: string, now: Date = new Date()): Promise<string> {
   const data = parseInput(createScheduleInput, input);
-  await assertTargetsExist(app, data);
+  // Account numbers are resolved once, here: the schedule keeps the accounts, whatever their numbers become.
+  const accountIds = await assertTargetsExist(app, data);
   const repeatFrom = data.repeatFrom ?? localDate(data.timeZone, now);
   if (data.repeatTo && data.repeatTo < repeatFrom) throw new ValidationError("input.repeatTo: repeatTo is before repeatFrom", ["input", "repeatTo"]);
   const rule: Recurrence = {
@@ -74,7 +75,7 @@ export async function createSchedule(app: App, input: unknown, ownerId: string, 
       invoiceDateOffsetDays: data.invoiceDateOffsetDays,
       batches: data.batches ?? [],
       billCycleDay: data.billCycleDay ?? null,
-      accountIds: data.accountIds ?? [],
+      accountIds: accountIds ?? [],
       subscriptionIds: data.subscriptionIds ?? [],
       chargeTypesToExclude: data.chargeTypesToExclude ?? [],
       autoPost: data.autoPost,

@@ -91,7 +91,11 @@ describe("createBillRun validation", () => {
   });
 
   it("refuses a malformed account id", async () => {
-    await expectRefused({ targetDate: "2026-02-01", accountIds: ["A-00000001"] }, ["input", "accountIds", "0"], "input.accountIds.0: not a valid account id");
+    await expectRefused(
+      { targetDate: "2026-02-01", accountIds: ["A-00000001"] },
+      ["input", "accountIds"],
+      'input.accountIds: "A-00000001" is not an account id (to name accounts by number, use accountNumbers)',
+    );
   });
 
   it("refuses an empty accountIds list instead of billing everyone", async () => {

@@ -53,6 +53,15 @@ describe("every connection checks its cursors", () => {
     const failing = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "7" }] });
     const run = await createRun(t, { targetDate: "2026-02-01", accountIds: [billed.account.id, credited.account.id, failing.account.id] });
     await waitForStatus(t, run.id, ["COMPLETED"]);
+    // The billed account's own lists across runs: a credit memo in a second run, a failure in a third.
+    const { createSubscription, updateAccount } = await import("../../src/accounts/service.ts");
+    await createSubscription(t.app.db, { accountId: billed.account.id, startDate: "2026-02-15", charges: [{ name: "Refund", type: "ONE_TIME", price: "-3" }] });
+    const second = await createRun(t, { targetDate: "2026-03-01", accountIds: [billed.account.id] });
+    await waitForStatus(t, second.id, ["COMPLETED"]);
+    await updateAccount(t.app.db, { id: billed.account.id, billToEmail: "" });
+    await createSubscription(t.app.db, { accountId: billed.account.id, startDate: "2026-03-15", charges: [{ name: "Extra", type: "ONE_TIME", price: "4" }] });
+    const third = await createRun(t, { targetDate: "2026-04-01", accountIds: [billed.account.id] });
+    await waitForStatus(t, third.id, ["COMPLETED"]);
     const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
     const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "23:59", timeZone: "UTC" }, admin.id);
     // Reach nested lists through rows that exist.
@@ -74,6 +83,9 @@ describe("every connection checks its cursors", () => {
     expect(sites.map(siteName).sort()).toEqual(
       expect.arrayContaining([
         "Account.subscriptions",
+        "Account.invoices",
+        "Account.creditMemos",
+        "Account.billRunFailures",
         "BillRun.creditMemos",
         "BillRun.failedAccounts",
         "BillRun.invoices",

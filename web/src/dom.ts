@@ -1,4 +1,5 @@
 // A tiny DOM builder and the formatting shared by the screens.
+import { formatInstant, formatMoney } from "./format.ts";
 
 export type Child = Node | string | number | null | undefined | false | Child[];
 type AttrValue = string | number | boolean | null | undefined | ((event: never) => void);
@@ -83,19 +84,19 @@ export function statusBadge(status: string, hasErrors = false): HTMLElement {
   );
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-
-/** An instant, in the browser's time zone (or the one given), in a <time> element. */
+/** An instant, in the browser's time zone (or the one given), named, in a <time> element. */
 export function formatDateTime(iso: string | null | undefined, timeZone?: string): Child {
   if (!iso) return "—";
-  const format = timeZone ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone }) : dateTime;
-  return h("time", { datetime: iso }, format.format(new Date(iso)));
+  return h("time", { datetime: iso }, formatInstant(iso, timeZone));
 }
 
-/** Amounts stay the API's decimal strings: nothing here goes through a binary float. One line per currency. */
+/**
+ * Totals per currency as a compact list (wrapping, one "USD 1,234.50" per item). Amounts stay
+ * the API's decimal strings: nothing goes through a binary float.
+ */
 export function formatTotals(totals: { currency: string; amount: string }[]): Child {
   if (totals.length === 0) return "—";
-  return h("ul", { class: "plain totals" }, totals.map((t) => h("li", {}, `${t.amount} ${t.currency}`)));
+  return h("ul", { class: "plain totals" }, totals.map((t) => h("li", { "data-currency": t.currency }, formatMoney(t.amount, t.currency))));
 }
 
 /** Moves focus to a screen's heading, so keyboard and screen-reader users start at the top of it. */
@@ -109,7 +110,7 @@ export function focusHeading(root: Element): void {
 /** Pagination over a Relay connection: a stack of `after` cursors, one per page seen. */
 export class Pager {
   private cursors: (string | null)[] = [null];
-  readonly pageSize: number;
+  pageSize: number;
   constructor(pageSize: number) {
     this.pageSize = pageSize;
   }
@@ -133,6 +134,7 @@ export class Pager {
 /** "Previous / Page n of m / Next" controls for a Pager. */
 export function pagerControls(label: string, pager: Pager, totalCount: number, hasNextPage: boolean, endCursor: string | null, reload: () => void): HTMLElement {
   const pages = Math.max(1, Math.ceil(totalCount / pager.pageSize));
+  if (pages === 1 && pager.page === 1) return h("p", { class: "muted pager" }, `${totalCount} in all`);
   return h(
     "nav",
     { class: "pager", "aria-label": `${label} pages` },

@@ -1,4 +1,4 @@
-// Entry point: the sign-in gate, the header, and a hash router over the screens.
+// Entry point: the sign-in gate, the header, and the table of screens (web/src/router.ts).
 import "./style.css";
 import { ApiError, getToken, onLiveState, request, setToken, whenUnauthenticated } from "./api.ts";
 import { DashboardMeDocument } from "../../src/generated/graphql/graphql.ts";
@@ -7,7 +7,10 @@ import { renderRunList } from "./views/run-list.ts";
 import { renderRunDetail } from "./views/run-detail.ts";
 import { renderNewRun } from "./views/new-run.ts";
 import { renderSchedules } from "./views/schedules.ts";
+import { renderDocument } from "./views/document.ts";
+import { renderAccount, renderAccountSearch } from "./views/accounts.ts";
 import { h, fill, focusHeading } from "./dom.ts";
+import { addRoutes, currentRoute, navigate, startRouter } from "./router.ts";
 import { session, type Cleanup } from "./session.ts";
 
 const main = document.getElementById("main")!;
@@ -16,15 +19,21 @@ const sessionBox = document.getElementById("session")!;
 const userLabel = document.getElementById("user")!;
 const liveLabel = document.getElementById("live")!;
 
+const ID = "([^/]+)";
+addRoutes(
+  { pattern: /^\/bill-runs$/, section: "runs", render: (m, _p, q) => renderRunList(m, q) },
+  { pattern: /^\/bill-runs\/new$/, section: "new", render: (m) => renderNewRun(m) },
+  { pattern: new RegExp(`^/bill-runs/${ID}(?:/(invoices|credit-memos|failed|history))?$`), section: "runs", render: (m, [id, tab], q) => renderRunDetail(m, id!, tab || "invoices", q) },
+  { pattern: new RegExp(`^/invoices/${ID}$`), section: "runs", render: (m, [id], q) => renderDocument(m, "invoice", id!, q) },
+  { pattern: new RegExp(`^/credit-memos/${ID}$`), section: "runs", render: (m, [id], q) => renderDocument(m, "credit-memo", id!, q) },
+  { pattern: /^\/accounts$/, section: "accounts", render: (m, _p, q) => renderAccountSearch(m, q) },
+  { pattern: new RegExp(`^/accounts/${ID}$`), section: "accounts", render: (m, [id], q) => renderAccount(m, id!, q) },
+  { pattern: /^\/schedules$/, section: "schedules", render: (m) => renderSchedules(m, null) },
+  { pattern: new RegExp(`^/schedules/${ID}$`), section: "schedules", render: (m, [id]) => renderSchedules(m, id!) },
+);
+
 let cleanup: Cleanup = () => {};
 let firstRender = true;
-
-/** "#/runs/abc?tab=failed" → { path: ["runs", "abc"], query } */
-function currentRoute(): { path: string[]; query: URLSearchParams } {
-  const hash = location.hash.replace(/^#\/?/, "");
-  const [path = "", query = ""] = hash.split("?");
-  return { path: path.split("/").filter(Boolean), query: new URLSearchParams(query) };
-}
 
 async function route(): Promise<void> {
   cleanup();
@@ -42,17 +51,19 @@ async function route(): Promise<void> {
     }
   }
   showChrome(true);
-  const { path, query } = currentRoute();
-  const section = path[0] === "schedules" ? "schedules" : path[0] === "runs" && path[1] === "new" ? "new" : "runs";
+  const found = currentRoute();
+  if (!found) {
+    if (location.pathname === "/" || location.pathname === "/index.html") return navigate("/bill-runs", { replace: true });
+    fill(main, h("h1", {}, "Page not found"), h("p", {}, "There is no screen at this address. ", h("a", { href: "/bill-runs" }, "Go to the bill runs.")));
+    return;
+  }
   for (const link of nav.querySelectorAll<HTMLAnchorElement>("a[data-nav]")) {
-    if (link.dataset.nav === section && path.length <= 2 && !(section === "runs" && path[1])) link.setAttribute("aria-current", "page");
+    if (link.pathname === location.pathname) link.setAttribute("aria-current", "page");
+    else if (link.dataset.nav === found.route.section) link.setAttribute("aria-current", "true");
     else link.removeAttribute("aria-current");
   }
   main.replaceChildren();
-  if (path[0] === "schedules") cleanup = renderSchedules(main);
-  else if (path[0] === "runs" && path[1] === "new") cleanup = renderNewRun(main);
-  else if (path[0] === "runs" && path[1]) cleanup = renderRunDetail(main, decodeURIComponent(path[1]), query);
-  else cleanup = renderRunList(main, query);
+  cleanup = found.route.render(main, found.params, found.query);
   // The first screen keeps the browser's natural focus; later ones move it to their heading.
   if (!firstRender) focusHeading(main);
   firstRender = false;
@@ -70,7 +81,7 @@ function showSignIn(message?: string): void {
   cleanup = renderSignIn(main, message, async (token) => {
     setToken(token);
     session.me = null;
-    if (!location.hash || location.hash === "#/") location.hash = "#/runs";
+    if (!currentRoute()) history.replaceState(null, "", "/bill-runs");
     await route();
     focusHeading(main);
   });
@@ -95,5 +106,4 @@ onLiveState((state) => {
   liveLabel.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…" : "";
 });
 
-window.addEventListener("hashchange", () => void route());
-void route();
+startRouter(() => void route());

@@ -5,6 +5,8 @@ import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
 import { formatPrice, formatQuantity } from "../format.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { ValidationError } from "../../errors.ts";
+import type { Prisma } from "../../generated/prisma/client.ts";
 
 export const AccountStatusEnum = builder.enumType("AccountStatus", { values: ["ACTIVE", "INACTIVE"] as const });
 export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { values: ["ACTIVE", "CANCELLED"] as const });
@@ -15,6 +17,30 @@ export const BillingTimingEnum = builder.enumType("BillingTiming", { values: ["I
 /** An account's subscriptions, by number. */
 const ACCOUNT_SUBSCRIPTIONS: KeysetOrder = { name: "Account.subscriptions", keys: [{ field: "subscriptionNumber", direction: "asc", type: "text" }] };
 const ACCOUNTS: KeysetOrder = { name: "accounts", keys: [{ field: "accountNumber", direction: "asc", type: "text" }] };
+/** An account's documents across runs, newest number first. */
+const ACCOUNT_INVOICES: KeysetOrder = { name: "Account.invoices", keys: [{ field: "number", direction: "desc", type: "text" }] };
+const ACCOUNT_CREDIT_MEMOS: KeysetOrder = { name: "Account.creditMemos", keys: [{ field: "number", direction: "desc", type: "text" }] };
+/** An account's failures across runs, latest first. */
+const ACCOUNT_FAILURES: KeysetOrder = {
+  name: "Account.billRunFailures",
+  keys: [
+    { field: "processedAt", direction: "desc", type: "timestamp" },
+    { field: "billRunId", direction: "desc", type: "uuid" },
+  ],
+};
+
+/**
+ * The filter of `accounts(search:)`: any part of the number, name or bill-to email, in any case
+ * (ILIKE, served by the trigram indexes). Blank: no filter. Raises ValidationError past 200 characters.
+ */
+function accountSearchWhere(search: string | null | undefined): Prisma.AccountWhereInput {
+  const term = search?.trim() ?? "";
+  if (term === "") return {};
+  if (term.length > 200) throw new ValidationError("search: at most 200 characters", ["search"]);
+  // Prisma passes `contains` to ILIKE as it is: LIKE's wildcards and escape are made plain characters.
+  const contains = { contains: term.replace(/[\\%_]/g, (c) => `\\${c}`), mode: "insensitive" as const };
+  return { OR: [{ accountNumber: contains }, { name: contains }, { billToEmail: contains }] };
+}
 
 export const AccountType = builder.prismaObject("Account", {
   fields: (t) => ({
@@ -43,6 +69,61 @@ export const AccountType = builder.prismaObject("Account", {
       },
       { name: "CustomerSubscriptionConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "CustomerSubscriptionEdge" },
+    ),
+    // Invoice, CreditMemo and FailedAccount are named rather than imported: their modules import this one.
+    invoices: t.connection(
+      {
+        type: "Invoice" as never,
+        description: "The account's invoices across runs (and outside them), newest first.",
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(ACCOUNT_INVOICES, args);
+          const where = { type: "INVOICE" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_INVOICES), _count: { select: { documents: { where } } } };
+        },
+        resolve: (account, args) => {
+          const page = pageOf(ACCOUNT_INVOICES, account.id, args);
+          return connectionOf(ACCOUNT_INVOICES, account.id, page, account.documents, () => account._count.documents) as never;
+        },
+      },
+      { name: "AccountInvoiceConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
+      { name: "AccountInvoiceEdge" },
+    ),
+    creditMemos: t.connection(
+      {
+        type: "CreditMemo" as never,
+        description: "The account's credit memos across runs, newest first.",
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(ACCOUNT_CREDIT_MEMOS, args);
+          const where = { type: "CREDIT_MEMO" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_CREDIT_MEMOS), _count: { select: { documents: { where } } } };
+        },
+        resolve: (account, args) => {
+          const page = pageOf(ACCOUNT_CREDIT_MEMOS, account.id, args);
+          return connectionOf(ACCOUNT_CREDIT_MEMOS, account.id, page, account.documents, () => account._count.documents) as never;
+        },
+      },
+      { name: "AccountCreditMemoConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
+      { name: "AccountCreditMemoEdge" },
+    ),
+    billRunFailures: t.connection(
+      {
+        type: "FailedAccount" as never,
+        description: "The runs in which the account failed, latest first, with each reason.",
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(ACCOUNT_FAILURES, args);
+          const where = { status: "FAILED" as const };
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, runWork: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_FAILURES), _count: { select: { runWork: { where } } } };
+        },
+        resolve: (account, args) => {
+          const page = pageOf(ACCOUNT_FAILURES, account.id, args);
+          return connectionOf(ACCOUNT_FAILURES, account.id, page, account.runWork, () => account._count.runWork) as never;
+        },
+      },
+      { name: "AccountFailureConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
+      { name: "AccountFailureEdge" },
     ),
   }),
 });
@@ -166,11 +247,14 @@ builder.queryFields((t) => ({
     {
       type: AccountType,
       authScopes: { viewer: true },
+      description: "By account number.",
+      args: { search: t.arg.string({ description: "Part of the account number, name or bill-to email, in any case." }) },
       resolve: async (_root, args, ctx, info) => {
         const page = pageOf(ACCOUNTS, null, args);
+        const where = accountSearchWhere(args.search);
         const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), ACCOUNTS);
-        const rows = await ctx.db.account.findMany({ ...query, where: page.where, orderBy: page.orderBy, take: page.take });
-        return connectionOf(ACCOUNTS, null, page, rows, () => ctx.db.account.count());
+        const rows = await ctx.db.account.findMany({ ...query, where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take });
+        return connectionOf(ACCOUNTS, null, page, rows, () => ctx.db.account.count({ where }));
       },
     },
     { name: "AccountConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },

@@ -2,8 +2,9 @@ import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
-import { isUuid } from "../../util.ts";
+import { dateOnly, isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
+import { availableActions } from "../../billruns/transitions.ts";
 import type { App } from "../../app.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
@@ -24,6 +25,17 @@ export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
     CANCELED: {},
     REMOVE_IN_PROGRESS: {},
     REMOVED: { description: "The run was deleted. Only the last status change of a deleted run has it; no run is ever listed with it." },
+  } as const,
+});
+
+export const BillRunActionEnum = builder.enumType("BillRunAction", {
+  values: {
+    POST: { description: "postBillRun" },
+    CANCEL: { description: "cancelBillRun" },
+    DELETE: { description: "deleteBillRun" },
+    RETRY: { description: "retryFailedAccounts" },
+    PAUSE: { description: "pauseBillRun" },
+    RESUME: { description: "resumeBillRun" },
   } as const,
 });
 
@@ -67,6 +79,7 @@ const FailedAccountType = builder.prismaObject("BillRunAccount", {
   name: "FailedAccount",
   fields: (t) => ({
     account: t.relation("account"),
+    billRun: t.relation("billRun", { description: "The run in which the account failed." }),
     code: t.string({ resolve: (w) => w.failureCode ?? "INTERNAL_ERROR" }),
     message: t.string({ resolve: (w) => w.failureMessage ?? "" }),
     subscriptions: t.relation("failedSubscriptions", { query: { orderBy: { subscription: { subscriptionNumber: "asc" } } } }),
@@ -87,6 +100,43 @@ const FailedAccountConnection = builder.connectionObject(
 
 // List orders (see connections.ts). Numbers sort as text: zero-padded, so in number order.
 const RUN_INVOICES: KeysetOrder = { name: "BillRun.invoices", keys: [{ field: "number", direction: "asc", type: "text" }] };
+const RUN_INVOICES_BY_AMOUNT: KeysetOrder = {
+  name: "BillRun.invoices.amount",
+  keys: [
+    { field: "amount", direction: "asc", type: "decimal" },
+    { field: "number", direction: "asc", type: "text" },
+  ],
+};
+const RUN_INVOICES_BY_AMOUNT_DESC: KeysetOrder = {
+  name: "BillRun.invoices.amountDesc",
+  keys: [
+    { field: "amount", direction: "desc", type: "decimal" },
+    { field: "number", direction: "desc", type: "text" },
+  ],
+};
+const InvoiceOrderEnum = builder.enumType("InvoiceOrder", {
+  values: {
+    NUMBER: { description: "Invoice number, ascending." },
+    AMOUNT_ASC: { description: "Amount, smallest first (then number)." },
+    AMOUNT_DESC: { description: "Amount, largest first (then number, descending)." },
+  } as const,
+});
+
+function invoiceOrder(orderBy: string | null | undefined): KeysetOrder {
+  return orderBy === "AMOUNT_ASC" ? RUN_INVOICES_BY_AMOUNT : orderBy === "AMOUNT_DESC" ? RUN_INVOICES_BY_AMOUNT_DESC : RUN_INVOICES;
+}
+
+/** A run's invoices with the filters of `BillRun.invoices`; a malformed account id matches none. */
+function runInvoicesWhere(args: { accountId?: string | null; minAmount?: string | null; maxAmount?: string | null }): Prisma.DocumentWhereInput {
+  const where: Prisma.DocumentWhereInput[] = [{ type: "INVOICE" }];
+  if (args.accountId !== null && args.accountId !== undefined) {
+    where.push(isUuid(args.accountId) ? { accountId: args.accountId } : { id: { in: [] } });
+  }
+  if (args.minAmount !== null && args.minAmount !== undefined) where.push({ amount: { gte: args.minAmount } });
+  if (args.maxAmount !== null && args.maxAmount !== undefined) where.push({ amount: { lte: args.maxAmount } });
+  return { AND: where };
+}
+
 const RUN_CREDIT_MEMOS: KeysetOrder = { name: "BillRun.creditMemos", keys: [{ field: "number", direction: "asc", type: "text" }] };
 /** A run's failed accounts, in the place each account has in the run; the same list from the run or from the root. */
 const FAILED_ACCOUNTS: KeysetOrder = { name: "failedAccounts", keys: [{ field: "position", direction: "asc", type: "int" }] };
@@ -101,6 +151,14 @@ export const BillRunType = builder.prismaObject("BillRun", {
     hasErrors: t.boolean({
       description: "True when the run finished with failed accounts, or could not execute (ERROR): show an alert.",
       resolve: (r) => r.status === "ERROR" || (r.failedAccountCount > 0 && (FINISHED as readonly string[]).includes(r.status)),
+    }),
+    availableActions: t.field({
+      type: [BillRunActionEnum],
+      description:
+        "What the run's status allows now (the transition table): offer these and no other. The mutation may still refuse " +
+        "for a reason beyond the status (e.g. a later run billed the accounts further); its error says why.",
+      select: { status: true, scheduleId: true, failedAccountCount: true },
+      resolve: (r) => availableActions(r),
     }),
     targetDate: t.expose("targetDate", { type: "Date" }),
     invoiceDate: t.expose("invoiceDate", { type: "Date" }),
@@ -140,15 +198,23 @@ export const BillRunType = builder.prismaObject("BillRun", {
     invoices: t.connection(
       {
         type: InvoiceType,
+        args: {
+          accountId: t.arg.id({ description: "Only this account's invoices." }),
+          minAmount: t.arg({ type: "Decimal", description: "Only invoices of at least this amount (any currency)." }),
+          maxAmount: t.arg({ type: "Decimal", description: "Only invoices of at most this amount (any currency)." }),
+          orderBy: t.arg({ type: InvoiceOrderEnum, description: "Default NUMBER." }),
+        },
         select: (args, _ctx, nestedSelection) => {
-          const page = plannedPage(RUN_INVOICES, args);
-          const where = { type: "INVOICE" as const };
+          const order = invoiceOrder(args.orderBy);
+          const page = plannedPage(order, args);
+          const where = runInvoicesWhere(args);
           const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
-          return { id: true, documents: withSortKeys(query, RUN_INVOICES), _count: { select: { documents: { where } } } };
+          return { id: true, documents: withSortKeys(query, order), _count: { select: { documents: { where } } } };
         },
         resolve: (run, args) => {
-          const page = pageOf(RUN_INVOICES, run.id, args);
-          return connectionOf(RUN_INVOICES, run.id, page, run.documents, () => run._count.documents);
+          const order = invoiceOrder(args.orderBy);
+          const page = pageOf(order, run.id, args);
+          return connectionOf(order, run.id, page, run.documents, () => run._count.documents);
         },
       },
       { name: "InvoiceConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
@@ -197,6 +263,7 @@ const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
     batches: t.intList({ description: "Account batches (1-50); default all." }),
     billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
     accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    accountNumbers: t.stringList({ description: "Specific accounts by number (with or instead of accountIds), e.g. A-00000042." }),
     subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
     chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two; left for a later run." }),
     autoPost: t.boolean({ description: "Post as soon as the run completes." }),
@@ -260,6 +327,8 @@ builder.queryFields((t) => ({
       args: {
         status: t.arg({ type: [BillRunStatusEnum] }),
         hasErrors: t.arg.boolean(),
+        targetDateFrom: t.arg({ type: "Date", description: "Only runs whose target date is on or after this day." }),
+        targetDateTo: t.arg({ type: "Date", description: "Only runs whose target date is on or before this day." }),
       },
       resolve: async (_root, args, ctx, info) => {
         const page = pageOf(BILL_RUNS, null, args);
@@ -308,8 +377,15 @@ builder.queryFields((t) => ({
   }),
 }));
 
-function billRunsWhere(args: { status?: readonly string[] | null; hasErrors?: boolean | null }): Prisma.BillRunWhereInput {
+function billRunsWhere(args: {
+  status?: readonly string[] | null;
+  hasErrors?: boolean | null;
+  targetDateFrom?: string | null;
+  targetDateTo?: string | null;
+}): Prisma.BillRunWhereInput {
   const where: Prisma.BillRunWhereInput[] = [];
+  if (args.targetDateFrom) where.push({ targetDate: { gte: dateOnly(args.targetDateFrom) } });
+  if (args.targetDateTo) where.push({ targetDate: { lte: dateOnly(args.targetDateTo) } });
   if (args.status && args.status.length > 0) where.push({ status: { in: args.status as never } });
   if (args.hasErrors !== null && args.hasErrors !== undefined) where.push(hasErrorsWhere(args.hasErrors));
   return { AND: where };

@@ -94,6 +94,7 @@ const CreateBillRunScheduleInput = builder.inputType("CreateBillRunScheduleInput
     batches: t.intList({ description: "Account batches (1-50); default all." }),
     billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
     accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    accountNumbers: t.stringList({ description: "Specific accounts by number (with or instead of accountIds); kept as the accounts they name now." }),
     subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
     chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two." }),
     autoPost: t.boolean(),

@@ -1,8 +1,9 @@
 // New bill run form → createBillRun; a ValidationError is shown next to the field it names.
 import { ApiError, asError, request } from "../api.ts";
 import { h, fill } from "../dom.ts";
+import { navigate } from "../router.ts";
 import { canOperate, session, type Cleanup } from "../session.ts";
-import { DashboardCreateBillRunDocument, type ChargeType, type CreateBillRunInput } from "../../../src/generated/graphql/graphql.ts";
+import { DashboardAccountSuggestionsDocument, DashboardCreateBillRunDocument, type ChargeType, type CreateBillRunInput } from "../../../src/generated/graphql/graphql.ts";
 
 const CHARGE_TYPES: { value: ChargeType; label: string }[] = [
   { value: "ONE_TIME", label: "One-time" },
@@ -11,7 +12,7 @@ const CHARGE_TYPES: { value: ChargeType; label: string }[] = [
 ];
 
 type Scope = "group" | "accounts" | "subscriptions";
-type FieldName = "targetDate" | "invoiceDate" | "batches" | "billCycleDay" | "accountIds" | "subscriptionIds" | "chargeTypesToExclude";
+type FieldName = "targetDate" | "invoiceDate" | "batches" | "billCycleDay" | "accountNumbers" | "subscriptionIds" | "chargeTypesToExclude";
 
 function today(): string {
   const now = new Date();
@@ -60,7 +61,7 @@ export function renderNewRun(main: HTMLElement): Cleanup {
   const invoiceDate = h("input", { type: "date", name: "invoiceDate" });
   const batches = h("input", { type: "text", name: "batches", inputmode: "numeric", placeholder: "all", autocomplete: "off" });
   const billCycleDay = h("input", { type: "number", name: "billCycleDay", min: 1, max: 31, placeholder: "all" });
-  const accountIds = h("textarea", { name: "accountIds", rows: 3, spellcheck: "false" });
+  const picker = accountPicker();
   const subscriptionIds = h("textarea", { name: "subscriptionIds", rows: 3, spellcheck: "false" });
   const chargeBoxes = CHARGE_TYPES.map((type) => h("input", { type: "checkbox", name: "chargeTypesToExclude", value: type.value, id: `exclude-${type.value}` }));
   const autoPost = h("input", { type: "checkbox", id: "auto-post", name: "autoPost" });
@@ -78,7 +79,12 @@ export function renderNewRun(main: HTMLElement): Cleanup {
     field("batches", "Batches", batches, "Account batches 1–50, e.g. 1, 2, 5-7. Empty: every batch."),
     field("billCycleDay", "Bill cycle day", billCycleDay, "1–31. Empty: every bill cycle day."),
   );
-  const accountsBox = h("div", { class: "scope-fields", id: "scope-accounts-fields", hidden: true }, field("accountIds", "Account ids", accountIds, "One per line (or separated by commas)."));
+  const accountsBox = h(
+    "div",
+    { class: "scope-fields", id: "scope-accounts-fields", hidden: true },
+    field("accountNumbers", "Accounts", picker.input, "Type part of a number, name or email and pick from the suggestions (Enter adds what you typed)."),
+    picker.chosen,
+  );
   const subscriptionsBox = h(
     "div",
     { class: "scope-fields", id: "scope-subscriptions-fields", hidden: true },
@@ -133,7 +139,7 @@ export function renderNewRun(main: HTMLElement): Cleanup {
       h("div", { class: "check" }, autoEmail, h("label", { for: "auto-email" }, "Email posted invoices to their accounts")),
       h("div", { class: "check indent" }, noZeroEmail, h("label", { for: "no-zero-email" }, "Except zero-amount invoices")),
     ),
-    h("div", { class: "form-actions" }, submit, h("a", { href: "#/runs", class: "button" }, "Back to bill runs")),
+    h("div", { class: "form-actions" }, submit, h("a", { href: "/bill-runs", class: "button" }, "Back to bill runs")),
   );
   fill(main, form);
 
@@ -190,9 +196,9 @@ export function renderNewRun(main: HTMLElement): Cleanup {
       if (list.length > 0) input.batches = list;
       if (billCycleDay.value) input.billCycleDay = Number(billCycleDay.value);
     } else if (scope() === "accounts") {
-      const ids = parseIds(accountIds.value);
-      if (ids.length === 0) return showError("accountIds", "give at least one account id");
-      input.accountIds = ids;
+      const numbers = picker.numbers();
+      if (numbers.length === 0) return showError("accountNumbers", "choose at least one account");
+      input.accountNumbers = numbers;
     } else {
       const ids = parseIds(subscriptionIds.value);
       if (ids.length === 0) return showError("subscriptionIds", "give at least one subscription id");
@@ -210,13 +216,13 @@ export function renderNewRun(main: HTMLElement): Cleanup {
       const { createBillRun: result } = await request(DashboardCreateBillRunDocument, { input });
       const refused = asError(result);
       if (refused) {
-        // field is e.g. ["input", "accountIds", "0"]: the control is the part after "input".
+        // field is e.g. ["input", "accountNumbers"]: the control is the part after "input".
         const name = (refused.field?.[0] === "input" ? refused.field[1] : refused.field?.[0]) as FieldName | undefined;
         return showError(name && errors.has(name) ? name : null, refused.message);
       }
       if (result.__typename !== "BillRun") return;
       session.notice = `Bill run ${result.billRunNumber} created.`;
-      location.hash = "#/runs";
+      navigate("/bill-runs");
     } catch (error) {
       showError(null, (error as ApiError).message);
     } finally {
@@ -226,4 +232,71 @@ export function renderNewRun(main: HTMLElement): Cleanup {
   }
 
   return () => {};
+}
+
+/**
+ * Accounts chosen by number or name: the text box suggests matching accounts as one types
+ * (`accounts(search:)`, a native datalist, so keyboard and screen readers work as usual); picking
+ * one, or pressing Enter, adds it to the list below, where each can be removed.
+ */
+function accountPicker() {
+  const input = h("input", { type: "search", name: "accountSearch", list: "account-options", autocomplete: "off", placeholder: "A-00000042, Acme…" });
+  const options = h("datalist", { id: "account-options" });
+  const list = h("ul", { class: "chips plain", "aria-label": "Chosen accounts" });
+  const chosen = h("div", { class: "chosen" }, options, list);
+  const picked = new Map<string, string>(); // number → label
+  let suggestions: { accountNumber: string; name: string }[] = [];
+  const label = (a: { accountNumber: string; name: string }) => `${a.accountNumber} · ${a.name}`;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let generation = 0;
+
+  function render(): void {
+    fill(
+      list,
+      [...picked].map(([number, text]) =>
+        h("li", { "data-account": number }, text, " ", h("button", { type: "button", class: "link-button", "aria-label": `Remove ${number}`, onclick: () => (picked.delete(number), render(), input.focus()) }, "×")),
+      ),
+    );
+  }
+  function add(text: string): boolean {
+    const value = text.trim();
+    if (!value) return false;
+    const known = suggestions.find((a) => label(a) === value || a.accountNumber.toLowerCase() === value.toLowerCase());
+    // Unknown text is kept as a number: the API says if no account has it.
+    picked.set(known ? known.accountNumber : value, known ? label(known) : value);
+    input.value = "";
+    render();
+    return true;
+  }
+  input.addEventListener("input", (event) => {
+    // Choosing a suggestion sets the whole label at once.
+    if ((event as InputEvent).inputType === "insertReplacementText" || suggestions.some((a) => label(a) === input.value)) {
+      add(input.value);
+      return;
+    }
+    clearTimeout(timer);
+    const term = input.value.trim();
+    if (term.length < 2) return;
+    timer = setTimeout(async () => {
+      const mine = ++generation;
+      const found = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
+      if (mine !== generation) return;
+      suggestions = [...suggestions.filter((s) => picked.has(s.accountNumber)), ...found];
+      fill(options, found.map((a) => h("option", { value: label(a) })));
+    }, 150);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && input.value.trim()) {
+      event.preventDefault();
+      add(input.value);
+    }
+  });
+  return {
+    input,
+    chosen,
+    numbers: (): string[] => {
+      if (input.value.trim()) add(input.value);
+      return [...picked.keys()];
+    },
+  };
 }

@@ -1,6 +1,8 @@
 // Bill run detail: counters, live progress, tabs, and the actions the run's status allows.
 import { ApiError, downloadFile, onReconnect, request, subscribe, type ResultError } from "../api.ts";
 import { h, fill, formatDateTime, formatTotals, Pager, pagerControls, statusBadge, statusLabel, type Child } from "../dom.ts";
+import { formatCount, formatDuration, formatMoney, totalsSentence, userTimeZone } from "../format.ts";
+import { navigate, setAddress } from "../router.ts";
 import { announce, canOperate, session, takeNotice, type Cleanup } from "../session.ts";
 import {
   DashboardBillRunDocument,
@@ -8,6 +10,7 @@ import {
   DashboardCreditMemosDocument,
   DashboardDeleteBillRunDocument,
   DashboardFailedAccountsDocument,
+  DashboardAccountSuggestionsDocument,
   DashboardInvoicesDocument,
   DashboardPauseBillRunDocument,
   DashboardPostBillRunDocument,
@@ -15,8 +18,10 @@ import {
   DashboardRetryFailedAccountsDocument,
   DashboardRunProgressDocument,
   DashboardRunStatusChangedDocument,
+  type BillRunAction,
   type BillRunStatus,
   type DashboardRunDetailFragment,
+  type InvoiceOrder,
 } from "../../../src/generated/graphql/graphql.ts";
 
 const PAGE_SIZE = 20;
@@ -38,43 +43,62 @@ type Outcome =
   | { kind: "refused"; error: ResultError };
 
 interface Action {
-  id: "post" | "pause" | "resume" | "cancel" | "delete" | "retry";
+  id: BillRunAction;
   label: string;
-  /** The transitions of SPEC §2: the button is enabled only when the run's status allows it. */
-  allowed: (run: DashboardRunDetailFragment) => boolean;
+  /** What will happen, asked before the action is taken; none: taken at once. */
   confirm?: (run: DashboardRunDetailFragment) => string;
+  /** The banner while the action's effect is under way, and once the run reached its end state. */
+  progress?: (run: DashboardRunDetailFragment) => string;
+  done: (run: DashboardRunDetailFragment) => string | null;
 }
 
+const plural = (n: number, one: string, many = `${one}s`) => `${formatCount(n)} ${n === 1 ? one : many}`;
+
+// The API says which actions a run allows (BillRun.availableActions, from its transition table);
+// this only says how each one is offered.
 const ACTIONS: Action[] = [
-  { id: "post", label: "Post", allowed: (r) => r.status === "COMPLETED" },
-  // Only a run a schedule created can be held back; an ad-hoc one is canceled instead.
-  { id: "pause", label: "Pause", allowed: (r) => r.status === "PENDING" && r.schedule !== null && r.schedule !== undefined },
-  { id: "resume", label: "Resume", allowed: (r) => r.status === "PAUSED" },
   {
-    id: "cancel",
-    label: "Cancel",
-    allowed: (r) => ["PENDING", "PAUSED", "COMPLETED"].includes(r.status),
-    confirm: (r) => `Cancel bill run ${r.billRunNumber}? Its draft invoices and credit memos are canceled and their charges can be billed again.`,
+    id: "POST",
+    label: "Post",
+    confirm: (r) =>
+      `Post ${plural(r.invoiceCount, "invoice")} totalling ${totalsSentence(r.invoiceTotals)}? Posted invoices are final: they can be paid and emailed, and the run can no longer be canceled.`,
+    progress: (r) => `Posting ${r.billRunNumber}…`,
+    done: (r) => (r.status === "POSTED" ? `${r.billRunNumber} posted: ${plural(r.invoiceCount, "invoice")}.` : r.status === "COMPLETED" ? `Posting ${r.billRunNumber} stopped: ${r.errorMessage ?? "some documents were not posted"}. Post again to post the rest.` : null),
   },
+  { id: "PAUSE", label: "Pause", done: (r) => (r.status === "PAUSED" ? `${r.billRunNumber} paused.` : null) },
+  { id: "RESUME", label: "Resume", done: (r) => (r.status !== "PAUSED" ? `${r.billRunNumber} resumed.` : null) },
   {
-    id: "delete",
-    label: "Delete",
-    allowed: (r) => ["CANCELED", "ERROR"].includes(r.status),
-    confirm: (r) => `Delete bill run ${r.billRunNumber} and its documents? This cannot be undone.`,
-  },
-  {
-    id: "retry",
+    id: "RETRY",
     label: "Retry failed accounts",
-    allowed: (r) => ["COMPLETED", "POSTED"].includes(r.status) && r.failedAccountCount > 0,
+    confirm: (r) => `Create a new bill run for the ${plural(r.failedAccountCount, "failed account")} of ${r.billRunNumber}, with the same dates and options? This run stays as it is.`,
+    done: () => null,
+  },
+  {
+    id: "CANCEL",
+    label: "Cancel",
+    confirm: (r) =>
+      r.status === "COMPLETED"
+        ? `Cancel bill run ${r.billRunNumber}? Its ${plural(r.invoiceCount, "draft invoice")} and ${plural(r.creditMemoCount, "credit memo")} are canceled and their charges can be billed again.`
+        : `Cancel bill run ${r.billRunNumber}? It will not run.`,
+    progress: (r) => `Canceling ${r.billRunNumber}…`,
+    done: (r) => (r.status === "CANCELED" ? `${r.billRunNumber} canceled.` : null),
+  },
+  {
+    id: "DELETE",
+    label: "Delete",
+    confirm: (r) => `Delete bill run ${r.billRunNumber} and its ${plural(r.invoiceCount + r.creditMemoCount, "document")}? This cannot be undone.`,
+    done: () => null,
   },
 ];
 
-export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchParams): Cleanup {
+export function renderRunDetail(main: HTMLElement, id: string, tabParam: string, query: URLSearchParams): Cleanup {
   let run: DashboardRunDetailFragment | null = null;
   let disposed = false;
   let busy = false;
   let stopProgress: (() => void) | null = null;
-  const initialTab = TABS.find((t) => t.id === query.get("tab"))?.id ?? "invoices";
+  const initialTab = TABS.find((t) => t.id === (query.get("tab") ?? tabParam))?.id ?? "invoices";
+  /** The action whose effect the banner follows until the run reaches its end state. */
+  let following: Action | null = null;
   let activeTab: TabId = initialTab;
   const pagers: Record<Exclude<TabId, "history">, Pager> = {
     invoices: new Pager(PAGE_SIZE),
@@ -86,7 +110,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
   const heading = h("h1", {}, "Bill run");
   const headStatus = h("span", { class: "head-status" });
   const actionMessage = h("p", { id: "action-message", class: "action-message", role: "alert", tabindex: "-1" });
-  const buttons = new Map<Action["id"], HTMLButtonElement>();
+  const buttons = new Map<BillRunAction, HTMLButtonElement>();
   const actionBar = h(
     "div",
     { class: "actions", role: "group", "aria-label": "Bill run actions" },
@@ -139,7 +163,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
 
   fill(
     main,
-    h("p", { class: "breadcrumb" }, h("a", { href: "#/runs" }, "← Bill runs")),
+    h("p", { class: "breadcrumb" }, h("a", { href: "/bill-runs" }, "← Bill runs")),
     h("div", { class: "page-head" }, h("div", { class: "title" }, heading, headStatus), actionBar),
     notice ? h("p", { class: "notice", role: "status" }, notice) : null,
     actionMessage,
@@ -188,6 +212,15 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     updateActions();
     if (previous && previous.status !== next.status) announce(`${next.billRunNumber}: ${statusLabel(next.status)}`);
     if (ACTIVE.includes(next.status)) startProgress();
+    // The banner of an action under way says how it ended, once the run got there.
+    if (following && !["POST_IN_PROGRESS", "CANCEL_IN_PROGRESS"].includes(next.status)) {
+      const done = following.done(next);
+      if (done) {
+        following = null;
+        actionMessage.className = next.status === "COMPLETED" && next.errorMessage ? "action-message error" : "action-message success";
+        actionMessage.textContent = done;
+      }
+    }
   }
 
   function renderCounters(): void {
@@ -195,16 +228,17 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const item = (label: string, value: Child, key: string) => h("div", { class: "counter", "data-counter": key }, h("dt", {}, label), h("dd", {}, value));
     fill(
       counters,
-      item("Accounts processed", `${run.accountsProcessed} / ${run.accountsTotal}`, "accounts"),
-      item("Invoices", run.invoiceCount, "invoices"),
-      item("Zero-amount invoices", run.zeroAmountInvoiceCount, "zero"),
-      item("Credit memos", run.creditMemoCount, "credit-memos"),
-      item("Failed accounts", run.failedAccountCount, "failed"),
+      item("Accounts processed", `${formatCount(run.accountsProcessed)} / ${formatCount(run.accountsTotal)}`, "accounts"),
+      item("Invoices", formatCount(run.invoiceCount), "invoices"),
+      item("Zero-amount invoices", formatCount(run.zeroAmountInvoiceCount), "zero"),
+      item("Credit memos", formatCount(run.creditMemoCount), "credit-memos"),
+      item("Failed accounts", formatCount(run.failedAccountCount), "failed"),
+      speed(run) ? item("Duration", speed(run), "duration") : null,
       h("div", { class: "counter counter-wide", "data-counter": "totals" }, h("dt", {}, "Invoice total"), h("dd", {}, formatTotals(run.invoiceTotals))),
     );
-    tabButtons.get("invoices")!.textContent = `Invoices (${run.invoiceCount})`;
-    tabButtons.get("credit-memos")!.textContent = `Credit memos (${run.creditMemoCount})`;
-    tabButtons.get("failed")!.textContent = `Failed accounts or subscriptions (${run.failedAccountCount})`;
+    tabButtons.get("invoices")!.textContent = `Invoices (${formatCount(run.invoiceCount)})`;
+    tabButtons.get("credit-memos")!.textContent = `Credit memos (${formatCount(run.creditMemoCount)})`;
+    tabButtons.get("failed")!.textContent = `Failed accounts or subscriptions (${formatCount(run.failedAccountCount)})`;
     const active = ACTIVE.includes(run.status);
     progressBox.hidden = !active;
     progressBar.max = Math.max(1, run.accountsTotal);
@@ -216,7 +250,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
           ? "Pending: waiting for a worker"
           : run.accountsTotal === 0
             ? "Processing: selecting accounts…"
-            : `Processing: ${run.accountsProcessed} of ${run.accountsTotal} accounts`;
+            : `Processing: ${formatCount(run.accountsProcessed)} of ${formatCount(run.accountsTotal)} accounts`;
   }
 
   function renderDetails(): void {
@@ -236,11 +270,12 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
       row("Excluded charge types", run.chargeTypesToExclude.length ? run.chargeTypesToExclude.join(", ") : "none"),
       row("Auto-post", run.autoPost ? "yes" : "no"),
       row("Auto-email", run.autoEmail ? (run.noEmailForZeroAmountInvoice ? "yes, except zero-amount invoices" : "yes") : "no"),
-      row("Created", [formatDateTime(run.createdAt), run.createdBy ? ` by ${run.createdBy.email}` : run.schedule ? " by a schedule" : ""]),
+      row("Created", [formatDateTime(run.createdAt), run.createdBy ? ` by ${run.createdBy.email}` : run.schedule ? [" by ", h("a", { href: `/schedules/${encodeURIComponent(run.schedule.id)}` }, "a schedule")] : ""]),
       row("Started", formatDateTime(run.startedAt)),
       row("Completed", formatDateTime(run.completedAt)),
       row("Posted", formatDateTime(run.postedAt)),
-      run.retriedFrom ? row("Retry of", h("a", { href: `#/runs/${encodeURIComponent(run.retriedFrom.id)}` }, run.retriedFrom.billRunNumber)) : null,
+      run.retriedFrom ? row("Retry of", h("a", { href: `/bill-runs/${encodeURIComponent(run.retriedFrom.id)}` }, run.retriedFrom.billRunNumber)) : null,
+      row("Times shown in", userTimeZone()),
     );
   }
 
@@ -248,7 +283,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const operator = canOperate();
     for (const action of ACTIONS) {
       const button = buttons.get(action.id)!;
-      const enabled = !busy && run !== null && operator && action.allowed(run);
+      const enabled = !busy && run !== null && operator && run.availableActions.includes(action.id);
       if (!enabled && document.activeElement === button) actionMessage.focus();
       button.disabled = !enabled;
       button.title = !operator ? `Your role (${session.me?.role ?? "unknown"}) cannot change bill runs` : "";
@@ -262,12 +297,15 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     const current = run;
     if (action.confirm && !window.confirm(action.confirm(current))) return;
     busy = true;
+    following = null;
     updateActions();
     actionMessage.textContent = "";
     actionMessage.className = "action-message";
+    delete actionMessage.dataset.code;
     try {
       const outcome = await runAction(action, current);
       if (outcome.kind === "refused") {
+        if (outcome.error.code === "INVALID_STATE" || outcome.error.code === "NOT_FOUND") return await changedUnderneath(action, current, outcome.error);
         actionMessage.className = "action-message error";
         actionMessage.textContent = `${action.label} refused: ${outcome.error.message}`;
         actionMessage.dataset.code = outcome.error.code;
@@ -275,17 +313,25 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
       }
       if (outcome.kind === "deleted") {
         session.notice = `Bill run ${current.billRunNumber} deleted.`;
-        location.hash = "#/runs";
+        navigate("/bill-runs");
         return;
       }
       if (outcome.kind === "retried") {
-        session.notice = `Bill run ${outcome.billRunNumber} created to retry the failed accounts of ${current.billRunNumber}.`;
-        location.hash = `#/runs/${encodeURIComponent(outcome.id)}`;
+        // The operator stays on the run under review; the retry is one click away.
+        actionMessage.className = "action-message success";
+        fill(
+          actionMessage,
+          "Retry run ",
+          h("a", { href: `/bill-runs/${encodeURIComponent(outcome.id)}`, "data-retry-run": outcome.id }, outcome.billRunNumber),
+          ` created for the failed accounts of ${current.billRunNumber}.`,
+        );
+        void load();
         return;
       }
-      setRun(outcome.run);
+      following = action;
       actionMessage.className = "action-message success";
-      actionMessage.textContent = action.id === "post" ? `Posting ${current.billRunNumber}…` : `${current.billRunNumber}: ${statusLabel(outcome.run.status)}.`;
+      actionMessage.textContent = action.progress ? action.progress(current) : `${current.billRunNumber}: ${statusLabel(outcome.run.status)}.`;
+      setRun(outcome.run);
       void loadPanel(activeTab);
     } catch (error) {
       actionMessage.className = "action-message error";
@@ -296,29 +342,48 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     }
   }
 
+  /**
+   * A refusal by state: if someone else moved the run (or deleted it) since this page showed it,
+   * say so and show it as it now is; otherwise the API's reason.
+   */
+  async function changedUnderneath(action: Action, before: DashboardRunDetailFragment, error: ResultError): Promise<void> {
+    await load();
+    const now = run;
+    actionMessage.dataset.code = error.code;
+    if (now && now.status === before.status) {
+      actionMessage.className = "action-message error";
+      actionMessage.textContent = `${action.label} refused: ${error.message}`;
+      return;
+    }
+    actionMessage.className = "action-message warning";
+    actionMessage.textContent = now
+      ? `${action.label} was not done: ${before.billRunNumber} changed meanwhile and is now ${statusLabel(now.status)}. This page shows it as it is now.`
+      : `${action.label} was not done: ${before.billRunNumber} no longer exists (${error.message}).`;
+  }
+
   async function runAction(action: Action, current: DashboardRunDetailFragment): Promise<Outcome> {
     switch (action.id) {
-      case "post": {
+      case "POST": {
         const result = (await request(DashboardPostBillRunDocument, { id: current.id })).postBillRun;
         return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
       }
-      case "pause": {
+      case "PAUSE": {
         const result = (await request(DashboardPauseBillRunDocument, { id: current.id })).pauseBillRun;
         return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
       }
-      case "resume": {
+      case "RESUME": {
         const result = (await request(DashboardResumeBillRunDocument, { id: current.id })).resumeBillRun;
         return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
       }
-      case "cancel": {
+      case "CANCEL": {
         const result = (await request(DashboardCancelBillRunDocument, { id: current.id })).cancelBillRun;
         return result.__typename === "BillRun" ? { kind: "run", run: result } : { kind: "refused", error: result };
       }
-      case "delete": {
+      case "DELETE": {
         const result = (await request(DashboardDeleteBillRunDocument, { id: current.id })).deleteBillRun;
         return result.__typename === "DeleteBillRunPayload" ? { kind: "deleted" } : { kind: "refused", error: result };
       }
-      case "retry": {
+      case "RETRY": {
         const result = (await request(DashboardRetryFailedAccountsDocument, { billRunId: current.id })).retryFailedAccounts;
         return result.__typename === "BillRun" ? { kind: "retried", id: result.id, billRunNumber: result.billRunNumber } : { kind: "refused", error: result };
       }
@@ -336,7 +401,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
       panels.get(id)!.hidden = !selected;
     }
     if (focus) tabButtons.get(tab)!.focus();
-    history.replaceState(null, "", `#/runs/${encodeURIComponent(id)}?tab=${tab}`);
+    setAddress(`/bill-runs/${encodeURIComponent(id)}${tab === "invoices" ? "" : `/${tab}`}`);
     void loadPanel(tab);
   }
 
@@ -355,8 +420,11 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
   }
 
   const panelLoads = new Map<TabId, number>();
+  const invoiceFilter = invoiceFilterForm(pagers.invoices, () => void loadPanel("invoices"));
+  const invoiceResults = h("div", { class: "results" });
+  panels.get("invoices")!.append(invoiceFilter.form, invoiceResults);
   async function loadPanel(tab: TabId): Promise<void> {
-    const panel = panels.get(tab)!;
+    const panel = tab === "invoices" ? invoiceResults : panels.get(tab)!;
     if (!run) return;
     if (tab === "history") return fill(panel, historyTable(run));
     // What is shown stays until the fresh page arrives (no flicker); an older answer never wins.
@@ -379,20 +447,22 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
 
   async function invoicesTable(): Promise<Child> {
     const pager = pagers.invoices;
-    const data = await request(DashboardInvoicesDocument, { id, first: PAGE_SIZE, after: pager.after });
+    const filter = invoiceFilter.current();
+    if (filter.error) return h("p", { class: "error", role: "alert" }, filter.error);
+    const data = await request(DashboardInvoicesDocument, { id, first: pager.pageSize, after: pager.after, ...filter.variables });
     const connection = data.billRun?.invoices;
-    if (!connection || connection.totalCount === 0) return h("p", { class: "empty" }, "No invoices.");
+    if (!connection || connection.totalCount === 0) return h("p", { class: "empty" }, filter.active ? "No invoices match these filters." : "No invoices.");
     return [
       exportBar(["invoices", "Export CSV"], ["items", "Export items CSV"]),
       table(
         "Invoices",
         ["Invoice", "Account", "Status", "Amount", "Balance", "Invoice date", "Due date", "Document"],
         connection.edges.map(({ node: i }) => [
-          i.invoiceNumber,
-          `${i.account.accountNumber} · ${i.account.name}`,
+          h("a", { href: `/invoices/${encodeURIComponent(i.id)}` }, i.invoiceNumber),
+          accountLink(i.account),
           i.status,
-          amount(i.amount, i.currency),
-          amount(i.balance, i.currency),
+          formatMoney(i.amount, i.currency),
+          formatMoney(i.balance, i.currency),
           i.invoiceDate,
           i.dueDate,
           pdfButton(`/documents/invoices/${encodeURIComponent(i.id)}.pdf`, i.invoiceNumber),
@@ -414,11 +484,11 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
         "Credit memos",
         ["Credit memo", "Account", "Status", "Amount", "Balance", "Date", "Document"],
         connection.edges.map(({ node: c }) => [
-          c.creditMemoNumber,
-          `${c.account.accountNumber} · ${c.account.name}`,
+          h("a", { href: `/credit-memos/${encodeURIComponent(c.id)}` }, c.creditMemoNumber),
+          accountLink(c.account),
           c.status,
-          amount(c.amount, c.currency),
-          amount(c.balance, c.currency),
+          formatMoney(c.amount, c.currency),
+          formatMoney(c.balance, c.currency),
           c.invoiceDate,
           pdfButton(`/documents/credit-memos/${encodeURIComponent(c.id)}.pdf`, c.creditMemoNumber),
         ]),
@@ -438,7 +508,8 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
         "Failed accounts or subscriptions",
         ["Account", "Name", "Code", "Message", "Failing subscriptions"],
         connection.edges.map(({ node: f }) => [
-          f.account.accountNumber,
+          // The account page links back here: fix the account, come back, retry.
+          h("a", { href: `/accounts/${encodeURIComponent(f.account.id)}?from=${encodeURIComponent(`/bill-runs/${id}/failed`)}` }, f.account.accountNumber),
           f.account.name,
           h("code", {}, f.code),
           f.message,
@@ -543,8 +614,106 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
   };
 }
 
-function amount(value: string, currency: string): string {
-  return `${value} ${currency}`;
+function accountLink(account: { id: string; accountNumber: string; name: string }): Child {
+  return [h("a", { href: `/accounts/${encodeURIComponent(account.id)}` }, account.accountNumber), ` · ${account.name}`];
+}
+
+/** "2 min 3 s · 81 accounts/s" once the run has finished billing; from startedAt and completedAt. */
+function speed(run: DashboardRunDetailFragment): string | null {
+  if (!run.startedAt || !run.completedAt) return null;
+  const seconds = Math.max(0, (Date.parse(run.completedAt) - Date.parse(run.startedAt)) / 1000);
+  const rate = seconds > 0 ? `${new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }).format(run.accountsProcessed / seconds)} accounts/s` : null;
+  return [formatDuration(seconds), rate].filter(Boolean).join(" · ");
+}
+
+interface InvoiceFilterState {
+  variables: { accountId?: string | null; minAmount?: string | null; maxAmount?: string | null; orderBy?: InvoiceOrder | null };
+  active: boolean;
+  error: string | null;
+}
+
+/**
+ * The filters above a run's invoices: an account (by number or name, with suggestions from
+ * `accounts(search:)`), an amount range, the order and the page size. `apply` runs on submit.
+ */
+function invoiceFilterForm(pager: Pager, apply: () => void) {
+  const accountInput = h("input", { type: "search", id: "invoice-account", list: "invoice-account-options", autocomplete: "off", placeholder: "number or name" });
+  const options = h("datalist", { id: "invoice-account-options" });
+  const minInput = h("input", { type: "text", id: "invoice-min", inputmode: "decimal", size: 8, placeholder: "any" });
+  const maxInput = h("input", { type: "text", id: "invoice-max", inputmode: "decimal", size: 8, placeholder: "any" });
+  const order = h(
+    "select",
+    { id: "invoice-order" },
+    h("option", { value: "NUMBER" }, "Invoice number"),
+    h("option", { value: "AMOUNT_DESC" }, "Amount, largest first"),
+    h("option", { value: "AMOUNT_ASC" }, "Amount, smallest first"),
+  );
+  const size = h("select", { id: "invoice-page-size" }, [20, 50, 100].map((n) => h("option", { value: n }, String(n))));
+  let suggestions: { id: string; accountNumber: string; name: string }[] = [];
+  let accountId: string | null = null;
+  let error: string | null = null;
+  const label = (a: { accountNumber: string; name: string }) => `${a.accountNumber} · ${a.name}`;
+  accountInput.addEventListener(
+    "input",
+    debounce(async () => {
+      const term = accountInput.value.trim();
+      if (term.length < 2) return;
+      suggestions = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
+      fill(options, suggestions.map((a) => h("option", { value: label(a) })));
+    }, 200),
+  );
+  async function resolveAccount(): Promise<void> {
+    const term = accountInput.value.trim();
+    accountId = null;
+    error = null;
+    if (!term) return;
+    const known = suggestions.find((a) => label(a) === term || a.accountNumber.toLowerCase() === term.toLowerCase());
+    if (known) return void (accountId = known.id);
+    const found = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 2 })).accounts.edges.map((e) => e.node);
+    if (found.length === 1) accountId = found[0]!.id;
+    else error = found.length === 0 ? `No account matches "${term}".` : `More than one account matches "${term}": pick one from the suggestions.`;
+  }
+  const form = h(
+    "form",
+    {
+      class: "filters",
+      "aria-label": "Filter invoices",
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        void resolveAccount().then(() => {
+          pager.reset();
+          pager.pageSize = Number(size.value);
+          apply();
+        });
+      },
+    },
+    h("div", { class: "field inline" }, h("label", { for: "invoice-account" }, "Account"), accountInput, options),
+    h("div", { class: "field inline" }, h("label", { for: "invoice-min" }, "Amount from"), minInput),
+    h("div", { class: "field inline" }, h("label", { for: "invoice-max" }, "to"), maxInput),
+    h("div", { class: "field inline" }, h("label", { for: "invoice-order" }, "Sort by"), order),
+    h("div", { class: "field inline" }, h("label", { for: "invoice-page-size" }, "Per page"), size),
+    h("button", { type: "submit" }, "Apply"),
+  );
+  const decimal = /^\d{1,15}(\.\d{1,8})?$/;
+  return {
+    form,
+    current(): InvoiceFilterState {
+      const min = minInput.value.trim().replace(/,/g, "");
+      const max = maxInput.value.trim().replace(/,/g, "");
+      if ((min && !decimal.test(min)) || (max && !decimal.test(max))) return { variables: {}, active: true, error: "Amounts are numbers such as 100 or 99.50." };
+      if (error) return { variables: {}, active: true, error };
+      const variables = { accountId, minAmount: min || null, maxAmount: max || null, orderBy: order.value as InvoiceOrder };
+      return { variables, active: Boolean(accountId || min || max), error: null };
+    },
+  };
+}
+
+function debounce(fn: () => void | Promise<void>, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void fn(), ms);
+  };
 }
 
 /** A data table; `numeric` columns are right-aligned. */

@@ -1,9 +1,12 @@
 // Bill run list: filters, newest first, live through billRunStatusChanged (every run).
 import { ApiError, onReconnect, request, subscribe } from "../api.ts";
 import { h, fill, formatTotals, statusBadge, statusLabel } from "../dom.ts";
+import { formatCount } from "../format.ts";
+import { setAddress } from "../router.ts";
 import { announce, takeNotice, type Cleanup } from "../session.ts";
 import {
   DashboardBillRunsDocument,
+  DashboardRunProgressDocument,
   DashboardRunStatusChangedDocument,
   type BillRunStatus,
   type DashboardRunRowFragment,
@@ -26,14 +29,22 @@ const PAGE_SIZE = 25;
 interface Filters {
   status: BillRunStatus | null;
   hasErrors: boolean;
+  /** Target dates, inclusive. */
+  from: string | null;
+  to: string | null;
 }
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanup {
   const statusParam = query.get("status") as BillRunStatus | null;
   const filters: Filters = {
     status: statusParam && STATUSES.includes(statusParam) ? statusParam : null,
     hasErrors: query.get("errors") === "1",
+    from: DATE.test(query.get("from") ?? "") ? query.get("from") : null,
+    to: DATE.test(query.get("to") ?? "") ? query.get("to") : null,
   };
+  const anyFilter = () => Boolean(filters.status || filters.hasErrors || filters.from || filters.to);
   let runs: DashboardRunRowFragment[] = [];
   let totalCount = 0;
   let endCursor: string | null = null;
@@ -49,6 +60,8 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, statusLabel(s))),
   );
   const errorsBox = h("input", { id: "filter-errors", name: "errors", type: "checkbox", checked: filters.hasErrors });
+  const fromBox = h("input", { id: "filter-from", name: "from", type: "date", value: filters.from ?? "" });
+  const toBox = h("input", { id: "filter-to", name: "to", type: "date", value: filters.to ?? "" });
   const summary = h("p", { class: "muted", id: "runs-summary" });
   const errorBox = h("p", { class: "error", role: "alert" });
   const tbody = h("tbody");
@@ -73,13 +86,15 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
 
   fill(
     main,
-    h("div", { class: "page-head" }, h("h1", {}, "Bill runs"), h("a", { class: "button primary", href: "#/runs/new" }, "New bill run")),
+    h("div", { class: "page-head" }, h("h1", {}, "Bill runs"), h("a", { class: "button primary", href: "/bill-runs/new" }, "New bill run")),
     notice ? h("p", { class: "notice", role: "status" }, notice) : null,
     h(
       "form",
       { class: "filters", "aria-label": "Filter bill runs", onsubmit: (e: Event) => e.preventDefault() },
       h("div", { class: "field inline" }, h("label", { for: "filter-status" }, "Status"), statusSelect),
       h("div", { class: "field inline" }, errorsBox, h("label", { for: "filter-errors" }, "Has errors")),
+      h("div", { class: "field inline" }, h("label", { for: "filter-from" }, "Target date from"), fromBox),
+      h("div", { class: "field inline" }, h("label", { for: "filter-to" }, "to"), toBox),
     ),
     errorBox,
     summary,
@@ -95,14 +110,23 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     filters.hasErrors = errorsBox.checked;
     applyFilters();
   });
+  for (const box of [fromBox, toBox]) {
+    box.addEventListener("change", () => {
+      filters.from = DATE.test(fromBox.value) ? fromBox.value : null;
+      filters.to = DATE.test(toBox.value) ? toBox.value : null;
+      applyFilters();
+    });
+  }
 
   function applyFilters(): void {
     const params = new URLSearchParams();
     if (filters.status) params.set("status", filters.status);
     if (filters.hasErrors) params.set("errors", "1");
+    if (filters.from) params.set("from", filters.from);
+    if (filters.to) params.set("to", filters.to);
     const search = params.toString();
     // Keeps the filters in the address (for reload and links) without re-rendering the screen.
-    history.replaceState(null, "", `#/runs${search ? `?${search}` : ""}`);
+    setAddress(`/bill-runs${search ? `?${search}` : ""}`);
     void load(true);
   }
 
@@ -110,6 +134,8 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     if (run.status === "REMOVE_IN_PROGRESS" && filters.status !== "REMOVE_IN_PROGRESS") return false;
     if (filters.status && run.status !== filters.status) return false;
     if (filters.hasErrors && !run.hasErrors) return false;
+    if (filters.from && run.targetDate < filters.from) return false;
+    if (filters.to && run.targetDate > filters.to) return false;
     return true;
   }
 
@@ -124,6 +150,8 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
         after: reset ? null : endCursor,
         status: filters.status ? [filters.status] : null,
         hasErrors: filters.hasErrors ? true : null,
+        targetDateFrom: filters.from,
+        targetDateTo: filters.to,
       });
       if (mine !== generation) return;
       const page = billRuns.edges.map((e) => e.node);
@@ -146,12 +174,13 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
   function render(): void {
     const focusedId = (document.activeElement as HTMLElement | null)?.closest("tr")?.dataset.id;
     if (runs.length === 0) {
-      fill(tbody, h("tr", {}, h("td", { colspan: 9, class: "empty" }, filters.status || filters.hasErrors ? "No bill runs match these filters." : "No bill runs yet.")));
+      fill(tbody, h("tr", {}, h("td", { colspan: 9, class: "empty" }, anyFilter() ? "No bill runs match these filters." : "No bill runs yet.")));
     } else {
       fill(tbody, runs.map(row));
     }
-    summary.textContent = `${totalCount} bill run${totalCount === 1 ? "" : "s"}${filters.status || filters.hasErrors ? " match these filters" : ""}.`;
+    summary.textContent = `${totalCount} bill run${totalCount === 1 ? "" : "s"}${anyFilter() ? " match these filters" : ""}.`;
     moreButton.hidden = !hasNextPage;
+    followProgress();
     if (focusedId) tbody.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(focusedId)}"] a`)?.focus();
   }
 
@@ -159,16 +188,43 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
     return h(
       "tr",
       { "data-id": run.id, "data-number": run.billRunNumber },
-      h("th", { scope: "row" }, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.billRunNumber)),
+      h("th", { scope: "row" }, h("a", { href: `/bill-runs/${encodeURIComponent(run.id)}` }, run.billRunNumber)),
       h("td", {}, statusBadge(run.status, run.hasErrors)),
       h("td", {}, run.targetDate),
       h("td", {}, run.invoiceDate),
-      h("td", { class: "num" }, `${run.accountsProcessed} / ${run.accountsTotal}`),
-      h("td", { class: "num" }, run.invoiceCount),
-      h("td", { class: "num" }, run.creditMemoCount),
-      h("td", { class: "num" }, run.failedAccountCount),
+      h("td", { class: "num", "data-accounts": "" }, accountsCell(run)),
+      h("td", { class: "num" }, formatCount(run.invoiceCount)),
+      h("td", { class: "num" }, formatCount(run.creditMemoCount)),
+      h("td", { class: "num" }, formatCount(run.failedAccountCount)),
       h("td", {}, formatTotals(run.invoiceTotals)),
     );
+  }
+
+  // Runs being billed count up live (billRunProgress, a few updates a second per run).
+  const progress = new Map<string, () => void>();
+  function followProgress(): void {
+    const processing = new Set(runs.filter((r) => r.status === "PROCESSING").map((r) => r.id));
+    for (const [id, stop] of progress) if (!processing.has(id)) (stop(), progress.delete(id));
+    for (const id of processing) {
+      if (progress.has(id)) continue;
+      const stop = subscribe(
+        DashboardRunProgressDocument,
+        { billRunId: id },
+        {
+          next: ({ billRunProgress: p }) => {
+            const run = runs.find((r) => r.id === id);
+            if (!run || run.status !== "PROCESSING") return;
+            run.accountsProcessed = p.accountsProcessed;
+            run.accountsTotal = p.accountsTotal;
+            const cell = tbody.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(id)}"] [data-accounts]`);
+            if (cell) cell.textContent = accountsCell(run);
+          },
+          complete: () => progress.delete(id),
+          error: () => progress.delete(id),
+        },
+      );
+      progress.set(id, stop);
+    }
   }
 
   /** A run deleted (its last event has no run any more): its row goes. */
@@ -215,7 +271,15 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
 
   return () => {
     generation += 1;
+    for (const stop of progress.values()) stop();
     stopLive();
     stopReconnect();
   };
+}
+
+/** Processed / total; before the run has chosen its accounts there is no total to show. */
+function accountsCell(run: DashboardRunRowFragment): string {
+  if (run.status === "PENDING" || run.status === "PAUSED") return "—";
+  if (run.status === "PROCESSING" && run.accountsTotal === 0) return "selecting…";
+  return `${formatCount(run.accountsProcessed)} / ${formatCount(run.accountsTotal)}`;
 }
