@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startApp } from "./app.ts";
 import { startMailer } from "./notifications/mailer.ts";
+import { startDeliverer } from "./webhooks/deliverer.ts";
 import { startScheduler } from "./schedules/scheduler.ts";
 import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
@@ -40,6 +41,7 @@ if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
 // Every process may send mail and run the scheduler: outbox leases and occurrence claims keep
 // them from doing the same work twice.
 const mailer = config.mail.enabled ? startMailer(app) : null;
+const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
@@ -53,6 +55,7 @@ async function shutdown(signal: string) {
   await http.close().catch((error) => log.error({ err: error }, "closing HTTP failed"));
   await scheduler?.stop();
   await mailer?.stop();
+  await webhooks?.stop();
   await app.close().catch((error) => log.error({ err: error }, "closing database connections failed"));
   await database.embedded?.stop();
   process.exit(0);

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { startApp } from "./app.ts";
 import { startMailer } from "./notifications/mailer.ts";
+import { startDeliverer } from "./webhooks/deliverer.ts";
 import { startScheduler } from "./schedules/scheduler.ts";
 import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
@@ -25,12 +26,14 @@ const database = await openDatabase(config, log);
 const app = await startApp(config, database.url, log);
 await registerWorkers(app, config.workerConcurrency);
 const mailer = config.mail.enabled ? startMailer(app) : null;
+const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 log.info({ concurrency: config.workerConcurrency }, "worker started");
 
 async function shutdown() {
   await scheduler?.stop();
   await mailer?.stop();
+  await webhooks?.stop();
   await app.close();
   process.exit(0);
 }
