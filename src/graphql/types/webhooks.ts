@@ -36,7 +36,7 @@ const WebhookDeliveryAttemptType = builder.prismaObject("WebhookDeliveryAttempt"
 const WebhookDeliveryType = builder.prismaObject("WebhookDelivery", {
   description: "One event sent (or to be sent) to one endpoint, with every attempt.",
   fields: (t) => ({
-    id: t.exposeID("id"),
+    id: t.id({ resolve: (d) => d.id.toString() }),
     webhookId: t.string({
       description: "The `webhook-id` header: the stored event's id, the same for every attempt and redelivery of the event.",
       resolve: (d) => d.eventId.toString(),
@@ -135,7 +135,7 @@ const WebhookEndpointSecretPayload = builder.objectRef<SecretPayload>("WebhookEn
   }),
 });
 
-const DeletedWebhookEndpoint = builder.objectRef<{ id: string }>("DeletedWebhookEndpoint").implement({
+const DeleteWebhookEndpointPayload = builder.objectRef<{ id: string }>("DeleteWebhookEndpointPayload").implement({
   fields: (t) => ({ id: t.exposeID("id") }),
 });
 
@@ -220,7 +220,7 @@ builder.mutationFields((t) => ({
     },
   }),
   deleteWebhookEndpoint: t.field({
-    type: DeletedWebhookEndpoint,
+    type: DeleteWebhookEndpointPayload,
     errors: {},
     authScopes: { admin: true },
     description: "Deletes the endpoint and its delivery log.",
