@@ -163,7 +163,7 @@ export async function postWebhook(
       const status = response.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let kept = 0;
-      const complete = (truncated: boolean) => {
+      const complete = () => {
         const text = Buffer.concat(chunks).toString("utf8");
         const outcome = status >= 300 && status < 400 ? "FAILED" : classifyStatus(status);
         finish({
@@ -175,7 +175,7 @@ export async function postWebhook(
               : status >= 300 && status < 400
                 ? `redirect not followed (HTTP ${status}${response.headers.location ? ` to ${String(response.headers.location).slice(0, 500)}` : ""})`
                 : `HTTP ${status}`,
-          responseBody: truncated ? `${text}` : text,
+          responseBody: text,
           retryAfterMs: parseRetryAfter(response.headers["retry-after"]),
         });
       };
@@ -186,13 +186,13 @@ export async function postWebhook(
         kept += part.length;
         if (kept >= RESPONSE_BYTES_KEPT) {
           // Enough: the rest is not read (the connection is dropped rather than drained).
-          complete(true);
+          complete();
           response.destroy();
         }
       });
-      response.on("end", () => complete(false));
-      response.on("error", () => complete(true));
-      response.on("close", () => complete(true));
+      response.on("end", () => complete());
+      response.on("error", () => complete());
+      response.on("close", () => complete());
     });
     request.end(body);
   });
@@ -356,8 +356,9 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
     }
   }
 
-  /** Serves one endpoint; false when nothing was due anywhere. */
+  /** Serves one endpoint (after turning posted documents into events); false when nothing was due anywhere. */
   async function step(): Promise<boolean> {
+    if (await expandPostedDocuments(app)) return true;
     const endpoint = await leaseEndpoint();
     if (!endpoint) return false;
     await serve(endpoint);
@@ -420,4 +421,51 @@ async function disableFailingEndpoint(app: App, endpointId: string, failingSince
      ON CONFLICT (dedupe_key) DO NOTHING`,
     [endpointId, reason, failingSince],
   );
+}
+
+/**
+ * Takes one row of documents a posting statement posted and, in one statement, stores an
+ * invoice.posted or credit_memo.posted event per document (a snapshot, in number order) and a
+ * delivery per endpoint that subscribed then and still does. Returns the number of documents
+ * taken (0: none waiting). Any number of processes may call it (SKIP LOCKED).
+ */
+export async function expandPostedDocuments(app: Pick<App, "pool">): Promise<number> {
+  const expanded = await app.pool.query<{ documents: number }>(
+    `WITH batch AS (
+       DELETE FROM webhook_posted_documents
+        WHERE id = (SELECT id FROM webhook_posted_documents ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING document_ids, endpoint_ids
+     ), subscribers AS (
+       SELECT w.id, w.event_types FROM webhook_endpoints w, batch WHERE w.id = ANY (batch.endpoint_ids) AND w.status = 'ENABLED'
+     ), docs AS (
+       SELECT d.*, u.position, CASE WHEN d.type = 'INVOICE' THEN 'invoice.posted' ELSE 'credit_memo.posted' END AS event_type
+         FROM batch, unnest(batch.document_ids) WITH ORDINALITY AS u(id, position)
+         JOIN documents d ON d.id = u.id
+     ), stored AS (
+       INSERT INTO webhook_events (id, type, document_id, data, created_at)
+       SELECT nextval(pg_get_serial_sequence('bill_run_events', 'id')), d.event_type, d.id,
+              jsonb_build_object(
+                CASE WHEN d.type = 'INVOICE' THEN 'invoice' ELSE 'creditMemo' END,
+                jsonb_build_object(
+                  'id', d.id, CASE WHEN d.type = 'INVOICE' THEN 'invoiceNumber' ELSE 'creditMemoNumber' END, d.number,
+                  'status', 'POSTED', 'currency', d.currency, 'amount', d.amount::text, 'balance', d.balance::text,
+                  'invoiceDate', to_char(d.invoice_date, 'YYYY-MM-DD'), 'dueDate', to_char(d.due_date, 'YYYY-MM-DD'),
+                  'postedAt', webhook_iso(d.posted_at),
+                  'account', jsonb_build_object('id', a.id, 'accountNumber', a.account_number, 'name', a.name),
+                  'billRun', CASE WHEN r.id IS NULL THEN NULL ELSE jsonb_build_object('id', r.id, 'billRunNumber', r.bill_run_number) END)),
+              COALESCE(d.posted_at, now())
+         FROM docs d
+         JOIN accounts a ON a.id = d.account_id
+         LEFT JOIN bill_runs r ON r.id = d.bill_run_id
+        WHERE EXISTS (SELECT 1 FROM subscribers s WHERE d.event_type = ANY (s.event_types))
+        ORDER BY d.position
+       RETURNING id, type
+     ), queued AS (
+       INSERT INTO webhook_deliveries (endpoint_id, event_id)
+       SELECT s.id, e.id FROM stored e JOIN subscribers s ON e.type = ANY (s.event_types)
+        ORDER BY e.id
+     )
+     SELECT coalesce(array_length(document_ids, 1), 0) AS documents FROM batch`,
+  );
+  return expanded.rows[0]?.documents ?? 0;
 }

@@ -1,6 +1,7 @@
 // Webhook endpoints: what an ADMIN manages through the API. Every function validates first and
 // changes nothing on a refusal (typed errors of src/errors.ts).
 import type { App } from "../app.ts";
+import { transaction } from "../db/sql.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid } from "../util.ts";
 import { AddressRefusedError, hostOf, resolveAllowed, urlProblem } from "./address.ts";
@@ -136,8 +137,13 @@ export async function enableEndpoint(app: App, id: string): Promise<void> {
 /** Deletes the endpoint with its delivery log. Errors: NOT_FOUND. */
 export async function deleteEndpoint(app: App, id: string): Promise<void> {
   checkId(id);
-  const deleted = await app.pool.query("DELETE FROM webhook_endpoints WHERE id = $1", [id]);
-  if (!deleted.rowCount) throw new NotFoundError(`webhook endpoint ${id} not found`);
+  const deleted = await transaction(app.pool, async (sql) => {
+    const endpoint = await sql.query("DELETE FROM webhook_endpoints WHERE id = $1", [id]);
+    // Attempts go with their deliveries (foreign key); deliveries have none to the endpoint.
+    if (endpoint.rowCount) await sql.query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1", [id]);
+    return endpoint.rowCount;
+  });
+  if (!deleted) throw new NotFoundError(`webhook endpoint ${id} not found`);
 }
 
 async function requireEnabled(app: App, endpointId: string): Promise<void> {

@@ -134,8 +134,12 @@ describe("webhook delivery", () => {
     expect(attempted).toBe(1);
 
     await receiver.up();
-    const total = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1", [endpointId])).rows[0].n;
-    expect(total).toBe((await runEvents(run.id)).filter((e) => e.kind === "STATUS").length + 4);
+    // Every status change, and the four posted invoices (stored by the deliverer after the posting).
+    const total = (await runEvents(run.id)).filter((e) => e.kind === "STATUS").length + 4;
+    await until(
+      async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1", [endpointId])).rows[0].n === total,
+      "every event queued",
+    );
     await until(async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [endpointId])).rows[0].n === total, "every delivery");
     expect(receiver.received).toHaveLength(total);
     expect(new Set(receiver.received.map((r) => r.webhookId)).size).toBe(total);
@@ -191,6 +195,20 @@ describe("webhook delivery", () => {
     expect(redelivery).toMatchObject({ __typename: "WebhookDelivery", webhookId: first.webhookId, requestedBy: { email: "admin@localhost" } });
     expect(redelivery.id).not.toBe(first.id);
     await receiver.waitFor((r) => r.some((x) => x.webhookId === first.webhookId));
+  });
+
+  it("does not follow a redirect: the delivery fails at once and the target is never called", async () => {
+    const { id: endpointId, receiver } = await endpointWithReceiver();
+    receiver.answer = () => ({ status: 302, headers: { location: "http://169.254.169.254/latest/meta-data" } });
+    deliverer = startDeliverer(t.app);
+    await sendTest(t, endpointId);
+    const [delivery] = await until(async () => {
+      const log = await deliveries(t, endpointId);
+      return log[0]?.status === "FAILED" ? log : null;
+    }, "the delivery to fail");
+    expect(delivery).toMatchObject({ attemptCount: 1, lastHttpStatus: 302 });
+    expect(delivery.lastError).toBe("redirect not followed (HTTP 302 to http://169.254.169.254/latest/meta-data)");
+    expect(receiver.requests).toHaveLength(1);
   });
 
   it("rotates the secret: both signatures for 24 hours, then only the new one", async () => {
@@ -250,17 +268,20 @@ describe("webhook delivery", () => {
     const { id: endpointId } = await endpointWithReceiver();
     const account = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
     const run = await createRun(t, { targetDate: "2026-02-01", accountIds: [account.account.id] }, t.tokens.operator);
-    const before = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries")).rows[0].n;
     const client = await t.app.pool.connect();
+    let eventId: string;
     try {
       await client.query("BEGIN");
-      await client.query("INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status) VALUES ($1, 'STATUS', 'PENDING', 'PAUSED')", [run.id]);
-      expect((await client.query("SELECT count(*)::int AS n FROM webhook_deliveries")).rows[0].n).toBe(before + 1);
+      const inserted = await client.query("INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status) VALUES ($1, 'STATUS', 'PENDING', 'PAUSED') RETURNING id::text", [run.id]);
+      eventId = inserted.rows[0].id;
+      // status_changed takes the bill-run event's id; the rest of the run's events are not counted here.
+      expect((await client.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE event_id = $1", [eventId])).rows[0].n).toBe(1);
       await client.query("ROLLBACK");
     } finally {
       client.release();
     }
-    expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries")).rows[0].n).toBe(before);
+    expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE event_id = $1", [eventId])).rows[0].n).toBe(0);
+    expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE id = $1", [eventId])).rows[0].n).toBe(0);
     await waitForStatus(t, run.id, ["COMPLETED"]);
     const disabled = dataOf(await t.gql<Json, unknown>(`mutation($id: ID!) { disableWebhookEndpoint(id: $id) { ... on WebhookEndpoint { status disabledReason } } }`, { id: endpointId }));
     expect(disabled.disableWebhookEndpoint).toEqual({ status: "DISABLED", disabledReason: "disabled by admin@localhost" });

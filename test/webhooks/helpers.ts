@@ -48,4 +48,5 @@ export async function deliveries(t: TestApp, endpointId: string, status?: string
 /** Removes every endpoint (with its deliveries), so one test's endpoints do not receive the next test's events. */
 export async function deleteAllEndpoints(t: TestApp): Promise<void> {
   await t.app.pool.query("DELETE FROM webhook_endpoints");
+  await t.app.pool.query("DELETE FROM webhook_deliveries");
 }

@@ -51,8 +51,8 @@ CREATE TABLE "webhook_events" (
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT "webhook_events_pkey" PRIMARY KEY ("id")
 );
--- A document is posted once: a second statement touching it cannot announce it again.
-CREATE UNIQUE INDEX "webhook_events_document_id_type_key" ON "webhook_events"("document_id", "type");
+-- No index beyond the key, and no unique (document, type): a document moves DRAFT → POSTED once,
+-- and posting 100,000 invoices writes as many rows here when an endpoint subscribes.
 
 CREATE TABLE "webhook_deliveries" (
     "id" BIGSERIAL NOT NULL,
@@ -70,18 +70,16 @@ CREATE TABLE "webhook_deliveries" (
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT "webhook_deliveries_pkey" PRIMARY KEY ("id")
 );
-ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_endpoint_id_fkey"
-  FOREIGN KEY ("endpoint_id") REFERENCES "webhook_endpoints"("id") ON DELETE CASCADE ON UPDATE CASCADE;
-ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_event_id_fkey"
-  FOREIGN KEY ("event_id") REFERENCES "webhook_events"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+-- No foreign keys to the endpoint or the event: each would cost a row lock per delivery, and
+-- posting writes one delivery per invoice per subscribed endpoint. Only the triggers below and
+-- src/webhooks/endpoints.ts write deliveries, always of an existing endpoint and event; deleting
+-- an endpoint deletes its deliveries in the same transaction, and events are never deleted.
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_requested_by_id_fkey"
   FOREIGN KEY ("requested_by_id") REFERENCES "users"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 -- What is due, per endpoint, in event order.
 CREATE INDEX "webhook_deliveries_due_idx" ON "webhook_deliveries"("endpoint_id", "event_id") WHERE "status" = 'PENDING';
--- The delivery log of an endpoint, newest first, by status.
+-- The delivery log of an endpoint, newest first (a status filter reads along it).
 CREATE INDEX "webhook_deliveries_endpoint_id_id_idx" ON "webhook_deliveries"("endpoint_id", "id");
-CREATE INDEX "webhook_deliveries_endpoint_id_status_id_idx" ON "webhook_deliveries"("endpoint_id", "status", "id");
-CREATE INDEX "webhook_deliveries_event_id_idx" ON "webhook_deliveries"("event_id");
 
 CREATE TABLE "webhook_delivery_attempts" (
     "id" BIGSERIAL NOT NULL,
@@ -163,45 +161,36 @@ END $$;
 CREATE TRIGGER "bill_run_events_webhooks" AFTER INSERT ON "bill_run_events"
   REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION "webhook_on_bill_run_events"();
 
--- Documents moved DRAFT → POSTED → invoice.posted / credit_memo.posted, set-based per statement
--- (posting updates 20,000 documents a statement). Nothing per document unless an enabled
--- endpoint subscribes to the type.
-CREATE FUNCTION "webhook_on_documents_posted"() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Documents moved DRAFT → POSTED → invoice.posted / credit_memo.posted. Posting updates up to
+-- 20,000 documents a statement and must stay fast, so the posting transaction only records which
+-- documents it posted, one row per statement, and only when an enabled endpoint subscribes to
+-- those types. Any deliverer then turns each such row into the events and deliveries, in one
+-- statement of its own (src/webhooks/deliverer.ts): nothing is announced for a posting that rolled
+-- back, nothing is lost when a process dies.
+CREATE TABLE "webhook_posted_documents" (
+    "id" BIGSERIAL NOT NULL,
+    -- In number order.
+    "document_ids" UUID[] NOT NULL,
+    -- The endpoints subscribed when the documents were posted.
+    "endpoint_ids" UUID[] NOT NULL,
+    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "webhook_posted_documents_pkey" PRIMARY KEY ("id")
+);
+
+-- The transition tables have no statistics: without the setting below the planner may join them
+-- with a nested loop, quadratic in the number of documents of the statement.
+CREATE FUNCTION "webhook_on_documents_posted"() RETURNS trigger LANGUAGE plpgsql SET enable_nestloop = off AS $$
+DECLARE
+  subscribers UUID[];
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = 'ENABLED'
-                   AND event_types && ARRAY['invoice.posted', 'credit_memo.posted']) THEN
-    RETURN NULL;
-  END IF;
-  WITH posted AS (
-    SELECT n.*, CASE WHEN n.type = 'INVOICE' THEN 'invoice.posted' ELSE 'credit_memo.posted' END AS event_type
-      FROM new_documents n JOIN old_documents o ON o.id = n.id
-     WHERE o.status = 'DRAFT' AND n.status = 'POSTED'
-  ), wanted AS (
-    SELECT p.* FROM posted p
-     WHERE EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.status = 'ENABLED' AND p.event_type = ANY (w.event_types))
-  ), stored AS (
-    INSERT INTO webhook_events (id, type, document_id, data, created_at)
-    SELECT nextval(pg_get_serial_sequence('bill_run_events', 'id')), d.event_type, d.id,
-           jsonb_build_object(
-             CASE WHEN d.type = 'INVOICE' THEN 'invoice' ELSE 'creditMemo' END,
-             jsonb_build_object(
-               'id', d.id, CASE WHEN d.type = 'INVOICE' THEN 'invoiceNumber' ELSE 'creditMemoNumber' END, d.number,
-               'status', d.status, 'currency', d.currency, 'amount', d.amount::text, 'balance', d.balance::text,
-               'invoiceDate', to_char(d.invoice_date, 'YYYY-MM-DD'), 'dueDate', to_char(d.due_date, 'YYYY-MM-DD'),
-               'postedAt', webhook_iso(d.posted_at),
-               'account', jsonb_build_object('id', a.id, 'accountNumber', a.account_number, 'name', a.name),
-               'billRun', CASE WHEN r.id IS NULL THEN NULL ELSE jsonb_build_object('id', r.id, 'billRunNumber', r.bill_run_number) END)),
-           COALESCE(d.posted_at, now())
-      FROM wanted d
-      JOIN accounts a ON a.id = d.account_id
-      LEFT JOIN bill_runs r ON r.id = d.bill_run_id
-     ORDER BY d.number
-    ON CONFLICT ("document_id", "type") DO NOTHING
-    RETURNING id, type
-  )
-  INSERT INTO webhook_deliveries (endpoint_id, event_id)
-  SELECT w.id, s.id FROM stored s JOIN webhook_endpoints w ON w.status = 'ENABLED' AND s.type = ANY (w.event_types)
-   ORDER BY s.id;
+  SELECT array_agg(id) INTO subscribers FROM webhook_endpoints
+   WHERE status = 'ENABLED' AND event_types && ARRAY['invoice.posted', 'credit_memo.posted'];
+  IF subscribers IS NULL THEN RETURN NULL; END IF;
+  INSERT INTO webhook_posted_documents (document_ids, endpoint_ids)
+  SELECT array_agg(n.id ORDER BY n.number), subscribers
+    FROM new_documents n JOIN old_documents o ON o.id = n.id
+   WHERE o.status = 'DRAFT' AND n.status = 'POSTED'
+  HAVING count(*) > 0;
   RETURN NULL;
 END $$;
 
