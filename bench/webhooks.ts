@@ -50,7 +50,7 @@ async function queue(app: App, endpointIds: string[], perEndpoint: number): Prom
   await app.pool.query(
     `WITH events AS (
        INSERT INTO webhook_events (id, type, data)
-       SELECT nextval(pg_get_serial_sequence('bill_run_events', 'id')), 'bill_run.completed',
+       SELECT nextval('bill_run_events_id_seq'::regclass), 'bill_run.completed',
               jsonb_build_object('billRunId', gen_random_uuid(), 'billRunNumber', 'BR-' || n, 'status', 'COMPLETED')
          FROM generate_series(1, $1::int) AS n RETURNING id)
      INSERT INTO webhook_deliveries (endpoint_id, event_id)

@@ -179,7 +179,7 @@ export async function sendTest(app: App, endpointId: string, userId: string): Pr
   await requireEnabled(app, endpointId);
   const event = await app.pool.query<{ id: string }>(
     `INSERT INTO webhook_events (id, type, data)
-     VALUES (nextval(pg_get_serial_sequence('bill_run_events', 'id')), $1,
+     VALUES (nextval('bill_run_events_id_seq'::regclass), $1,
              jsonb_build_object('endpointId', $2::uuid, 'message', 'This is a test event from Billrun.'))
      RETURNING id::text`,
     [TEST_EVENT_TYPE, endpointId],

@@ -43,7 +43,7 @@ describe("webhook delivery from several processes", () => {
     await t.app.pool.query(
       `WITH events AS (
          INSERT INTO webhook_events (id, type, data)
-         SELECT nextval(pg_get_serial_sequence('bill_run_events', 'id')), 'webhook.test', jsonb_build_object('n', n)
+         SELECT nextval('bill_run_events_id_seq'::regclass), 'webhook.test', jsonb_build_object('n', n)
            FROM generate_series(1, $1::int) AS n RETURNING id)
        INSERT INTO webhook_deliveries (endpoint_id, event_id)
        SELECT e, events.id FROM events CROSS JOIN unnest($2::uuid[]) AS e`,

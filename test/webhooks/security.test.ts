@@ -5,6 +5,7 @@ import { startDeliverer } from "../../src/webhooks/deliverer.ts";
 import { encryptSecret, generateSecret, secretKey } from "../../src/webhooks/secrets.ts";
 import { startReceiver, until, type TestReceiver } from "./receiver.ts";
 import { createEndpoint, deliveries, sendTest } from "./helpers.ts";
+import { captureLogs } from "../hardening/helpers.ts";
 
 let t: TestApp;
 let receiver: TestReceiver;
@@ -75,12 +76,16 @@ describe("webhook endpoint security", () => {
 
   it("refuses at delivery an address that became private (a name resolving to loopback, an IP literal): nothing reaches it", async () => {
     // Saved while it looked public (as a DNS name can, then change): written straight to the table.
+    const logs = captureLogs(t);
     const key = await secretKey(t.app.config);
     const ids: string[] = [];
+    const secrets: string[] = [];
     for (const url of [`http://localhost:${receiver.port}/hooks`, receiver.url]) {
+      const secret = generateSecret();
+      secrets.push(secret);
       const row = await t.app.pool.query<{ id: string }>(
         "INSERT INTO webhook_endpoints (url, event_types, secret_ciphertext) VALUES ($1, $2, $3) RETURNING id",
-        [url, ["bill_run.completed"], encryptSecret(key, generateSecret())],
+        [url, ["bill_run.completed"], encryptSecret(key, secret)],
       );
       ids.push(row.rows[0]!.id);
     }
@@ -101,5 +106,9 @@ describe("webhook endpoint security", () => {
     }
     expect(receiver.requests).toHaveLength(0);
     expect(receiver.unverified).toHaveLength(0);
+    // Each refusal is logged, without the endpoint's secret.
+    const text = JSON.stringify(logs);
+    expect(logs.filter((l) => l.msg === "webhook refused; not retried")).toHaveLength(2);
+    for (const secret of secrets) expect(text).not.toContain(secret.slice(6));
   });
 });

@@ -135,7 +135,7 @@ BEGIN
        AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.status = 'ENABLED' AND t.type = ANY (w.event_types))
   ), stored AS (
     INSERT INTO webhook_events (id, type, bill_run_event_id, data, created_at)
-    SELECT CASE WHEN own_id THEN x.id ELSE nextval(pg_get_serial_sequence('bill_run_events', 'id')) END,
+    SELECT CASE WHEN own_id THEN x.id ELSE nextval('bill_run_events_id_seq'::regclass) END,
            x.type, x.id,
            CASE WHEN x.kind = 'ALERT' THEN jsonb_build_object(
                   'eventId', x.id::text, 'billRunId', x.bill_run_id, 'billRunNumber', x.bill_run_number, 'at', webhook_iso(x.created_at),
