@@ -42,7 +42,7 @@ const environment = z.object({
   BILLRUN_WEBHOOK_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3_600),
   BILLRUN_WEBHOOK_RETRY_HOURS: z.coerce.number().min(0.0001).max(24 * 30).default(72),
   BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(120),
-  BILLRUN_WEBHOOK_LEASE_SECONDS: z.coerce.number().min(1).max(3_600).default(60),
+  BILLRUN_WEBHOOK_LEASE_SECONDS: z.coerce.number().min(1).max(3_600).default(30),
   BILLRUN_WEBHOOK_ALLOW_HTTP: booleanFlag(false),
   BILLRUN_WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
   BILLRUN_WEBHOOK_SECRET_KEY: z
@@ -127,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       retryForMs: c.BILLRUN_WEBHOOK_RETRY_HOURS * 3_600_000,
       /** An endpoint whose attempts all failed for this long is disabled and its creator emailed. */
       disableAfterMs: c.BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS * 3_600_000,
-      /** A process holds an endpoint this long per batch; past it another process may take over. */
+      /** A process holds an endpoint this long, renewed as it sends; a dead process's lease expires and another takes over. Keep it above the timeout + 5 s. */
       leaseMs: c.BILLRUN_WEBHOOK_LEASE_SECONDS * 1000,
       allowHttp: c.BILLRUN_WEBHOOK_ALLOW_HTTP,
       allowPrivate: c.BILLRUN_WEBHOOK_ALLOW_PRIVATE,

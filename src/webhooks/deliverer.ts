@@ -4,7 +4,8 @@
 // statement, and lets the endpoint go. One process per endpoint at a time is what keeps each
 // endpoint's order; different endpoints are served in parallel (BILLRUN_WEBHOOK_CONCURRENCY per
 // process). A process that dies mid-batch leaves its lease to expire; deliveries it sent but had not
-// recorded are sent again with the same `webhook-id` (at-least-once; receivers drop duplicates).
+// recorded (at most the last 20: attempts are recorded, and the lease renewed, as the batch goes)
+// are sent again with the same `webhook-id` (at-least-once; receivers drop duplicates).
 //
 // Failures: a timeout, a connection error, 408, 409, 429 or 5xx is the endpoint's trouble: the
 // delivery is retried with exponential backoff and jitter (at least `Retry-After`), and the
@@ -43,6 +44,22 @@ export interface Deliverer {
   flush: () => Promise<void>;
   /** Stops taking endpoints, lets the batches being sent finish (each request is bounded by the timeout), records them. */
   stop: () => Promise<void>;
+}
+
+/** Attempts are recorded (and the lease renewed) at least this often within a batch. */
+const CHECKPOINT_EVERY = 20;
+
+interface AttemptRecord {
+  delivery: DueDelivery;
+  attemptedAt: Date;
+  result: AttemptOutcome;
+  retryMs: number | null;
+}
+
+interface EndpointState {
+  ok: boolean;
+  failingFrom: Date | null;
+  pauseMs: number | null;
 }
 
 /** Bytes of a response body kept in the delivery log; the rest is not read. */
@@ -237,9 +254,17 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
 
   /** Sends one batch of an endpoint's due deliveries; true when it sent something. */
   async function serve(endpoint: LeasedEndpoint): Promise<boolean> {
-    const started = Date.now();
-    let results: { delivery: DueDelivery; attemptedAt: Date; result: AttemptOutcome; retryMs: number | null }[] = [];
-    let endpointState: { ok: boolean; failingFrom: Date | null; pauseMs: number | null } | null = null;
+    let results: AttemptRecord[] = [];
+    let endpointState: EndpointState | null = null;
+    let hadSuccess = false;
+    let leaseHeld = true;
+    /** Records what was sent so far and renews the lease: a process that dies loses at most the last few records. */
+    const checkpoint = async (): Promise<void> => {
+      const recorded = results;
+      results = [];
+      await recordAttempts(recorded);
+      leaseHeld = await renewLease(endpoint);
+    };
     try {
       await app.pool.query(
         `UPDATE webhook_deliveries SET status = 'FAILED', last_error = $3
@@ -270,8 +295,10 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
       let failingFrom: Date | null = null;
       let ok = false;
       for (const delivery of due.rows) {
-        // Each request is bounded by the timeout; stop well within the lease.
-        if (stopping || Date.now() - started > options.leaseMs / 2) break;
+        if (stopping) break;
+        // A request may take the whole timeout: never start one the lease might not cover.
+        if (results.length >= CHECKPOINT_EVERY || endpoint.lease_until.getTime() - Date.now() < options.timeoutMs + 5_000) await checkpoint();
+        if (!leaseHeld) break;
         const body = renderBody({ type: delivery.type, data: delivery.data, createdAt: delivery.event_created_at });
         const attemptedAt = new Date();
         const result = await postWebhook(endpoint.url, signatureHeaders(delivery.event_id, attemptedAt, body, secrets), body, options);
@@ -280,6 +307,7 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
         results.push({ delivery, attemptedAt, result, retryMs });
         if (result.outcome === "SUCCEEDED") {
           ok = true;
+          hadSuccess = true;
           failingFrom = null;
         } else {
           ok = false;
@@ -293,52 +321,69 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
         }
         endpointState = { ok, failingFrom, pauseMs: null };
       }
-      return results.length > 0;
+      return true;
     } finally {
       const recorded = results;
       results = [];
-      await record(endpoint, recorded, endpointState).catch((error) => log.error({ err: error, endpointId: endpoint.id }, "recording webhook deliveries failed"));
+      try {
+        await recordAttempts(recorded);
+        if (leaseHeld) await release(endpoint, recorded, endpointState, hadSuccess);
+      } catch (error) {
+        log.error({ err: error, endpointId: endpoint.id }, "recording webhook deliveries failed");
+      }
     }
   }
 
-  async function record(
-    endpoint: LeasedEndpoint,
-    results: { delivery: DueDelivery; attemptedAt: Date; result: AttemptOutcome; retryMs: number | null }[],
-    state: { ok: boolean; failingFrom: Date | null; pauseMs: number | null } | null,
-  ): Promise<void> {
-    if (results.length > 0) {
-      await app.pool.query(
-        `WITH r AS (
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::float8[])
-             AS r(id, outcome, http_status, duration_ms, error, body, attempted_at, retry_ms)
-         ), attempts AS (
-           INSERT INTO webhook_delivery_attempts (delivery_id, attempted_at, http_status, duration_ms, error, response_body)
-           SELECT id, attempted_at, http_status, duration_ms, error, body FROM r
-         )
-         UPDATE webhook_deliveries d
-            SET attempt_count = d.attempt_count + 1, last_attempt_at = r.attempted_at, last_http_status = r.http_status,
-                last_error = CASE WHEN r.outcome = 'RETRY' AND d.created_at + $9 * interval '1 millisecond' < now() + r.retry_ms * interval '1 millisecond'
-                                  THEN r.error || ' (no retry left within ' || round($9 / 3600000.0) || ' hours)' ELSE r.error END,
-                status = (CASE WHEN r.outcome = 'SUCCEEDED' THEN 'SUCCEEDED'
-                               WHEN r.outcome = 'FAILED' THEN 'FAILED'
-                               WHEN d.created_at + $9 * interval '1 millisecond' < now() + r.retry_ms * interval '1 millisecond' THEN 'FAILED'
-                               ELSE 'PENDING' END)::"WebhookDeliveryStatus",
-                delivered_at = CASE WHEN r.outcome = 'SUCCEEDED' THEN r.attempted_at END,
-                next_attempt_at = CASE WHEN r.outcome = 'RETRY' THEN now() + r.retry_ms * interval '1 millisecond' ELSE d.next_attempt_at END
-           FROM r WHERE d.id = r.id AND d.status = 'PENDING'`,
-        [
-          results.map((r) => r.delivery.id),
-          results.map((r) => r.result.outcome),
-          results.map((r) => r.result.httpStatus),
-          results.map((r) => r.result.durationMs),
-          results.map((r) => r.result.error),
-          results.map((r) => r.result.responseBody),
-          results.map((r) => r.attemptedAt),
-          results.map((r) => r.retryMs),
-          options.retryForMs,
-        ],
-      );
-    }
+  /** Extends this process's lease on the endpoint; false when another process holds it now. */
+  async function renewLease(endpoint: LeasedEndpoint): Promise<boolean> {
+    const renewed = await app.pool.query<{ lease_until: Date }>(
+      `UPDATE webhook_endpoints SET lease_until = now() + $3 * interval '1 millisecond'
+        WHERE id = $1 AND lease_until = $2 RETURNING lease_until`,
+      [endpoint.id, endpoint.lease_until, options.leaseMs],
+    );
+    const row = renewed.rows[0];
+    if (!row) return false;
+    endpoint.lease_until = row.lease_until;
+    return true;
+  }
+
+  async function recordAttempts(results: AttemptRecord[]): Promise<void> {
+    if (results.length === 0) return;
+    await app.pool.query(
+      `WITH r AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::float8[])
+           AS r(id, outcome, http_status, duration_ms, error, body, attempted_at, retry_ms)
+       ), attempts AS (
+         INSERT INTO webhook_delivery_attempts (delivery_id, attempted_at, http_status, duration_ms, error, response_body)
+         SELECT id, attempted_at, http_status, duration_ms, error, body FROM r
+       )
+       UPDATE webhook_deliveries d
+          SET attempt_count = d.attempt_count + 1, last_attempt_at = r.attempted_at, last_http_status = r.http_status,
+              last_error = CASE WHEN r.outcome = 'RETRY' AND d.created_at + $9 * interval '1 millisecond' < now() + r.retry_ms * interval '1 millisecond'
+                                THEN r.error || ' (no retry left within ' || round($9 / 3600000.0) || ' hours)' ELSE r.error END,
+              status = (CASE WHEN r.outcome = 'SUCCEEDED' THEN 'SUCCEEDED'
+                             WHEN r.outcome = 'FAILED' THEN 'FAILED'
+                             WHEN d.created_at + $9 * interval '1 millisecond' < now() + r.retry_ms * interval '1 millisecond' THEN 'FAILED'
+                             ELSE 'PENDING' END)::"WebhookDeliveryStatus",
+              delivered_at = CASE WHEN r.outcome = 'SUCCEEDED' THEN r.attempted_at END,
+              next_attempt_at = CASE WHEN r.outcome = 'RETRY' THEN now() + r.retry_ms * interval '1 millisecond' ELSE d.next_attempt_at END
+         FROM r WHERE d.id = r.id AND d.status = 'PENDING'`,
+      [
+        results.map((r) => r.delivery.id),
+        results.map((r) => r.result.outcome),
+        results.map((r) => r.result.httpStatus),
+        results.map((r) => r.result.durationMs),
+        results.map((r) => r.result.error),
+        results.map((r) => r.result.responseBody),
+        results.map((r) => r.attemptedAt),
+        results.map((r) => r.retryMs),
+        options.retryForMs,
+      ],
+    );
+  }
+
+  /** Lets the endpoint go, with what the batch says about it (failing since when, paused until when); disables it after too long. */
+  async function release(endpoint: LeasedEndpoint, lastResults: AttemptRecord[], state: EndpointState | null, hadSuccess: boolean): Promise<void> {
     const released = await app.pool.query<{ failing_since: Date | null }>(
       `UPDATE webhook_endpoints
           SET lease_until = now(),
@@ -348,18 +393,11 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
               paused_until = CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + $5 * interval '1 millisecond' END
         WHERE id = $1 AND lease_until = $6
         RETURNING failing_since`,
-      [
-        endpoint.id,
-        state ? state.ok : null,
-        state?.failingFrom ?? null,
-        results.some((r) => r.result.outcome === "SUCCEEDED"),
-        state?.pauseMs ?? null,
-        endpoint.lease_until,
-      ],
+      [endpoint.id, state ? state.ok : null, state?.failingFrom ?? null, hadSuccess, state?.pauseMs ?? null, endpoint.lease_until],
     );
     const failingSince = released.rows[0]?.failing_since;
     if (failingSince && Date.now() - failingSince.getTime() >= options.disableAfterMs) {
-      await disableFailingEndpoint(app, endpoint.id, failingSince, results.at(-1)?.result.error ?? null, options.disableAfterMs);
+      await disableFailingEndpoint(app, endpoint.id, failingSince, lastResults.at(-1)?.result.error ?? null, options.disableAfterMs);
       log.warn({ endpointId: endpoint.id, failingSince }, "webhook endpoint disabled: every delivery failed for too long");
     }
   }
