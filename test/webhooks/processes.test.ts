@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { spawnWorker } from "../support/server.ts";
 import { startReceiver, until, type TestReceiver } from "./receiver.ts";
 import { createEndpoint } from "./helpers.ts";
+import { startDeliverer } from "../../src/webhooks/deliverer.ts";
 
 const env = {
   BILLRUN_WEBHOOK_ALLOW_HTTP: "true",
@@ -70,4 +71,49 @@ describe("webhook delivery from several processes", () => {
     const attempts = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_delivery_attempts")).rows[0].n;
     expect(attempts).toBe(perEndpoint * 3);
   });
+
+  it("loses nothing when a delivering process is killed: another takes over its endpoint when the lease (default 30 s) runs out", async () => {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    // Slow enough to kill the process mid-batch.
+    receiver.answer = async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { status: 200 };
+    };
+    const created = await createEndpoint(t, { url: receiver.url, eventTypes: ["bill_run.completed"] });
+    receiver.secrets.push(created.secret);
+    const total = 200;
+    const events = await t.app.pool.query<{ id: string }>(
+      `WITH events AS (
+         INSERT INTO webhook_events (id, type, data)
+         SELECT nextval('bill_run_events_id_seq'::regclass), 'webhook.test', jsonb_build_object('n', n) FROM generate_series(1, $1::int) AS n RETURNING id)
+       INSERT INTO webhook_deliveries (endpoint_id, event_id) SELECT $2, id FROM events RETURNING event_id::text AS id`,
+      [total, created.webhookEndpoint.id],
+    );
+    const worker = spawnWorker(t.databaseUrl, env);
+    workers.push(worker);
+    await receiver.waitFor(() => receiver.requests.length >= 30, 60_000);
+    worker.kill("SIGKILL");
+    await once(worker, "exit");
+    const sentBeforeTheKill = receiver.requests.length;
+    expect(sentBeforeTheKill).toBeLessThan(total);
+
+    const deliverer = startDeliverer(t.app);
+    try {
+      await until(
+        async () =>
+          (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [created.webhookEndpoint.id])).rows[0].n ===
+          total,
+        "every delivery after the kill",
+        90_000,
+      );
+    } finally {
+      await deliverer.stop();
+    }
+    const ids = receiver.requests.map((r) => r.webhookId);
+    expect(new Set(ids)).toEqual(new Set(events.rows.map((e) => e.id)));
+    // Only what the killed process sent after its last record goes out twice.
+    expect(ids.length - total).toBeLessThanOrEqual(20);
+    expect(receiver.unverified).toHaveLength(0);
+  }, 150_000);
 });
