@@ -480,12 +480,12 @@ export async function expandPostedDocuments(app: Pick<App, "pool">): Promise<num
     `WITH batch AS (
        DELETE FROM webhook_posted_documents
         WHERE id = (SELECT id FROM webhook_posted_documents ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING document_ids, endpoint_ids
+        RETURNING document_ids, balances, endpoint_ids
      ), subscribers AS (
        SELECT w.id, w.event_types FROM webhook_endpoints w, batch WHERE w.id = ANY (batch.endpoint_ids) AND w.status = 'ENABLED'
      ), docs AS (
-       SELECT d.*, u.position, CASE WHEN d.type = 'INVOICE' THEN 'invoice.posted' ELSE 'credit_memo.posted' END AS event_type
-         FROM batch, unnest(batch.document_ids) WITH ORDINALITY AS u(id, position)
+       SELECT d.*, u.position, u.posted_balance, CASE WHEN d.type = 'INVOICE' THEN 'invoice.posted' ELSE 'credit_memo.posted' END AS event_type
+         FROM batch, unnest(batch.document_ids, batch.balances) WITH ORDINALITY AS u(id, posted_balance, position)
          JOIN documents d ON d.id = u.id
      ), stored AS (
        INSERT INTO webhook_events (id, type, document_id, data, created_at)
@@ -494,7 +494,7 @@ export async function expandPostedDocuments(app: Pick<App, "pool">): Promise<num
                 CASE WHEN d.type = 'INVOICE' THEN 'invoice' ELSE 'creditMemo' END,
                 jsonb_build_object(
                   'id', d.id, CASE WHEN d.type = 'INVOICE' THEN 'invoiceNumber' ELSE 'creditMemoNumber' END, d.number,
-                  'status', 'POSTED', 'currency', d.currency, 'amount', d.amount::text, 'balance', d.balance::text,
+                  'status', 'POSTED', 'currency', d.currency, 'amount', d.amount::text, 'balance', d.posted_balance::text,
                   'invoiceDate', to_char(d.invoice_date, 'YYYY-MM-DD'), 'dueDate', to_char(d.due_date, 'YYYY-MM-DD'),
                   'postedAt', webhook_iso(d.posted_at),
                   'account', jsonb_build_object('id', a.id, 'accountNumber', a.account_number, 'name', a.name),

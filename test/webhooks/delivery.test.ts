@@ -264,6 +264,39 @@ describe("webhook delivery", () => {
     expect(refused).toMatchObject({ __typename: "InvalidStateError", code: "INVALID_STATE" });
   });
 
+  it("announces a posted credit memo as credit_memo.posted, amounts in the currency's minor units", async () => {
+    const { receiver } = await endpointWithReceiver(["credit_memo.posted"]);
+    deliverer = startDeliverer(t.app);
+    const { account } = await seedAccount(t, { currency: "KWD", charges: [{ type: "ONE_TIME", price: "1.00", currency: "KWD" }] });
+    const memo = await t.app.pool.query<{ id: string; number: string }>(
+      `INSERT INTO documents (id, number, type, status, account_id, currency, amount, balance, invoice_date, due_date)
+       VALUES (gen_random_uuid(), 'CM-TEST-1', 'CREDIT_MEMO', 'DRAFT', $1, 'KWD', 2.5, 2.5, '2026-02-01', '2026-02-01') RETURNING id, number`,
+      [account.id],
+    );
+    await t.app.pool.query("UPDATE documents SET status = 'POSTED', posted_at = now() WHERE id = $1", [memo.rows[0]!.id]);
+    // Touching it again (a payment, a balance change) announces nothing more.
+    await t.app.pool.query("UPDATE documents SET balance = 2 WHERE id = $1", [memo.rows[0]!.id]);
+    await receiver.waitFor((r) => r.length >= 1);
+    expect(receiver.received[0]!.payload).toMatchObject({
+      type: "credit_memo.posted",
+      data: {
+        creditMemo: {
+          id: memo.rows[0]!.id,
+          creditMemoNumber: "CM-TEST-1",
+          status: "POSTED",
+          currency: "KWD",
+          amount: "2.500",
+          balance: "2.500",
+          account: { id: account.id, accountNumber: account.accountNumber },
+          billRun: null,
+        },
+      },
+    });
+    await deliverer.flush();
+    expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE document_id = $1", [memo.rows[0]!.id])).rows[0].n).toBe(1);
+    expect(receiver.received).toHaveLength(1);
+  });
+
   it("queues nothing for a change that rolled back, and nothing for disabled endpoints", async () => {
     const { id: endpointId } = await endpointWithReceiver();
     const account = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });

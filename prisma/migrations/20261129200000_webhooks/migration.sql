@@ -171,6 +171,8 @@ CREATE TABLE "webhook_posted_documents" (
     "id" BIGSERIAL NOT NULL,
     -- In number order.
     "document_ids" UUID[] NOT NULL,
+    -- Their balances when posted (the one field a later change, a payment, may move).
+    "balances" DECIMAL(24,4)[] NOT NULL,
     -- The endpoints subscribed when the documents were posted.
     "endpoint_ids" UUID[] NOT NULL,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -186,8 +188,8 @@ BEGIN
   SELECT array_agg(id) INTO subscribers FROM webhook_endpoints
    WHERE status = 'ENABLED' AND event_types && ARRAY['invoice.posted', 'credit_memo.posted'];
   IF subscribers IS NULL THEN RETURN NULL; END IF;
-  INSERT INTO webhook_posted_documents (document_ids, endpoint_ids)
-  SELECT array_agg(n.id ORDER BY n.number), subscribers
+  INSERT INTO webhook_posted_documents (document_ids, balances, endpoint_ids)
+  SELECT array_agg(n.id ORDER BY n.number), array_agg(n.balance ORDER BY n.number), subscribers
     FROM new_documents n JOIN old_documents o ON o.id = n.id
    WHERE o.status = 'DRAFT' AND n.status = 'POSTED'
   HAVING count(*) > 0;
