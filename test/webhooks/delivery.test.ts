@@ -4,6 +4,7 @@ import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { createRun, dataOf, postRun, type Json } from "../billruns/helpers.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
+import { composeWebhookDisabledEmail } from "../../src/notifications/compose.ts";
 import { startReceiver, until, type TestReceiver } from "./receiver.ts";
 import { ALL_TYPES, createEndpoint, deleteAllEndpoints, deliveries, sendTest } from "./helpers.ts";
 
@@ -260,6 +261,9 @@ describe("webhook delivery", () => {
     const mail = (await t.app.pool.query("SELECT to_address, payload FROM email_outbox WHERE kind = 'WEBHOOK_ENDPOINT_DISABLED'")).rows;
     expect(mail).toHaveLength(1);
     expect(mail[0]).toMatchObject({ to_address: "admin@localhost", payload: { endpointId, url: receiver.url } });
+    const email = composeWebhookDisabledEmail(mail[0].payload);
+    expect(email.subject).toBe(`Webhook endpoint disabled: ${receiver.url}`);
+    expect(email.text).toContain("every delivery failed for 120 hours (last: HTTP 503)");
     const refused = await sendTest(t, endpointId);
     expect(refused).toMatchObject({ __typename: "InvalidStateError", code: "INVALID_STATE" });
   });
