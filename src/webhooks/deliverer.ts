@@ -1,7 +1,7 @@
 // Delivers queued webhooks. Any number of processes may run a deliverer on one database: a
 // process takes an endpoint with a lease (FOR UPDATE SKIP LOCKED, then `lease_until`), sends that
-// endpoint's due deliveries one after another in event-id order, records the attempts in one
-// statement, and lets the endpoint go. One process per endpoint at a time is what keeps each
+// endpoint's due deliveries one after another in event-id order, records the attempts (one
+// statement per 20), and lets the endpoint go. One process per endpoint at a time is what keeps each
 // endpoint's order; different endpoints are served in parallel (BILLRUN_WEBHOOK_CONCURRENCY per
 // process). A process that dies mid-batch leaves its lease to expire; deliveries it sent but had not
 // recorded (at most the last 20: attempts are recorded, and the lease renewed, as the batch goes)
@@ -16,13 +16,13 @@
 // its creator emailed.
 import http from "node:http";
 import https from "node:https";
+import { isIP } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { Webhook } from "standardwebhooks";
 import type { App } from "../app.ts";
 import { AddressRefusedError, guardedLookup, hostOf, isForbiddenAddress, urlProblem, type AddressPolicy } from "./address.ts";
 import { renderBody } from "./events.ts";
 import { decryptSecret, secretKey } from "./secrets.ts";
-import { isIP } from "node:net";
 
 export interface DelivererOptions {
   concurrency: number;
@@ -228,6 +228,12 @@ export function delivererOptions(app: App, overrides: Partial<DelivererOptions> 
   return { ...app.config.webhooks, batchSize: 100, ...overrides };
 }
 
+/**
+ * Starts `concurrency` lanes that turn posted documents into events, then lease endpoints with
+ * due deliveries and send them; idle lanes look again every `pollIntervalMs`. Options default to
+ * the configuration (BILLRUN_WEBHOOK_*; times in milliseconds). Never throws: failures of the
+ * database are logged and retried at the next poll.
+ */
 export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = {}): Deliverer {
   const options = delivererOptions(app, overrides);
   const log = app.log.child({ component: "webhooks" });
