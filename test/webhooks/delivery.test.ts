@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
-import { createRun, dataOf, postRun, type Json } from "../billruns/helpers.ts";
+import { cancelRun, createRun, dataOf, deleteRun, postRun, type Json } from "../billruns/helpers.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
 import { composeWebhookDisabledEmail } from "../../src/notifications/compose.ts";
@@ -116,6 +116,22 @@ describe("webhook delivery", () => {
     expect(log.length).toBe(expected);
     expect(log[0].attempts).toHaveLength(1);
     expect(log[0].attempts[0]).toMatchObject({ httpStatus: 200, error: null, response: "ok" });
+  });
+
+  it("announces a run's cancellation and deletion; the last event (REMOVED) still describes the run", async () => {
+    const { receiver } = await endpointWithReceiver(["bill_run.status_changed"]);
+    deliverer = startDeliverer(t.app);
+    const account = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "4.00" }] });
+    const run = await createRun(t, { targetDate: "2026-02-01", accountIds: [account.account.id] }, t.tokens.operator);
+    await waitForStatus(t, run.id, ["COMPLETED"]);
+    expect((await cancelRun(t, run.id)).__typename).toBe("BillRun");
+    await waitForStatus(t, run.id, ["CANCELED"]);
+    expect((await deleteRun(t, run.id)).__typename).toBe("DeleteBillRunPayload");
+    await waitForStatus(t, run.id, ["GONE"]);
+    const ofRun = () => receiver.received.filter((r) => r.payload.data.billRunId === run.id);
+    await receiver.waitFor(() => ofRun().some((r) => r.payload.data.status === "REMOVED"));
+    expect(ofRun().map((r) => r.payload.data.status)).toEqual(["PENDING", "PROCESSING", "COMPLETED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS", "REMOVED"]);
+    expect(ofRun().at(-1)!.payload.data).toMatchObject({ previousStatus: "REMOVE_IN_PROGRESS", billRunNumber: run.billRunNumber, billRun: { id: run.id, invoiceCount: 1 } });
   });
 
   it("keeps every event while the receiver is down and delivers each exactly once per webhook-id when it is back", async () => {
