@@ -114,7 +114,11 @@ describe("webhook delivery", () => {
     expect(invoices[0].invoiceNumber).toMatch(/^INV-/);
 
     // The delivery log says the same, readable by an OPERATOR.
-    const log = await deliveries(t, endpointId, "SUCCEEDED", t.tokens.operator);
+    // Recorded once the receiver has answered (the deliverer records as it goes).
+    const log = await until(async () => {
+      const succeeded = await deliveries(t, endpointId, "SUCCEEDED", t.tokens.operator);
+      return succeeded.length >= expected ? succeeded : null;
+    }, "every delivery recorded");
     expect(log.length).toBe(expected);
     expect(log[0].attempts).toHaveLength(1);
     expect(log[0].attempts[0]).toMatchObject({ httpStatus: 200, error: null, response: "ok" });
