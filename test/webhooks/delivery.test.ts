@@ -168,7 +168,11 @@ describe("webhook delivery", () => {
     expect(new Set(receiver.received.map((r) => r.webhookId)).size).toBe(total);
     const ids = receiver.received.map((r) => BigInt(r.webhookId));
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-    const endpoint = (await t.app.pool.query("SELECT failing_since, status FROM webhook_endpoints WHERE id = $1", [endpointId])).rows[0];
+    // The endpoint is no longer failing once the batch lets it go.
+    const endpoint = await until(async () => {
+      const row = (await t.app.pool.query("SELECT failing_since, status FROM webhook_endpoints WHERE id = $1", [endpointId])).rows[0];
+      return row.failing_since === null ? row : null;
+    }, "the endpoint to recover");
     expect(endpoint).toEqual({ failing_since: null, status: "ENABLED" });
   });
 
