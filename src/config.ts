@@ -44,6 +44,21 @@ const environment = z.object({
   BILLRUN_MAIL_LEASE_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
   BILLRUN_SCHEDULER: booleanFlag(true),
   BILLRUN_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().min(0.05).max(3_600).default(15),
+  BILLRUN_WEBHOOKS: booleanFlag(true),
+  BILLRUN_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  BILLRUN_WEBHOOK_POLL_SECONDS: z.coerce.number().min(0.01).max(3_600).default(1),
+  BILLRUN_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().min(0.05).max(300).default(10),
+  BILLRUN_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(3_600).default(5),
+  BILLRUN_WEBHOOK_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3_600),
+  BILLRUN_WEBHOOK_RETRY_HOURS: z.coerce.number().min(0.0001).max(24 * 30).default(72),
+  BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(120),
+  BILLRUN_WEBHOOK_LEASE_SECONDS: z.coerce.number().min(1).max(3_600).default(30),
+  BILLRUN_WEBHOOK_ALLOW_HTTP: booleanFlag(false),
+  BILLRUN_WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
+  BILLRUN_WEBHOOK_SECRET_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, "BILLRUN_WEBHOOK_SECRET_KEY must be 32 bytes, as 64 hex digits or base64")
+    .optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // Unset: on outside production (GraphiQL needs it), off in production.
   BILLRUN_INTROSPECTION: optionalFlag,
@@ -155,6 +170,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** Run the schedule poller in this process (any number of processes may). */
       enabled: c.BILLRUN_SCHEDULER,
       intervalMs: c.BILLRUN_SCHEDULER_INTERVAL_SECONDS * 1000,
+    },
+    webhooks: {
+      /** Deliver queued webhooks from this process (any number of processes may). */
+      enabled: c.BILLRUN_WEBHOOKS,
+      /** Endpoints a process delivers to at once (each endpoint's deliveries go one after another, in event order). */
+      concurrency: c.BILLRUN_WEBHOOK_CONCURRENCY,
+      pollIntervalMs: c.BILLRUN_WEBHOOK_POLL_SECONDS * 1000,
+      timeoutMs: c.BILLRUN_WEBHOOK_TIMEOUT_SECONDS * 1000,
+      retryBaseMs: c.BILLRUN_WEBHOOK_RETRY_BASE_SECONDS * 1000,
+      retryMaxMs: c.BILLRUN_WEBHOOK_RETRY_MAX_SECONDS * 1000,
+      /** A delivery not made within this time of its creation fails for good. */
+      retryForMs: c.BILLRUN_WEBHOOK_RETRY_HOURS * 3_600_000,
+      /** An endpoint whose attempts all failed for this long is disabled and its creator emailed. */
+      disableAfterMs: c.BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS * 3_600_000,
+      /** A process holds an endpoint this long, renewed as it sends; a dead process's lease expires and another takes over. Keep it above the timeout + 5 s. */
+      leaseMs: c.BILLRUN_WEBHOOK_LEASE_SECONDS * 1000,
+      allowHttp: c.BILLRUN_WEBHOOK_ALLOW_HTTP,
+      allowPrivate: c.BILLRUN_WEBHOOK_ALLOW_PRIVATE,
+      /** Encrypts signing secrets at rest; unset: a key file in the data directory, made at first use. */
+      secretKey: c.BILLRUN_WEBHOOK_SECRET_KEY,
+      secretKeyFile: path.join(dataDir, "webhook-secret-key"),
     },
     logLevel: c.LOG_LEVEL,
     security: {

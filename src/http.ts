@@ -219,7 +219,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * The dashboard's own addresses (web/src/router.ts): each is answered with the app, which then
  * shows the screen, so links in emails and bookmarks work. A page added to the app adds its prefix here.
  */
-const APP_PATHS = /^\/(bill-runs|invoices|credit-memos|accounts|schedules)(\/[A-Za-z0-9_-]+)*\/?$/;
+const APP_PATHS = /^\/(bill-runs|invoices|credit-memos|accounts|schedules|webhooks)(\/[A-Za-z0-9_-]+)*\/?$/;
 
 /** `/` (the app), its screens' paths, and `/assets/...` (its bundled, content-hashed files); everything else is GraphQL's. */
 function isDashboardRequest(req: IncomingMessage): boolean {

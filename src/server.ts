@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startApp } from "./app.ts";
 import { startMailer } from "./notifications/mailer.ts";
+import { startDeliverer } from "./webhooks/deliverer.ts";
 import { startScheduler } from "./schedules/scheduler.ts";
 import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
@@ -49,6 +50,7 @@ const workers = config.runWorker ? await registerWorkers(app, config.workerConcu
 // Every process may send mail and run the scheduler: outbox leases and occurrence claims keep
 // them from doing the same work twice.
 const mailer = config.mail.enabled ? startMailer(app) : null;
+const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
@@ -73,6 +75,7 @@ onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
   try {
     await schedulerDone;
     await mailer?.stop();
+    await webhooks?.stop();
     await supervisor.stop();
     await app.close();
     log.info("database connections closed");

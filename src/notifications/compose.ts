@@ -144,3 +144,29 @@ export function composeInvoiceEmail(d: InvoiceEmailData): ComposedEmail {
   ];
   return { subject, text: text.join("\n"), html: html.join("\n") };
 }
+
+/** What the email about a disabled webhook endpoint says (src/webhooks/deliverer.ts queues it). */
+export interface WebhookDisabledPayload {
+  endpointId: string;
+  url: string;
+  description: string;
+  failingSince: string;
+  disabledAt: string;
+  reason: string;
+}
+
+export function composeWebhookDisabledEmail(p: WebhookDisabledPayload): ComposedEmail {
+  const subject = `Webhook endpoint disabled: ${p.url}`;
+  const lines = [
+    `The webhook endpoint ${p.url}${p.description ? ` (${p.description})` : ""} was disabled at ${p.disabledAt}:`,
+    `${p.reason}.`,
+    `Every delivery to it has failed since ${p.failingSince}.`,
+    "",
+    "Its queued deliveries wait. Fix the receiver, then enable the endpoint again (enableWebhookEndpoint); deliveries older than the retry window are not sent.",
+  ];
+  return {
+    subject,
+    text: `${lines.join("\n")}\n`,
+    html: `<!doctype html><html><body>${lines.map((l) => (l ? `<p>${escapeHtml(l)}</p>` : "")).join("")}</body></html>`,
+  };
+}

@@ -9,7 +9,14 @@ import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import nodemailer, { type NodemailerError, type SendMailOptions } from "nodemailer";
 import type { App } from "../app.ts";
-import { composeInvoiceEmail, composeRunStatusEmail, type ComposedEmail, type InvoiceEmailData } from "./compose.ts";
+import {
+  composeInvoiceEmail,
+  composeRunStatusEmail,
+  composeWebhookDisabledEmail,
+  type ComposedEmail,
+  type InvoiceEmailData,
+  type WebhookDisabledPayload,
+} from "./compose.ts";
 import type { RunStatusPayload } from "./outbox.ts";
 import { documentPdf } from "../documents/cache.ts";
 
@@ -31,10 +38,10 @@ export interface Mailer {
 export interface OutboxRow {
   id: string;
   dedupe_key: string;
-  kind: "BILL_RUN_STATUS" | "INVOICE";
+  kind: "BILL_RUN_STATUS" | "INVOICE" | "WEBHOOK_ENDPOINT_DISABLED";
   to_address: string;
   document_id: string | null;
-  payload: RunStatusPayload | null;
+  payload: RunStatusPayload | WebhookDisabledPayload | null;
   attempts: number;
 }
 
@@ -113,7 +120,10 @@ export async function composeMessage(app: App, row: OutboxRow): Promise<(SendMai
   let attachments: SendMailOptions["attachments"];
   if (row.kind === "BILL_RUN_STATUS") {
     if (!row.payload) return null;
-    email = composeRunStatusEmail(row.payload, { publicUrl: app.config.publicUrl });
+    email = composeRunStatusEmail(row.payload as RunStatusPayload, { publicUrl: app.config.publicUrl });
+  } else if (row.kind === "WEBHOOK_ENDPOINT_DISABLED") {
+    if (!row.payload) return null;
+    email = composeWebhookDisabledEmail(row.payload as WebhookDisabledPayload);
   } else {
     const invoice = row.document_id ? await loadInvoice(app, row.document_id) : null;
     if (!invoice) return null;

@@ -9,6 +9,7 @@ import { renderNewRun } from "./views/new-run.ts";
 import { renderSchedules } from "./views/schedules.ts";
 import { renderDocument } from "./views/document.ts";
 import { renderAccount, renderAccountSearch } from "./views/accounts.ts";
+import { renderWebhooks } from "./views/webhooks.ts";
 import { h, fill, focusHeading } from "./dom.ts";
 import { addRoutes, currentRoute, navigate, startRouter } from "./router.ts";
 import { session, type Cleanup } from "./session.ts";
@@ -30,6 +31,7 @@ addRoutes(
   { pattern: new RegExp(`^/accounts/${ID}$`), section: "accounts", render: (m, [id], q) => renderAccount(m, id!, q) },
   { pattern: /^\/schedules$/, section: "schedules", render: (m) => renderSchedules(m, null) },
   { pattern: new RegExp(`^/schedules/${ID}$`), section: "schedules", render: (m, [id]) => renderSchedules(m, id!) },
+  { pattern: /^\/webhooks$/, section: "webhooks", render: (m) => renderWebhooks(m) },
 );
 
 let cleanup: Cleanup = () => {};
