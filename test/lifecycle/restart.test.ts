@@ -90,7 +90,7 @@ for (const variant of variants()) {
       if (signal) expect([0, signal]).toContain(code ?? npmSignal);
       else expect(code).toBe(0);
       await waitUntil(() => !isAlive(node), "node to exit");
-      expect(service.stdout()).toContain('"msg":"shutting down"');
+      expect(service.stdout()).toContain('"msg":"stopped"');
       expect(warnings(service)).toEqual([]);
       expect(postmasterPid(pgDir)).toBeNull();
       expect(postmastersOn(pgDir)).toEqual([]);

@@ -118,7 +118,7 @@ it("a run's whole log output holds no secret, and its clean stop no warning", as
   expect(warnings(service)).toEqual([]);
 
   const output = service.stdout() + service.stderr();
-  expect(output).toContain('"msg":"shutting down"');
+  expect(output).toContain('"msg":"stopped"');
   for (const secret of [...Object.values(secrets), "brt_wrong_secret_token_0123456789"]) expect(output).not.toContain(secret);
   // No connection string with its password, whatever the password.
   expect(output).not.toMatch(/postgres(?:ql)?:\/\/[^:\s"]+:(?!\*\*\*@)[^@\s"]+@/);
