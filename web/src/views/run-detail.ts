@@ -2,6 +2,7 @@
 import { ApiError, downloadFile, onReconnect, request, subscribe, type ResultError } from "../api.ts";
 import { h, fill, formatDateTime, formatTotals, Pager, pagerControls, statusBadge, statusLabel, type Child } from "../dom.ts";
 import { announce, canOperate, session, takeNotice, type Cleanup } from "../session.ts";
+import { runTimingBlock } from "./run-timing.ts";
 import {
   DashboardBillRunDocument,
   DashboardCancelBillRunDocument,
@@ -103,6 +104,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
   const counters = h("dl", { class: "counters" });
   const details = h("dl", { class: "details" });
   const loadError = h("p", { class: "error", role: "alert" });
+  const timing = runTimingBlock(id);
 
   const tabButtons = new Map<TabId, HTMLButtonElement>();
   const panels = new Map<TabId, HTMLElement>();
@@ -147,6 +149,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     errorNote,
     progressBox,
     h("section", { "aria-label": "Summary", class: "summary" }, counters, details),
+    timing.element,
     tabList,
     panelBox,
   );
@@ -185,6 +188,7 @@ export function renderRunDetail(main: HTMLElement, id: string, query: URLSearchP
     errorNote.textContent = next.errorMessage ? `Last error: ${next.errorMessage}` : "";
     renderCounters();
     renderDetails();
+    void timing.refresh();
     updateActions();
     if (previous && previous.status !== next.status) announce(`${next.billRunNumber}: ${statusLabel(next.status)}`);
     if (ACTIVE.includes(next.status)) startProgress();
