@@ -8,7 +8,7 @@ import { QUEUES } from "../jobs.ts";
 
 /** The process's own metrics (counters, histograms, live gauges, prom-client's defaults). */
 export const registry = new Registry();
-client.collectDefaultMetrics({ register: registry, prefix: "billrun_process_" });
+client.collectDefaultMetrics({ register: registry, prefix: "billrun_" });
 
 export const metrics = {
   wsConnections: new Gauge({
@@ -142,8 +142,29 @@ function databaseRegistry(app: App): Registry {
       });
     },
   });
-  const queueLabels = ["queue", "state"] as const;
-  const queued = new Gauge({ name: "billrun_queue_jobs", help: "pg-boss jobs by queue and state (created, retry, active).", labelNames: queueLabels, registers: [r] });
+  // Each gauge reads what it shows in its own collect: prom-client serialises a gauge right
+  // after collecting it, so one gauge cannot fill in another.
+  new Gauge({
+    name: "billrun_queue_jobs",
+    help: "pg-boss jobs by queue and state (created, retry, active).",
+    labelNames: ["queue", "state"] as const,
+    registers: [r],
+    async collect() {
+      this.reset();
+      await guarded("job queues", async () => {
+        const rows = await app.pool.query<{ name: string; state: string; count: number }>(
+          `SELECT name, state::text AS state, count(*)::int AS count
+             FROM pgboss.job WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active') GROUP BY name, state`,
+          [Object.values(QUEUES)],
+        );
+        for (const queue of Object.values(QUEUES)) {
+          for (const state of ["created", "retry", "active"]) {
+            this.set({ queue, state }, rows.rows.find((row) => row.name === queue && row.state === state)?.count ?? 0);
+          }
+        }
+      });
+    },
+  });
   new Gauge({
     name: "billrun_queue_oldest_job_age_seconds",
     help: "Age of the oldest job waiting (created or retry) in each pg-boss queue; 0 when none waits.",
@@ -151,40 +172,43 @@ function databaseRegistry(app: App): Registry {
     registers: [r],
     async collect() {
       this.reset();
-      queued.reset();
-      await guarded("job queues", async () => {
-        const rows = await app.pool.query<{ name: string; state: string; count: number; age: number | null }>(
-          `SELECT name, state::text AS state, count(*)::int AS count, extract(epoch FROM now() - min(created_on))::float8 AS age
-             FROM pgboss.job WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active') GROUP BY name, state`,
+      await guarded("job queue ages", async () => {
+        const rows = await app.pool.query<{ name: string; age: number }>(
+          `SELECT name, extract(epoch FROM now() - min(created_on))::float8 AS age
+             FROM pgboss.job WHERE name = ANY($1::text[]) AND state IN ('created', 'retry') GROUP BY name`,
           [Object.values(QUEUES)],
         );
-        for (const queue of Object.values(QUEUES)) {
-          const waiting = rows.rows.filter((row) => row.name === queue && row.state !== "active");
-          for (const state of ["created", "retry", "active"]) {
-            queued.set({ queue, state }, rows.rows.find((row) => row.name === queue && row.state === state)?.count ?? 0);
-          }
-          this.set({ queue }, Math.max(0, ...waiting.map((row) => row.age ?? 0)));
-        }
+        for (const queue of Object.values(QUEUES)) this.set({ queue }, Math.max(0, rows.rows.find((row) => row.name === queue)?.age ?? 0));
       });
     },
   });
-  const outbox = new Gauge({ name: "billrun_email_outbox_messages", help: "Emails in the outbox by status (PENDING, SENDING, FAILED: gave up).", labelNames: ["status"] as const, registers: [r] });
+  new Gauge({
+    name: "billrun_email_outbox_messages",
+    help: "Emails in the outbox by status: PENDING (waiting, or retrying), SENDING, FAILED (given up).",
+    labelNames: ["status"] as const,
+    registers: [r],
+    async collect() {
+      this.reset();
+      await guarded("email outbox", async () => {
+        // PENDING and SENDING through the outbox's partial index; FAILED rows are few.
+        const rows = await app.pool.query<{ status: string; count: number }>(
+          `SELECT status::text AS status, count(*)::int AS count FROM email_outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED') GROUP BY status`,
+        );
+        for (const status of ["PENDING", "SENDING", "FAILED"]) this.set({ status }, rows.rows.find((row) => row.status === status)?.count ?? 0);
+      });
+    },
+  });
   new Gauge({
     name: "billrun_email_outbox_oldest_pending_age_seconds",
     help: "Age of the oldest email not yet sent (PENDING or SENDING); 0 when none.",
     registers: [r],
     async collect() {
       this.reset();
-      outbox.reset();
-      await guarded("email outbox", async () => {
-        const pending = await app.pool.query<{ status: string; count: number; age: number | null }>(
-          `SELECT status::text AS status, count(*)::int AS count, extract(epoch FROM now() - min(created_at))::float8 AS age
-             FROM email_outbox WHERE status IN ('PENDING', 'SENDING') GROUP BY status`,
+      await guarded("email outbox age", async () => {
+        const rows = await app.pool.query<{ age: number | null }>(
+          "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM email_outbox WHERE status IN ('PENDING', 'SENDING')",
         );
-        const failed = await app.pool.query<{ count: number }>("SELECT count(*)::int AS count FROM email_outbox WHERE status = 'FAILED'");
-        for (const status of ["PENDING", "SENDING"]) outbox.set({ status }, pending.rows.find((row) => row.status === status)?.count ?? 0);
-        outbox.set({ status: "FAILED" }, failed.rows[0]?.count ?? 0);
-        this.set(Math.max(0, ...pending.rows.map((row) => row.age ?? 0)));
+        this.set(Math.max(0, rows.rows[0]?.age ?? 0));
       });
     },
   });
