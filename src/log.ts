@@ -47,7 +47,7 @@ export function createLogger(level: string, name = "billrun", destination?: pino
     level,
     base: { pid: process.pid },
     // The fields of the job in progress (withLogFields); those the call passes win.
-    mixin: () => scopeFields.getStore() ?? {},
+    mixin: () => ({ ...scopeFields.getStore() }),
     serializers: { err: serializeError, error: serializeError },
     redact: {
       paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), "req.headers.authorization", "headers.authorization", "headers.cookie"],
