@@ -62,7 +62,7 @@ export const metrics = {
   }),
   runDuration: new Histogram({
     name: "billrun_run_duration_seconds",
-    help: "Time from a bill run's start (PROCESSING) to its end of processing (COMPLETED or ERROR).",
+    help: "Time from a bill run's start (PROCESSING) to COMPLETED, observed by the process that completed it.",
     labelNames: ["status"] as const,
     buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400],
     registers: [registry],
