@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
@@ -180,6 +181,19 @@ describe("a bill run over a few hundred accounts", () => {
       return valueOf(samples, "billrun_bill_runs", { status: "POSTED" }) === 1 ? samples : undefined;
     });
     expect(counter(final, "billrun_documents_posted_total")).toBe(ACCOUNTS - 20);
+
+    // The run's own figures, in the API.
+    const timed = await t.gql<any, unknown>(
+      `query($id: ID!) { billRun(id: $id) { startedAt completedAt metrics { wallSeconds waitingSeconds processingSeconds postingSeconds accountsPerSecond documentsPerSecond } } }`,
+      { id: billRunId },
+    );
+    const { startedAt, completedAt, metrics } = timed.data.billRun;
+    const processing = (Date.parse(completedAt) - Date.parse(startedAt)) / 1000;
+    expect(metrics.processingSeconds).toBeCloseTo(processing, 3);
+    expect(metrics.accountsPerSecond).toBeCloseTo(ACCOUNTS / processing, 1);
+    expect(metrics.documentsPerSecond).toBeCloseTo((ACCOUNTS - 20) / processing, 1);
+    expect(metrics.postingSeconds).toBeGreaterThan(0);
+    expect(metrics.wallSeconds).toBeGreaterThanOrEqual(metrics.waitingSeconds + metrics.processingSeconds + metrics.postingSeconds - 0.01);
   });
 
   it("counts GraphQL errors by operation", async () => {
@@ -189,5 +203,23 @@ describe("a bill run over a few hundred accounts", () => {
     const after = await scrape();
     const labels = { operationName: "MetricsTestBroken", phase: "validate" };
     expect(valueOf(after, "billrun_graphql_errors_total", labels) - valueOf(before, "billrun_graphql_errors_total", labels)).toBe(1);
+  });
+});
+
+describe("docs/operations.md and the Grafana dashboard", () => {
+  it("document every metric served, and the dashboard queries no other", async () => {
+    const response = await fetch(metricsUrl, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const served = new Set([...(await response.text()).matchAll(/^# HELP (billrun_\w+)/gm)].map((m) => m[1]!));
+    const ours = [...served].filter((name) => !/^billrun_(process|nodejs)_/.test(name));
+    expect(ours.length).toBeGreaterThan(20);
+    const guide = readFileSync(new URL("../../docs/operations.md", import.meta.url), "utf8");
+    for (const name of ours) expect(guide, name).toContain(`\`${name}\``);
+
+    const dashboard = JSON.parse(readFileSync(new URL("../../docs/grafana-dashboard.json", import.meta.url), "utf8")) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const queried = dashboard.panels.flatMap((p) => p.targets.flatMap((target) => [...target.expr.matchAll(/\bbillrun_\w+/g)].map((m) => m[0])));
+    expect(queried.length).toBeGreaterThan(20);
+    for (const name of queried) expect(served, name).toContain(name.replace(/_(bucket|sum|count)$/, ""));
   });
 });
