@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../support/db.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
-import { waitFor } from "../support/processes.ts";
+import { startProcess, waitFor } from "../support/processes.ts";
 import { freePort } from "../../src/db/embedded.ts";
 import { parseMetrics, valueOf } from "./prometheus.ts";
 
@@ -161,5 +161,32 @@ describe("npm start with OTEL_EXPORTER_OTLP_ENDPOINT and BILLRUN_METRICS_PORT", 
     expect(valueOf(samples, "billrun_accounts_processed_total")).toBe(12);
     expect(valueOf(samples, "billrun_bill_runs", { status: "COMPLETED" })).toBe(1);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/graphql`)).status).toBe(404);
+  });
+
+  it("a worker serves its own /metrics on its health port, behind the token", async () => {
+    const token = "worker-metrics-token-0123456789";
+    const worker = await startProcess("worker", "worker", {
+      NODE_ENV: "test",
+      DATABASE_URL: database.url,
+      BILLRUN_DATA_DIR: dataDir,
+      BILLRUN_METRICS: "true",
+      BILLRUN_METRICS_TOKEN: token,
+      LOG_LEVEL: "warn",
+    });
+    try {
+      const url = `http://127.0.0.1:${worker.port}/metrics`;
+      await waitFor("the worker's health port", async () => (await fetch(`http://127.0.0.1:${worker.port}/health`).catch(() => null))?.status === 200);
+      expect((await fetch(url)).status).toBe(401);
+      const scraped = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      expect(scraped.status).toBe(200);
+      const samples = parseMetrics(await scraped.text());
+      // Its own counters (it billed nothing), the database's gauges (the same for every process).
+      expect(valueOf(samples, "billrun_accounts_processed_total")).toBe(0);
+      expect(valueOf(samples, "billrun_bill_runs", { status: "COMPLETED" })).toBe(1);
+      expect(samples.some((s) => s.name === "billrun_process_cpu_seconds_total")).toBe(true);
+    } finally {
+      worker.child.kill("SIGTERM");
+      expect((await worker.exited).code).toBe(0);
+    }
   });
 });
