@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
-import { startServer } from "../support/server.ts";
+import { collect, startServer, wsClient } from "../support/server.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
 import { waitFor } from "../support/processes.ts";
 import { registerWorkers, type Workers } from "../../src/billruns/executor.ts";
@@ -203,6 +203,32 @@ describe("a bill run over a few hundred accounts", () => {
     const after = await scrape();
     const labels = { operationName: "MetricsTestBroken", phase: "validate" };
     expect(valueOf(after, "billrun_graphql_errors_total", labels) - valueOf(before, "billrun_graphql_errors_total", labels)).toBe(1);
+  });
+});
+
+describe("WebSockets", () => {
+  it("counts open connections, running subscriptions and the events delivered to them", async () => {
+    const before = await scrape();
+    const client = wsClient(http.url.replace(/^http/, "ws"), t.tokens.admin);
+    try {
+      // PENDING, PROCESSING, COMPLETED of the run created below.
+      const changes = collect<any>(client, "subscription { billRunStatusChanged { eventId status } }", {}, 3);
+      const open = await waitFor("the subscription counted", async () => {
+        const samples = await scrape();
+        return valueOf(samples, "billrun_websocket_subscriptions") === 1 ? samples : undefined;
+      });
+      expect(valueOf(open, "billrun_websocket_connections")).toBe(1);
+      const created = await t.gql<any, unknown>(`mutation { createBillRun(input: { targetDate: "2026-01-15" }) { __typename } }`);
+      expect(created.data.createBillRun.__typename).toBe("BillRun");
+      expect((await changes.done).map((c) => c.billRunStatusChanged.status)).toEqual(["PENDING", "PROCESSING", "COMPLETED"]);
+      const after = await scrape();
+      const delivered = valueOf(after, "billrun_subscription_events_delivered_total") - valueOf(before, "billrun_subscription_events_delivered_total");
+      expect(delivered).toBe(3);
+    } finally {
+      await client.dispose();
+    }
+    await waitFor("the connection gone", async () => valueOf(await scrape(), "billrun_websocket_connections") === 0);
+    expect(valueOf(await scrape(), "billrun_websocket_subscriptions")).toBe(0);
   });
 });
 
