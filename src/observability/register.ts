@@ -12,5 +12,16 @@ if (tracingRequested()) {
   const tracing = await startTracing({ serviceName: entry === "worker" ? "billrun-worker" : "billrun" });
   // Spans still buffered are exported on the way out (the entry's SIGTERM handler ends with process exit).
   process.once("beforeExit", () => void tracing.shutdown());
-  for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void tracing.provider.forceFlush().catch(() => {}));
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      // Listening would cancel the signal's default (exit) if the application does not handle it yet.
+      const handled = process.listenerCount(signal) > 0;
+      void tracing.provider
+        .forceFlush()
+        .catch(() => {})
+        .finally(() => {
+          if (!handled) process.kill(process.pid, signal);
+        });
+    });
+  }
 }
