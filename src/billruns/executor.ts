@@ -305,10 +305,10 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       } catch (error) {
         metrics.jobs.inc({ queue, outcome: "failed" });
         if (handedBack.has(held.id)) {
-          app.log.info({ queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
+          app.log.info({ billRunId: held.data.billRunId, queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
           return;
         }
-        app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
+        app.log.error({ err: error, billRunId: held.data.billRunId, queue, job: job!.data }, "bill-run job failed; it will be retried");
         throw error;
       } finally {
         inHand.delete(held.id);
