@@ -71,6 +71,9 @@ const environment = z.object({
   BILLRUN_CORS_ORIGINS: z.string().optional(),
   BILLRUN_IDEMPOTENCY_TTL_HOURS: z.coerce.number().min(0.001).max(24 * 365).default(24),
   BILLRUN_WS_REAUTH_SECONDS: z.coerce.number().min(0.05).max(3_600).default(10),
+  BILLRUN_METRICS: booleanFlag(false),
+  BILLRUN_METRICS_TOKEN: z.string().min(16, "BILLRUN_METRICS_TOKEN must be at least 16 characters").optional(),
+  BILLRUN_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -108,6 +111,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     );
   }
   const c = parsed.data;
+  if (c.BILLRUN_METRICS && c.BILLRUN_METRICS_TOKEN === undefined && c.BILLRUN_METRICS_PORT === undefined) {
+    // Metrics name runs, queues and failure codes: not for whoever can reach the API port.
+    throw new ConfigError([
+      configProblem("BILLRUN_METRICS", env.BILLRUN_METRICS, "needs BILLRUN_METRICS_TOKEN (a bearer token for /metrics) or BILLRUN_METRICS_PORT (a port of its own)"),
+    ]);
+  }
   const dataDir = path.resolve(c.BILLRUN_DATA_DIR);
   return {
     env: c.NODE_ENV,
@@ -193,6 +202,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       secretKeyFile: path.join(dataDir, "webhook-secret-key"),
     },
     logLevel: c.LOG_LEVEL,
+    metrics: {
+      /** Serve `GET /metrics` (Prometheus text). */
+      enabled: c.BILLRUN_METRICS,
+      /** When set, /metrics answers 401 without `authorization: Bearer <token>`. */
+      token: c.BILLRUN_METRICS_TOKEN,
+      /** When set, /metrics is served on this port only (not on PORT nor BILLRUN_WORKER_PORT). */
+      port: c.BILLRUN_METRICS_PORT,
+    },
     security: {
       introspection: c.BILLRUN_INTROSPECTION ?? c.NODE_ENV !== "production",
       /** "Did you mean ...?" in error messages: a schema map for whoever probes the API. */

@@ -8,6 +8,7 @@ import { QUEUES } from "./jobs.ts";
 import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
 import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts";
+import { isMetricsRequest, serveMetrics } from "./observability/http.ts";
 
 export interface HttpServer {
   server: Server;
@@ -64,6 +65,7 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
       return sendJson(res, 413, { errors: [{ message: "Request body too large", extensions: { code: "REQUEST_ENTITY_TOO_LARGE" } }] });
     }
     if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
+    if (isMetricsRequest(req)) return serveMetrics(app, req, res, app.config.metrics.port === undefined);
     if (req.url === "/ready") {
       if (draining) return sendJson(res, 503, { status: "draining" });
       readiness(app).then(
@@ -130,6 +132,7 @@ export async function startHealthServer(app: App, port: number, host = "0.0.0.0"
   let stopping = false;
   const server = createServer((req, res) => {
     if (req.url === "/health") return sendJson(res, 200, { status: "ok" });
+    if (isMetricsRequest(req)) return serveMetrics(app, req, res, app.config.metrics.port === undefined);
     if (req.url !== "/ready") return sendJson(res, 404, { status: "not found" });
     if (stopping) return sendJson(res, 503, { status: "stopping" });
     withTimeout(Promise.all([app.pool.query("SELECT 1"), queueReachable(app)])).then(

@@ -1,6 +1,7 @@
 import PgBoss from "pg-boss";
 import type { Sql } from "./db/sql.ts";
 import type { Logger } from "./log.ts";
+import { traceCarrier } from "./observability/tracing.ts";
 
 /** The pg-boss queues bill runs use. Every job is idempotent: a retry after a crash is safe. */
 export const QUEUES = {
@@ -59,7 +60,8 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
   return {
     boss,
     send: (queue, data, sendOptions = {}) =>
-      boss.send(queue, data, {
+      // The sender's trace goes with the job (data.trace) and is continued by the worker that takes it.
+      boss.send(queue, withTrace(data), {
         singletonKey: sendOptions.singletonKey,
         // Enqueued in the caller's transaction: the job exists if and only if the change commits.
         db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
@@ -69,6 +71,11 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       stopped = true;
     },
   };
+}
+
+function withTrace(data: object): object {
+  const trace = traceCarrier();
+  return Object.keys(trace).length > 0 ? { ...data, trace } : data;
 }
 
 /**

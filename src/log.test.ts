@@ -35,3 +35,31 @@ it("drops connection objects from errors and hides passwords and tokens", async 
   for (const secret of ["pw-never-logged", "tok-never-logged", "pw2-never-logged", "tok2-never-logged"]) expect(output).not.toContain(secret);
   expect(JSON.parse(output.split("\n")[0]!).err.client).toBeUndefined();
 });
+
+it("adds the fields of the job in progress to every line, whatever logger writes it", async () => {
+  const { log, text } = capture();
+  const { withLogFields } = await import("./log.ts");
+  log.info("before");
+  await withLogFields({ billRunId: "run-1", queue: "billrun-chunk" }, async () => {
+    await Promise.resolve();
+    log.info("inside");
+    log.child({ component: "posting" }).warn({ accounts: 3 }, "from a child");
+    // What the call passes wins over the scope's field.
+    log.info({ billRunId: "run-2" }, "explicit");
+    withLogFields({ chunk: 4 }, () => log.info("nested"));
+  });
+  log.info("after");
+  const lines = text()
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const byMessage = Object.fromEntries(lines.map((line) => [line.msg, line]));
+  expect(byMessage.before!.billRunId).toBeUndefined();
+  expect(byMessage.inside).toMatchObject({ billRunId: "run-1", queue: "billrun-chunk" });
+  expect(byMessage["from a child"]).toMatchObject({ billRunId: "run-1", component: "posting", accounts: 3 });
+  expect(byMessage.explicit!.billRunId).toBe("run-2");
+  expect(lines.filter((line) => line.msg === "explicit")[0]).toBeDefined();
+  expect(text()).not.toMatch(/"billRunId":"run-1"[^\n]*"billRunId":"run-2"/);
+  expect(byMessage.nested).toMatchObject({ billRunId: "run-1", chunk: 4 });
+  expect(byMessage.after!.billRunId).toBeUndefined();
+});

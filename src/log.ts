@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import pino from "pino";
 import { hideUrlPasswords } from "./startup.ts";
 
@@ -29,12 +30,24 @@ function scrub(value: unknown, depth: number): unknown {
   return out;
 }
 
+const scopeFields = new AsyncLocalStorage<Record<string, unknown>>();
+
+/**
+ * Runs `work` with `fields` (a job's `billRunId`, say) added to every log line written while it
+ * runs, by whatever code and logger: no logger has to be handed down to get them.
+ */
+export function withLogFields<T>(fields: Record<string, unknown>, work: () => T): T {
+  return scopeFields.run({ ...scopeFields.getStore(), ...fields }, work);
+}
+
 /** A pino logger (JSON lines on stdout unless `destination` is given) that redacts secrets. */
 export function createLogger(level: string, name = "billrun", destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     name,
     level,
     base: { pid: process.pid },
+    // The fields of the job in progress (withLogFields); those the call passes win.
+    mixin: () => ({ ...scopeFields.getStore() }),
     serializers: { err: serializeError, error: serializeError },
     redact: {
       paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), "req.headers.authorization", "headers.authorization", "headers.cookie"],

@@ -14,6 +14,7 @@ import { createLogger } from "./log.ts";
 import { assertPortFree, guardStartup } from "./startup.ts";
 import { startSupervisor } from "./billruns/supervisor.ts";
 import { onStopSignals } from "./shutdown.ts";
+import { startMetricsServer } from "./observability/http.ts";
 
 // Until it serves, any failure ends the process with one message naming cause and fix.
 const startup = guardStartup();
@@ -54,6 +55,7 @@ const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
+const metricsServer = config.metrics.enabled && config.metrics.port !== undefined ? await startMetricsServer(app, config.metrics.port, config.host) : null;
 startup.done();
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
 
@@ -67,6 +69,7 @@ onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
   await new Promise((resolve) => setTimeout(resolve, drainMs));
   log.info({ graceSeconds: graceMs / 1000 }, "stopping: no new connections; requests in flight finish");
   await http.close(graceMs);
+  await metricsServer?.close();
   log.info("HTTP and WebSockets closed");
   if (jobsDone) {
     await jobsDone;

@@ -14,6 +14,7 @@ import { guardStartup, StartupError } from "./startup.ts";
 import { startHealthServer } from "./http.ts";
 import { startSupervisor } from "./billruns/supervisor.ts";
 import { onStopSignals } from "./shutdown.ts";
+import { startMetricsServer } from "./observability/http.ts";
 
 // Until it works, any failure ends the process with one message naming cause and fix.
 const startup = guardStartup();
@@ -40,8 +41,9 @@ const mailer = config.mail.enabled ? startMailer(app) : null;
 const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
 const health = config.workerPort === undefined ? null : await startHealthServer(app, config.workerPort, config.host);
+const metricsServer = config.metrics.enabled && config.metrics.port !== undefined ? await startMetricsServer(app, config.metrics.port, config.host) : null;
 startup.done();
-log.info({ concurrency: config.workerConcurrency, processId: supervisor.processId, health: health?.url }, "worker started");
+log.info({ concurrency: config.workerConcurrency, processId: supervisor.processId, health: health?.url, metrics: metricsServer?.url }, "worker started");
 
 const { graceMs } = config.shutdown;
 onStopSignals(log, graceMs + 15_000, async (signal) => {
@@ -55,6 +57,7 @@ onStopSignals(log, graceMs + 15_000, async (signal) => {
   await webhooks?.stop();
   await supervisor.stop();
   await health?.close();
+  await metricsServer?.close();
   await app.close();
   log.info("database connections closed");
 });

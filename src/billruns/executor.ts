@@ -9,6 +9,9 @@ import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
 import { finishCancel, finishRemove } from "./service.ts";
 import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
+import { withLogFields } from "../log.ts";
+import { metrics, recordChunkCommitted } from "../observability/metrics.ts";
+import { inJobSpan, setJobAttributes } from "../observability/tracing.ts";
 
 // Advisory-lock class for "this account is being billed": per account, held for a transaction.
 const ACCOUNT_LOCK_CLASS = 0x42_52;
@@ -94,6 +97,7 @@ export async function processChunk(app: App, billRunId: string, chunk: number): 
     [billRunId, chunk],
   );
   const accountIds = pending.rows.map((r) => r.account_id);
+  setJobAttributes({ "billrun.accounts": accountIds.length });
   if (accountIds.length === 0) return;
   try {
     await billAccountsOfRun(app, run, accountIds);
@@ -114,7 +118,7 @@ export async function processChunk(app: App, billRunId: string, chunk: number): 
 }
 
 async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): Promise<void> {
-  await transaction(app.pool, async (sql) => {
+  const committed = await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
       `SELECT w.account_id, pg_try_advisory_xact_lock($3, hashtext(w.account_id::text)) AS locked
@@ -123,7 +127,7 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
         FOR UPDATE SKIP LOCKED`,
       [run.id, accountIds, ACCOUNT_LOCK_CLASS],
     );
-    if (claimed.rows.length === 0) return;
+    if (claimed.rows.length === 0) return null;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
     const busy: AccountFailureRecord[] = claimed.rows
       .filter((r) => !r.locked)
@@ -147,8 +151,24 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
-    if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
+    const completed = progress.processed >= progress.total && (await completeIfDone(app, sql, run.id));
+    const failureCodes = [...busy.map((f) => f.code), ...results.flatMap((r) => (r.ok ? [] : [r.failure.code]))];
+    return { ...counts, failureCodes, completed };
   });
+  if (committed) recordCommitted(app, run.id, committed);
+}
+
+/** Metrics of a committed chunk, and the run's duration when it completed the run. */
+function recordCommitted(app: App, billRunId: string, committed: { accounts: number; invoices: number; creditMemos: number; failureCodes: string[]; completed: boolean }): void {
+  recordChunkCommitted(committed);
+  if (!committed.completed) return;
+  app.pool
+    .query<{ seconds: number | null }>("SELECT extract(epoch FROM completed_at - started_at)::float8 AS seconds FROM bill_runs WHERE id = $1", [billRunId])
+    .then((found) => {
+      const seconds = found.rows[0]?.seconds;
+      if (typeof seconds === "number") metrics.runDuration.observe({ status: "COMPLETED" }, seconds);
+    })
+    .catch((error: unknown) => app.log.warn({ err: error, billRunId }, "the run's duration could not be read for its metric"));
 }
 
 /** PostgreSQL's numeric_value_out_of_range: an amount the billing core let through did not fit its column. */
@@ -157,7 +177,7 @@ function isNumericOverflow(error: unknown): boolean {
 }
 
 async function recordInternalError(app: App, run: RunRow, accountId: string, overflow = false): Promise<void> {
-  await transaction(app.pool, async (sql) => {
+  const committed = await transaction(app.pool, async (sql) => {
     // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
     const failure: AccountFailureRecord = overflow
       ? { accountId, code: "AMOUNT_OUT_OF_RANGE", message: "an amount of this account's documents is too large to be stored", subscriptions: [] }
@@ -168,21 +188,25 @@ async function recordInternalError(app: App, run: RunRow, accountId: string, ove
           subscriptions: [],
         };
     const counts = await applyResults(sql, run.id, [], [failure]);
-    if (counts.failed === 0) return;
+    if (counts.failed === 0) return null;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
-    if (progress.processed >= progress.total) await completeIfDone(app, sql, run.id);
+    const completed = progress.processed >= progress.total && (await completeIfDone(app, sql, run.id));
+    return { ...counts, failureCodes: [failure.code], completed };
   });
+  if (committed) recordCommitted(app, run.id, committed);
 }
 
-async function completeIfDone(app: App, sql: Sql, billRunId: string): Promise<void> {
+/** PROCESSING → COMPLETED when every account is done (and on to posting with autoPost); true if this call completed it. */
+async function completeIfDone(app: App, sql: Sql, billRunId: string): Promise<boolean> {
   const completed = await tryTransition(sql, billRunId, "complete");
-  if (!completed) return;
+  if (!completed) return false;
   const run = await readRun(sql, billRunId);
   if (run?.auto_post && (await tryTransition(sql, billRunId, "beginPost"))) {
     await app.jobs.send(QUEUES.post, { billRunId }, { singletonKey: billRunId, sql });
   }
+  return true;
 }
 
 /** Errors of the platform, not of the data: the job is retried, and the run fails only if they last. */
@@ -272,18 +296,23 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
         return;
       }
       inHand.set(held.id, held);
+      const started = performance.now();
       try {
         if (processId !== null) await holdJob(app, processId, held);
-        await handle(job!.data);
+        // Every log line of the job carries its run; its span continues the trace of whoever queued it.
+        await withLogFields({ billRunId: held.data.billRunId, queue }, () => inJobSpan(queue, held.data, () => handle(job!.data)));
+        metrics.jobs.inc({ queue, outcome: "completed" });
       } catch (error) {
+        metrics.jobs.inc({ queue, outcome: "failed" });
         if (handedBack.has(held.id)) {
-          app.log.info({ queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
+          app.log.info({ billRunId: held.data.billRunId, queue, job: job!.data }, "a bill-run job sent back to the queue stopped here");
           return;
         }
-        app.log.error({ err: error, queue, job: job!.data }, "bill-run job failed; it will be retried");
+        app.log.error({ err: error, billRunId: held.data.billRunId, queue, job: job!.data }, "bill-run job failed; it will be retried");
         throw error;
       } finally {
         inHand.delete(held.id);
+        metrics.jobDuration.observe({ queue }, (performance.now() - started) / 1000);
         if (processId !== null) await forgetJob(app, held.id).catch(() => {});
         if (inHand.size === 0) settled?.();
       }
@@ -296,6 +325,7 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
   await work<{ billRunId: string }>(QUEUES.dead, async (d) => {
+    metrics.deadLetters.inc();
     app.log.error({ billRunId: d.billRunId }, "a bill-run job failed all its retries");
     await failRun(app, d.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
   });

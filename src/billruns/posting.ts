@@ -1,6 +1,7 @@
 import type { App } from "../app.ts";
 import { transaction } from "../db/sql.ts";
 import { tryTransition } from "./transitions.ts";
+import { metrics } from "../observability/metrics.ts";
 
 const POST_BATCH = 20_000;
 
@@ -27,6 +28,7 @@ export async function postRun(app: App, billRunId: string): Promise<void> {
           AND status = 'DRAFT'`,
       [billRunId, withCreditMemos, POST_BATCH],
     );
+    metrics.documentsPosted.inc(posted.rowCount ?? 0);
     if ((posted.rowCount ?? 0) < POST_BATCH) break;
     // Progress, as far as the stall warning (supervisor.ts) can tell: a long posting is not stuck.
     await app.pool.query("UPDATE bill_runs SET updated_at = now() WHERE id = $1 AND status = 'POST_IN_PROGRESS'", [billRunId]);

@@ -9,6 +9,7 @@ import type { Context } from "./context.ts";
 import { normaliseOperationText } from "./text.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
 import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
+import { metrics, watchSubscriptions } from "../observability/metrics.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
 interface Enveloped {
@@ -72,6 +73,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
         mark,
       );
       socket.once("close", unwatch);
+      socket.once("close", watchSubscriptions(ctx));
       return true;
     },
     onSubscribe: async (ctx, id, payload) => {
@@ -99,7 +101,13 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       const key = `${user?.role}\u0000${payload.operationName ?? ""}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? {})}`;
       const outbox = ctx.extra.outbox;
       const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-      const direct: DirectDelivery = { next: (json) => outbox.send(`${prefix}${json}}`), hasRoom: () => outbox.hasRoom() };
+      const direct: DirectDelivery = {
+        next: (json) => {
+          metrics.eventsDelivered.inc();
+          outbox.send(`${prefix}${json}}`);
+        },
+        hasRoom: () => outbox.hasRoom(),
+      };
       (args.rootValue as { shared: SharedSubscribe }).shared = sharingSubscribe(subscribe, key, errorMasker(app, requestId), direct);
       const errors = validate(args.schema, args.document);
       if (errors.length > 0) return errors;
@@ -115,6 +123,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
     const outbox = new Outbox(request.socket, () => socket.readyState === socket.OPEN, scheduler, app.config.wsMaxBufferedBytes, (buffered) => {
       // It could not read a closing frame either: the connection is dropped outright.
       app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
+      metrics.wsDropped.inc({ reason: "slow_consumer" });
       socket.terminate();
     });
     // ws has already closed the connection when it reports a protocol error (e.g. 1009).
@@ -124,7 +133,10 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
     let pongTimer: NodeJS.Timeout | null = null;
     const pingTimer = setInterval(() => {
       if (socket.readyState !== socket.OPEN || pongTimer) return;
-      pongTimer = setTimeout(() => socket.terminate(), keepAliveMs);
+      pongTimer = setTimeout(() => {
+        metrics.wsDropped.inc({ reason: "keepalive_timeout" });
+        socket.terminate();
+      }, keepAliveMs);
       socket.ping();
     }, keepAliveMs);
     socket.on("pong", () => {
@@ -139,6 +151,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       socket.close(code, reason);
     };
     closers.add(close);
+    metrics.wsConnections.inc();
     const closed = server.opened(
       {
         protocol: socket.protocol,
@@ -161,6 +174,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       { socket, outbox, close },
     );
     socket.once("close", (code, reason) => {
+      metrics.wsConnections.dec();
       closers.delete(close);
       clearInterval(pingTimer);
       if (pongTimer) clearTimeout(pongTimer);

@@ -34,6 +34,7 @@ import type { Context } from "./context.ts";
 import { schema } from "./schema.ts";
 import { useLiteralErrorPaths } from "./literals.ts";
 import { useNormalisedText } from "./text.ts";
+import { observabilityPlugins } from "../observability/graphql.ts";
 
 /** What the server hands to the context factory: an HTTP request, or a WebSocket operation. */
 interface ServerContext {
@@ -71,6 +72,7 @@ export function createGraphQLServer(app: App): Yoga {
     cors: limits.corsOrigins ? { origin: limits.corsOrigins, methods: ["GET", "POST"], credentials: false } : undefined,
     plugins: [
       useRequestId(),
+      ...observabilityPlugins(app.config),
       csrfPrevention(CSRF_HEADERS),
       EnvelopArmorPlugin({
         // Reported as validation errors (an error list over graphql-ws too), not thrown.

@@ -49,6 +49,7 @@ export function composeRunStatusEmail(p: RunStatusPayload, options: { publicUrl?
     ["Credit memos", String(p.creditMemoCount)],
     ["Failed accounts", String(p.failedAccountCount)],
   ];
+  if (typeof p.processingSeconds === "number") counts.push(["Duration", formatDuration(p.processingSeconds)]);
   const totals = p.totals.map((t) => formatMoney(t.amount, t.currency));
   const headline =
     p.status === "ERROR"
@@ -94,6 +95,15 @@ export function composeRunStatusEmail(p: RunStatusPayload, options: { publicUrl?
   if (link) html.push(`<p><a href="${h(link)}">Open the bill run</a></p>`);
   html.push("</body></html>", "");
   return { subject, text: text.join("\n"), html: html.join("\n") };
+}
+
+/** "42 s", "3 min 05 s", "2 h 07 min": how long a run took, to the second (to the minute past an hour). */
+export function formatDuration(totalSeconds: number): string {
+  const s = Math.max(0, Math.round(totalSeconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  const minutes = Math.round(s / 60);
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
 /** Service periods are stored with an exclusive end; customers read the last day of service. */

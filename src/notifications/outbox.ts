@@ -27,6 +27,8 @@ export interface RunStatusPayload {
   creditMemoCount: number;
   zeroAmountInvoiceCount: number;
   failedAccountCount: number;
+  /** Seconds from the start of processing to this status; absent in messages queued before it was recorded. */
+  processingSeconds?: number | null;
   totals: { currency: string; amount: string }[];
   failures: {
     accountNumber: string;
@@ -69,12 +71,14 @@ async function queueStatusEmail(sql: Sql, billRunId: string, status: "COMPLETED"
     zero_amount_invoice_count: number;
     failed_account_count: number;
     error_message: string | null;
+    processing_seconds: number | null;
   }>(
     `SELECT r.bill_run_number, to_char(r.target_date, 'YYYY-MM-DD') AS target_date, to_char(r.invoice_date, 'YYYY-MM-DD') AS invoice_date,
             r.schedule_id IS NOT NULL AS scheduled,
             CASE WHEN r.schedule_id IS NOT NULL THEN owner.email ELSE creator.email END AS to_address,
             r.accounts_total, r.accounts_processed, r.invoice_count, r.credit_memo_count, r.zero_amount_invoice_count,
-            r.failed_account_count, r.error_message
+            r.failed_account_count, r.error_message,
+            extract(epoch FROM r.completed_at - r.started_at)::float8 AS processing_seconds
        FROM bill_runs r
        LEFT JOIN bill_run_schedules s ON s.id = r.schedule_id
        LEFT JOIN users owner ON owner.id = s.owner_id
@@ -117,6 +121,7 @@ async function queueStatusEmail(sql: Sql, billRunId: string, status: "COMPLETED"
     creditMemoCount: run.credit_memo_count,
     zeroAmountInvoiceCount: run.zero_amount_invoice_count,
     failedAccountCount: Math.max(run.failed_account_count, failures.rows.length),
+    processingSeconds: run.processing_seconds,
     totals: totals.rows,
     failures: failures.rows.map((f) => ({
       accountNumber: f.account_number,

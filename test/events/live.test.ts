@@ -153,6 +153,7 @@ describe("live bill-run events over graphql-ws", () => {
     const id = await createBillRun(t.app, { targetDate: "2026-02-01", accountIds: [target.account.id] }, { createdById: null });
     await waitForStatus(t, id, ["COMPLETED"]);
     const listenersBefore = t.app.events.subscriberCount;
+    const droppedBefore = await droppedConnections();
 
     // A raw TCP client speaking just enough WebSocket to subscribe, and then not reading at all.
     const { port } = new URL(server.wsUrl);
@@ -198,6 +199,8 @@ describe("live bill-run events over graphql-ws", () => {
     // The keep-alive gives up on the client (its subscription ends) while it still reads nothing.
     await until(() => t.app.events.subscriberCount === listenersBefore, 60_000);
     clearInterval(sampler);
+    // Counted in billrun_websocket_dropped_connections_total (slow_consumer or keepalive_timeout).
+    expect((await droppedConnections()) - droppedBefore).toBe(1);
     // Meanwhile the server held about BILLRUN_WS_MAX_BUFFERED_BYTES (256 kB) for it and a page of
     // events read from the table, not the 96 MB.
     expect(peak - baseline).toBeLessThan(48 * 1024 * 1024);
@@ -337,4 +340,10 @@ function clientFrame(message: unknown): Buffer {
   const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
   const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
   return Buffer.concat([header, mask, masked]);
+}
+
+/** billrun_websocket_dropped_connections_total of this process, all reasons. */
+async function droppedConnections(): Promise<number> {
+  const { metrics } = await import("../../src/observability/metrics.ts");
+  return (await metrics.wsDropped.get()).values.reduce((sum, v) => sum + v.value, 0);
 }

@@ -14,6 +14,7 @@ const secrets = {
   adminToken: `brt_admin_secret_${randomBytes(12).toString("hex")}`,
   databasePassword: `db-secret-${randomBytes(12).toString("hex")}`,
   smtpPassword: `smtp-secret-${randomBytes(12).toString("hex")}`,
+  metricsToken: `metrics-secret-${randomBytes(12).toString("hex")}`,
 };
 let adminUrl: string;
 let dir: string;
@@ -83,6 +84,8 @@ it("a run's whole log output holds no secret, and its clean stop no warning", as
       PORT: "0",
       BILLRUN_DEMO_DATA: "false",
       BILLRUN_MAIL_POLL_SECONDS: "0.2",
+      BILLRUN_METRICS: "true",
+      BILLRUN_METRICS_TOKEN: secrets.metricsToken,
       // Every request and query detail the service may log.
       LOG_LEVEL: "debug",
     },
@@ -108,6 +111,12 @@ it("a run's whole log output holds no secret, and its clean stop no warning", as
     if (Date.now() > deadline) throw new Error(`no email delivered:\n${service.stdout()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  // Scrapes, refused and accepted: the metrics token is checked, never written down.
+  const metricsUrl = endpoint.replace(/\/graphql$/, "/metrics");
+  expect((await fetch(metricsUrl, { headers: { authorization: "Bearer metrics-wrong-0123456789" } })).status).toBe(401);
+  const scraped = await fetch(metricsUrl, { headers: { authorization: `Bearer ${secrets.metricsToken}` } });
+  expect(scraped.status).toBe(200);
+  expect(await scraped.text()).toContain("billrun_accounts_processed_total");
   // A refused token: its attempt is logged, never the token.
   const refused = await gql("{ me { id } }", "brt_wrong_secret_token_0123456789");
   expect(refused.errors).toBeDefined();
@@ -119,7 +128,7 @@ it("a run's whole log output holds no secret, and its clean stop no warning", as
 
   const output = service.stdout() + service.stderr();
   expect(output).toContain('"msg":"stopped"');
-  for (const secret of [...Object.values(secrets), "brt_wrong_secret_token_0123456789"]) expect(output).not.toContain(secret);
+  for (const secret of [...Object.values(secrets), "brt_wrong_secret_token_0123456789", "metrics-wrong-0123456789"]) expect(output).not.toContain(secret);
   // No connection string with its password, whatever the password.
   expect(output).not.toMatch(/postgres(?:ql)?:\/\/[^:\s"]+:(?!\*\*\*@)[^@\s"]+@/);
 }, 180_000);

@@ -69,6 +69,10 @@ describe("bill-run status emails", () => {
     expect(mail!.text).toMatch(/Invoices: +1/);
     expect(mail!.text).toMatch(/Zero-amount invoices: +0/);
     expect(mail!.text).toMatch(/Failed accounts: +2/);
+    // How long processing took, from the run's own timestamps.
+    const timed = await t.app.db.billRun.findUniqueOrThrow({ where: { id: run.id } });
+    const seconds = Math.round((timed.completedAt!.getTime() - timed.startedAt!.getTime()) / 1000);
+    expect(mail!.text).toMatch(new RegExp(`Duration: +${seconds} s\n`));
     expect(mail!.text).toContain("  USD 51.29");
     expect(mail!.text).toContain(`  ${missing.account.accountNumber} Tom & <Jerry's> "Shop": MISSING_BILL_TO_CONTACT - `);
     expect(mail!.text).toContain(`  ${mismatch.account.accountNumber} ${mismatch.account.name}: CURRENCY_MISMATCH - `);

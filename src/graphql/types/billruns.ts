@@ -143,6 +143,71 @@ const FAILED_ACCOUNTS: KeysetOrder = { name: "failedAccounts", keys: [{ field: "
 /** Bill runs newest first, from the root or from a schedule. */
 export const BILL_RUNS: KeysetOrder = { name: "billRuns", keys: [{ field: "billRunNumber", direction: "desc", type: "text" }] };
 
+/** Statuses a run moves on from by itself: its clock is still running. */
+const ACTIVE = new Set(["PENDING", "PAUSED", "PROCESSING", "POST_IN_PROGRESS", "CANCEL_IN_PROGRESS", "REMOVE_IN_PROGRESS"]);
+
+interface RunTimes {
+  status: string;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  accountsProcessed: number;
+  invoiceCount: number;
+  creditMemoCount: number;
+  events: { fromStatus: string | null; toStatus: string | null; createdAt: Date }[];
+}
+
+interface RunMetrics {
+  wallSeconds: number;
+  waitingSeconds: number | null;
+  processingSeconds: number | null;
+  postingSeconds: number | null;
+  accountsPerSecond: number | null;
+  documentsPerSecond: number | null;
+}
+
+const seconds = (from: Date, to: Date) => Math.max(0, Math.round(to.getTime() - from.getTime())) / 1000;
+const rate = (count: number, elapsed: number | null) => (elapsed ? Math.round((count / elapsed) * 100) / 100 : null);
+
+/** The run's clock, from its timestamps and status history (`now` for a phase still running). */
+export function runMetrics(run: RunTimes, now = new Date()): RunMetrics {
+  const active = ACTIVE.has(run.status);
+  const lastChange = run.events.at(-1)?.createdAt ?? run.createdAt;
+  const waitingSeconds = run.startedAt ? seconds(run.createdAt, run.startedAt) : run.status === "PENDING" || run.status === "PAUSED" ? seconds(run.createdAt, now) : null;
+  const processingSeconds = run.startedAt ? seconds(run.startedAt, run.completedAt ?? (run.status === "PROCESSING" ? now : lastChange)) : null;
+  // Every stint in POST_IN_PROGRESS (posting again after an incomplete post adds one).
+  let postingSeconds: number | null = null;
+  let postingSince: Date | null = null;
+  for (const event of run.events) {
+    if (event.toStatus === "POST_IN_PROGRESS") postingSince = event.createdAt;
+    else if (event.fromStatus === "POST_IN_PROGRESS" && postingSince) {
+      postingSeconds = (postingSeconds ?? 0) + seconds(postingSince, event.createdAt);
+      postingSince = null;
+    }
+  }
+  if (postingSince) postingSeconds = (postingSeconds ?? 0) + seconds(postingSince, now);
+  return {
+    wallSeconds: seconds(run.createdAt, active ? now : lastChange),
+    waitingSeconds,
+    processingSeconds,
+    postingSeconds: postingSeconds === null ? null : Math.round(postingSeconds * 1000) / 1000,
+    accountsPerSecond: rate(run.accountsProcessed, processingSeconds),
+    documentsPerSecond: rate(run.invoiceCount + run.creditMemoCount, processingSeconds),
+  };
+}
+
+const BillRunMetricsType = builder.objectRef<RunMetrics>("BillRunMetrics").implement({
+  description: "How long a run took and how fast it went. Durations are in seconds; a phase still running counts up to now.",
+  fields: (t) => ({
+    wallSeconds: t.exposeFloat("wallSeconds", { description: "From creation to the last status change, or to now while the run is in progress (PENDING, PAUSED, PROCESSING, *_IN_PROGRESS)." }),
+    waitingSeconds: t.exposeFloat("waitingSeconds", { nullable: true, description: "From creation to the start of processing (pending or paused); null for a run canceled before it started." }),
+    processingSeconds: t.exposeFloat("processingSeconds", { nullable: true, description: "From the start of processing to COMPLETED (or ERROR); null before it started." }),
+    postingSeconds: t.exposeFloat("postingSeconds", { nullable: true, description: "Time spent in POST_IN_PROGRESS; null when the run was never posted." }),
+    accountsPerSecond: t.exposeFloat("accountsPerSecond", { nullable: true, description: "Accounts processed (billed or failed) per second of processing." }),
+    documentsPerSecond: t.exposeFloat("documentsPerSecond", { nullable: true, description: "Invoices and credit memos created per second of processing." }),
+  }),
+});
+
 export const BillRunType = builder.prismaObject("BillRun", {
   fields: (t) => ({
     id: t.exposeID("id"),
@@ -189,6 +254,21 @@ export const BillRunType = builder.prismaObject("BillRun", {
     postedAt: t.expose("postedAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     errorMessage: t.exposeString("errorMessage", { nullable: true }),
+    metrics: t.field({
+      type: BillRunMetricsType,
+      description: "Wall time, time per phase (waiting, processing, posting) and throughput, from the run's timestamps and status history.",
+      select: {
+        status: true,
+        createdAt: true,
+        startedAt: true,
+        completedAt: true,
+        accountsProcessed: true,
+        invoiceCount: true,
+        creditMemoCount: true,
+        events: { where: { kind: "STATUS" }, orderBy: { id: "asc" }, select: { fromStatus: true, toStatus: true, createdAt: true } },
+      },
+      resolve: (r) => runMetrics(r),
+    }),
     statusHistory: t.relation("events", {
       type: StatusHistoryEntry,
       query: { where: { kind: "STATUS" }, orderBy: { id: "asc" } },

@@ -4,6 +4,7 @@ import { h, fill, formatDateTime, formatTotals, Pager, pagerControls, statusBadg
 import { formatCount, formatDuration, formatMoney, totalsSentence, userTimeZone } from "../format.ts";
 import { navigate, setAddress } from "../router.ts";
 import { announce, canOperate, session, takeNotice, type Cleanup } from "../session.ts";
+import { runTimingBlock } from "./run-timing.ts";
 import {
   DashboardBillRunDocument,
   DashboardCancelBillRunDocument,
@@ -127,6 +128,7 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
   const counters = h("dl", { class: "counters" });
   const details = h("dl", { class: "details" });
   const loadError = h("p", { class: "error", role: "alert" });
+  const timing = runTimingBlock(id);
 
   const tabButtons = new Map<TabId, HTMLButtonElement>();
   const panels = new Map<TabId, HTMLElement>();
@@ -171,6 +173,7 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
     errorNote,
     progressBox,
     h("section", { "aria-label": "Summary", class: "summary" }, counters, details),
+    timing.element,
     tabList,
     panelBox,
   );
@@ -209,6 +212,7 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
     errorNote.textContent = next.errorMessage ? `Last error: ${next.errorMessage}` : "";
     renderCounters();
     renderDetails();
+    void timing.refresh();
     updateActions();
     if (previous && previous.status !== next.status) announce(`${next.billRunNumber}: ${statusLabel(next.status)}`);
     if (ACTIVE.includes(next.status)) startProgress();
