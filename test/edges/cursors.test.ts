@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
+import { createEndpoint, sendTest } from "../../src/webhooks/endpoints.ts";
 import { schema } from "../../src/graphql/schema.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { cancelRun, createRun, dataOf, deleteRun, type Json } from "../billruns/helpers.ts";
@@ -45,9 +46,17 @@ describe("every connection checks its cursors", () => {
   let t: TestApp;
   let sites: FieldSite[];
   beforeAll(async () => {
-    t = await createTestApp({ BILLRUN_CHUNK_SIZE: "10" });
+    // The webhook endpoint's URL is on this machine; no deliverer runs here, so nothing is sent.
+    t = await createTestApp({ BILLRUN_CHUNK_SIZE: "10", BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true" });
     await registerWorkers(t.app, 1);
-    // Something in every list: an invoice, a credit memo, a failed account, a schedule, tokens.
+    // Something in every list: an invoice, a credit memo, a failed account, a schedule, tokens,
+    // a webhook endpoint and its deliveries (the runs' events and a test event).
+    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    const endpoint = await createEndpoint(
+      t.app,
+      { url: "https://127.0.0.1/billrun-events", eventTypes: ["bill_run.status_changed", "invoice.posted"], description: "ERP" },
+      admin.id,
+    );
     const billed = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "10" }, { type: "ONE_TIME", price: "20" }] });
     const credited = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "-5" }] });
     const failing = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "7" }] });
@@ -62,7 +71,7 @@ describe("every connection checks its cursors", () => {
     await createSubscription(t.app.db, { accountId: billed.account.id, startDate: "2026-03-15", charges: [{ name: "Extra", type: "ONE_TIME", price: "4" }] });
     const third = await createRun(t, { targetDate: "2026-04-01", accountIds: [billed.account.id] });
     await waitForStatus(t, third.id, ["COMPLETED"]);
-    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    await sendTest(t.app, endpoint.id, admin.id);
     const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "23:59", timeZone: "UTC" }, admin.id);
     // Reach nested lists through rows that exist.
     sites = reachableFields(schema, {
@@ -72,6 +81,7 @@ describe("every connection checks its cursors", () => {
       "Query.failedAccounts.billRunId": `"${run.id}"`,
       "Query.billRunSchedule.id": `"${scheduleId}"`,
       "Query.billingPreview.accountId": `"${billed.account.id}"`,
+      "Query.webhookEndpoint.id": `"${endpoint.id}"`,
     }).filter((site) => site.operation === "query" && getNamedType(site.field.type).name.endsWith("Connection"));
   });
   afterAll(() => t.close());
@@ -95,6 +105,8 @@ describe("every connection checks its cursors", () => {
         "Query.billRunSchedules",
         "Query.billRuns",
         "Query.failedAccounts",
+        "Query.webhookEndpoints",
+        "WebhookEndpoint.deliveries",
       ]),
     );
     for (const site of sites) {
