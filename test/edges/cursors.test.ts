@@ -186,6 +186,52 @@ describe("every connection checks its cursors", () => {
   });
 });
 
+describe("an endpoint's deliveries page by their position, with the status filter", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true" });
+  });
+  afterAll(() => t.close());
+
+  it("walks forwards and backwards one at a time, newest first, and filters by status", async () => {
+    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    const endpoint = await createEndpoint(t.app, { url: "https://127.0.0.1/events", eventTypes: ["invoice.posted"], description: "" }, admin.id);
+    // No deliverer runs here: every delivery stays PENDING.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(String(await sendTest(t.app, endpoint.id, admin.id)));
+    const page = (args: string, vars: Record<string, unknown> = {}) =>
+      t.gql<Json, unknown>(
+        `query($id: ID!, $after: String, $before: String) { webhookEndpoint(id: $id) { deliveries(${args}, after: $after, before: $before) {
+           totalCount edges { cursor node { id status } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`,
+        { id: endpoint.id, ...vars },
+      );
+    const forwards: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const d: Json = dataOf(await page("first: 1", { after })).webhookEndpoint.deliveries;
+      expect(d.totalCount).toBe(4);
+      forwards.push(...d.edges.map((e: Json) => e.node.id));
+      if (!d.pageInfo.hasNextPage) break;
+      after = d.pageInfo.endCursor;
+    }
+    expect(forwards).toEqual([...ids].reverse());
+    const backwards: string[] = [];
+    let before: string | null = null;
+    for (;;) {
+      const d: Json = dataOf(await page("last: 1", { before })).webhookEndpoint.deliveries;
+      backwards.unshift(...d.edges.map((e: Json) => e.node.id));
+      if (!d.pageInfo.hasPreviousPage) break;
+      before = d.pageInfo.startCursor;
+    }
+    expect(backwards).toEqual(forwards);
+    const pending = dataOf(await page("first: 10, status: PENDING")).webhookEndpoint.deliveries;
+    expect(pending.totalCount).toBe(4);
+    expect(pending.edges.map((e: Json) => e.node.id)).toEqual(forwards);
+    const failed = dataOf(await page("first: 10, status: FAILED")).webhookEndpoint.deliveries;
+    expect(failed).toMatchObject({ totalCount: 0, edges: [] });
+  });
+});
+
 describe("a cursor is a position, not a row", () => {
   let t: TestApp;
   beforeAll(async () => {
