@@ -11,7 +11,7 @@ import { isUuid } from "../util.ts";
 export interface SortKey {
   field: string;
   direction: "asc" | "desc";
-  type: "text" | "int" | "uuid" | "timestamp" | "decimal";
+  type: "text" | "int" | "bigint" | "uuid" | "timestamp" | "decimal";
 }
 
 /** A list's order. `name` says which list a cursor belongs to: a cursor of another list is refused. */
@@ -66,8 +66,8 @@ export function encodeCursor(order: KeysetOrder, scope: string | null, row: Reco
   const values = order.keys.map((key) => {
     const value = row[key.field];
     if (value instanceof Date) return value.toISOString();
-    // A Prisma Decimal, kept exact as its text.
-    if (key.type === "decimal") return String(value);
+    // A Prisma Decimal, kept exact as its text; a BigInt as its decimal digits (JSON has no bigint).
+    if (key.type === "decimal" || key.type === "bigint") return String(value);
     return value as KeyValue;
   });
   return Buffer.from(JSON.stringify([order.name, scope, ...values]), "utf8").toString("base64url");
@@ -107,6 +107,9 @@ function isKeyValue(key: SortKey, value: unknown): boolean {
   switch (key.type) {
     case "int":
       return typeof value === "number" && Number.isSafeInteger(value);
+    case "bigint":
+      // A PostgreSQL bigint: at most 9223372036854775807.
+      return typeof value === "string" && /^(0|-?[1-9]\d{0,18})$/.test(value) && BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n;
     case "uuid":
       return typeof value === "string" && isUuid(value);
     case "timestamp":
@@ -119,7 +122,9 @@ function isKeyValue(key: SortKey, value: unknown): boolean {
 }
 
 function databaseValue(key: SortKey, value: KeyValue): unknown {
-  return key.type === "timestamp" ? new Date(value as string) : value;
+  if (key.type === "timestamp") return new Date(value as string);
+  if (key.type === "bigint") return BigInt(value);
+  return value;
 }
 
 /** Rows strictly after (`side` "after") or before the position `values` in `order`. */

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
+import { createEndpoint, sendTest } from "../../src/webhooks/endpoints.ts";
 import { schema } from "../../src/graphql/schema.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { cancelRun, createRun, dataOf, deleteRun, type Json } from "../billruns/helpers.ts";
@@ -45,9 +46,17 @@ describe("every connection checks its cursors", () => {
   let t: TestApp;
   let sites: FieldSite[];
   beforeAll(async () => {
-    t = await createTestApp({ BILLRUN_CHUNK_SIZE: "10" });
+    // The webhook endpoint's URL is on this machine; no deliverer runs here, so nothing is sent.
+    t = await createTestApp({ BILLRUN_CHUNK_SIZE: "10", BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true" });
     await registerWorkers(t.app, 1);
-    // Something in every list: an invoice, a credit memo, a failed account, a schedule, tokens.
+    // Something in every list: an invoice, a credit memo, a failed account, a schedule, tokens,
+    // a webhook endpoint and its deliveries (the runs' events and a test event).
+    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    const endpoint = await createEndpoint(
+      t.app,
+      { url: "https://127.0.0.1/billrun-events", eventTypes: ["bill_run.status_changed", "invoice.posted"], description: "ERP" },
+      admin.id,
+    );
     const billed = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "10" }, { type: "ONE_TIME", price: "20" }] });
     const credited = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "-5" }] });
     const failing = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "7" }] });
@@ -62,7 +71,7 @@ describe("every connection checks its cursors", () => {
     await createSubscription(t.app.db, { accountId: billed.account.id, startDate: "2026-03-15", charges: [{ name: "Extra", type: "ONE_TIME", price: "4" }] });
     const third = await createRun(t, { targetDate: "2026-04-01", accountIds: [billed.account.id] });
     await waitForStatus(t, third.id, ["COMPLETED"]);
-    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    await sendTest(t.app, endpoint.id, admin.id);
     const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "23:59", timeZone: "UTC" }, admin.id);
     // Reach nested lists through rows that exist.
     sites = reachableFields(schema, {
@@ -72,6 +81,7 @@ describe("every connection checks its cursors", () => {
       "Query.failedAccounts.billRunId": `"${run.id}"`,
       "Query.billRunSchedule.id": `"${scheduleId}"`,
       "Query.billingPreview.accountId": `"${billed.account.id}"`,
+      "Query.webhookEndpoint.id": `"${endpoint.id}"`,
     }).filter((site) => site.operation === "query" && getNamedType(site.field.type).name.endsWith("Connection"));
   });
   afterAll(() => t.close());
@@ -95,6 +105,8 @@ describe("every connection checks its cursors", () => {
         "Query.billRunSchedules",
         "Query.billRuns",
         "Query.failedAccounts",
+        "Query.webhookEndpoints",
+        "WebhookEndpoint.deliveries",
       ]),
     );
     for (const site of sites) {
@@ -171,6 +183,52 @@ describe("every connection checks its cursors", () => {
     expect(last2.pageInfo).toEqual({ hasPreviousPage: true, hasNextPage: true });
     const between = dataOf(await t.gql<Json, unknown>(`query($a: String, $b: String) { accounts(after: $a, before: $b) { edges { node { accountNumber } } } }`, { a: all[0].cursor, b: all[4].cursor })).accounts;
     expect(between.edges.map((e: Json) => e.node.accountNumber)).toEqual(numbers.slice(1, 4));
+  });
+});
+
+describe("an endpoint's deliveries page by their position, with the status filter", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true" });
+  });
+  afterAll(() => t.close());
+
+  it("walks forwards and backwards one at a time, newest first, and filters by status", async () => {
+    const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
+    const endpoint = await createEndpoint(t.app, { url: "https://127.0.0.1/events", eventTypes: ["invoice.posted"], description: "" }, admin.id);
+    // No deliverer runs here: every delivery stays PENDING.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(String(await sendTest(t.app, endpoint.id, admin.id)));
+    const page = (args: string, vars: Record<string, unknown> = {}) =>
+      t.gql<Json, unknown>(
+        `query($id: ID!, $after: String, $before: String) { webhookEndpoint(id: $id) { deliveries(${args}, after: $after, before: $before) {
+           totalCount edges { cursor node { id status } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`,
+        { id: endpoint.id, ...vars },
+      );
+    const forwards: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const d: Json = dataOf(await page("first: 1", { after })).webhookEndpoint.deliveries;
+      expect(d.totalCount).toBe(4);
+      forwards.push(...d.edges.map((e: Json) => e.node.id));
+      if (!d.pageInfo.hasNextPage) break;
+      after = d.pageInfo.endCursor;
+    }
+    expect(forwards).toEqual([...ids].reverse());
+    const backwards: string[] = [];
+    let before: string | null = null;
+    for (;;) {
+      const d: Json = dataOf(await page("last: 1", { before })).webhookEndpoint.deliveries;
+      backwards.unshift(...d.edges.map((e: Json) => e.node.id));
+      if (!d.pageInfo.hasPreviousPage) break;
+      before = d.pageInfo.startCursor;
+    }
+    expect(backwards).toEqual(forwards);
+    const pending = dataOf(await page("first: 10, status: PENDING")).webhookEndpoint.deliveries;
+    expect(pending.totalCount).toBe(4);
+    expect(pending.edges.map((e: Json) => e.node.id)).toEqual(forwards);
+    const failed = dataOf(await page("first: 10, status: FAILED")).webhookEndpoint.deliveries;
+    expect(failed).toMatchObject({ totalCount: 0, edges: [] });
   });
 });
 

@@ -1,4 +1,7 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
+import type { Prisma } from "../../generated/prisma/client.ts";
 import { isUuid } from "../../util.ts";
 import { NotFoundError } from "../../errors.ts";
 import * as endpoints from "../../webhooks/endpoints.ts";
@@ -65,6 +68,22 @@ const WebhookDeliveryType = builder.prismaObject("WebhookDelivery", {
   }),
 });
 
+/** An endpoint's deliveries, newest first: the id grows with each delivery queued. */
+const WEBHOOK_DELIVERIES: KeysetOrder = { name: "WebhookEndpoint.deliveries", keys: [{ field: "id", direction: "desc", type: "bigint" }] };
+
+/** Endpoints oldest first; the id orders those created in the same millisecond. */
+const WEBHOOK_ENDPOINTS: KeysetOrder = {
+  name: "webhookEndpoints",
+  keys: [
+    { field: "createdAt", direction: "asc", type: "timestamp" },
+    { field: "id", direction: "asc", type: "uuid" },
+  ],
+};
+
+function deliveriesWhere(args: { status?: Prisma.WebhookDeliveryWhereInput["status"] | null }): Prisma.WebhookDeliveryWhereInput {
+  return args.status ? { status: args.status } : {};
+}
+
 const WebhookEndpointType = builder.prismaObject("WebhookEndpoint", {
   description: "An HTTPS URL that receives signed events (Standard Webhooks). Its secret is shown only when created or rotated.",
   fields: (t) => ({
@@ -85,17 +104,23 @@ const WebhookEndpointType = builder.prismaObject("WebhookEndpoint", {
       description: "After a rotation: until when the previous secret still signs (a second signature).",
       resolve: (e) => (e.previousSecretExpiresAt && e.previousSecretExpiresAt.getTime() > Date.now() ? e.previousSecretExpiresAt : null),
     }),
-    deliveries: t.relatedConnection(
-      "deliveries",
+    deliveries: t.connection(
       {
         type: WebhookDeliveryType,
-        cursor: "id",
-        totalCount: true,
         description: "Newest first.",
         args: { status: t.arg({ type: WebhookDeliveryStatusEnum }) },
-        query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: { id: "desc" } }),
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(WEBHOOK_DELIVERIES, args);
+          const where = deliveriesWhere(args);
+          const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, deliveries: withSortKeys(query, WEBHOOK_DELIVERIES), _count: { select: { deliveries: { where } } } };
+        },
+        resolve: (endpoint, args) => {
+          const page = pageOf(WEBHOOK_DELIVERIES, endpoint.id, args);
+          return connectionOf(WEBHOOK_DELIVERIES, endpoint.id, page, endpoint.deliveries, () => endpoint._count.deliveries);
+        },
       },
-      { name: "WebhookDeliveryConnection" },
+      { name: "WebhookDeliveryConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "WebhookDeliveryEdge" },
     ),
   }),
@@ -148,16 +173,19 @@ builder.queryFields((t) => ({
     description: "The event types an endpoint may subscribe to.",
     resolve: () => [...WEBHOOK_EVENT_TYPES],
   }),
-  webhookEndpoints: t.prismaConnection(
+  webhookEndpoints: t.connection(
     {
       type: WebhookEndpointType,
-      cursor: "id",
       authScopes: { operator: true },
       description: "Oldest first.",
-      totalCount: (_root, _args, ctx) => ctx.db.webhookEndpoint.count(),
-      resolve: (query, _root, _args, ctx) => ctx.db.webhookEndpoint.findMany({ ...query, orderBy: [{ createdAt: "asc" }, { id: "asc" }] }),
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(WEBHOOK_ENDPOINTS, null, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), WEBHOOK_ENDPOINTS);
+        const rows = await ctx.db.webhookEndpoint.findMany({ ...query, where: page.where, orderBy: page.orderBy, take: page.take });
+        return connectionOf(WEBHOOK_ENDPOINTS, null, page, rows, () => ctx.db.webhookEndpoint.count());
+      },
     },
-    { name: "WebhookEndpointConnection" },
+    { name: "WebhookEndpointConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
     { name: "WebhookEndpointEdge" },
   ),
   webhookEndpoint: t.prismaField({
@@ -165,7 +193,11 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { operator: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.webhookEndpoint.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      // The selection is read whatever the id: a malformed id names no endpoint, it is not an unused query.
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.webhookEndpoint.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
 }));
 
