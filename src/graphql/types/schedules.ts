@@ -138,7 +138,11 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.billRunSchedule.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      // Read the selection first: plugin-prisma reports a query left unused, even for a malformed id.
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.billRunSchedule.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
 }));
 
