@@ -34,6 +34,9 @@ const environment = z.object({
   BILLRUN_MAIL_LEASE_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
   BILLRUN_SCHEDULER: booleanFlag(true),
   BILLRUN_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().min(0.05).max(3_600).default(15),
+  BILLRUN_IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(2 * 1024 ** 3),
+  BILLRUN_IMPORT_BATCH_ROWS: z.coerce.number().int().min(1).max(50_000).default(5_000),
+  BILLRUN_IMPORT_CONCURRENCY: z.coerce.number().int().min(0).max(16).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // Unset: on outside production (GraphiQL needs it), off in production.
   BILLRUN_INTROSPECTION: optionalFlag,
@@ -98,6 +101,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** Run the schedule poller in this process (any number of processes may). */
       enabled: c.BILLRUN_SCHEDULER,
       intervalMs: c.BILLRUN_SCHEDULER_INTERVAL_SECONDS * 1000,
+    },
+    imports: {
+      /** Largest file `POST /imports/{kind}` takes (GraphQL uploads stay under maxBodyBytes). */
+      maxBytes: c.BILLRUN_IMPORT_MAX_BYTES,
+      /** Rows written per transaction. */
+      batchRows: c.BILLRUN_IMPORT_BATCH_ROWS,
+      /** Imports this process runs at once; 0: none (it still receives files). */
+      concurrency: c.BILLRUN_IMPORT_CONCURRENCY,
     },
     logLevel: c.LOG_LEVEL,
     security: {

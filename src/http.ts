@@ -6,6 +6,7 @@ import type { App } from "./app.ts";
 import { pendingMigrations } from "./db/migrate.ts";
 import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
+import { handleImportRequest, isImportRequest } from "./imports/http.ts";
 
 export interface HttpServer {
   server: Server;
@@ -38,6 +39,8 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
         "request",
       );
     });
+    // Import files are streamed to storage under a limit of their own (BILLRUN_IMPORT_MAX_BYTES).
+    if (isImportRequest(req)) return void handleImportRequest(app, req, res);
     // A body declared too large is refused before a byte of it is read, and the connection
     // closed (the client may still be sending it). Streamed bodies are counted by yoga (413 too).
     if (Number(req.headers["content-length"]) > app.config.security.maxBodyBytes) {

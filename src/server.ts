@@ -9,6 +9,7 @@ import { openDatabase } from "./database.ts";
 import { bootstrapAdmin, ensureAdmin } from "./auth/users.ts";
 import { loadDemoData } from "./demo/seed.ts";
 import { startHttpServer } from "./http.ts";
+import { startImportRunner } from "./imports/runner.ts";
 import { createLogger } from "./log.ts";
 
 const config = loadConfig();
@@ -41,6 +42,7 @@ if (config.runWorker) await registerWorkers(app, config.workerConcurrency);
 // them from doing the same work twice.
 const mailer = config.mail.enabled ? startMailer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
+const importer = config.runWorker ? startImportRunner(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
 console.log(`\n  Billrun is running: ${http.url}  (GraphiQL in a browser, graphql-ws on the same URL)\n`);
@@ -52,6 +54,7 @@ async function shutdown(signal: string) {
   log.info({ signal }, "shutting down");
   await http.close().catch((error) => log.error({ err: error }, "closing HTTP failed"));
   await scheduler?.stop();
+  await importer?.stop();
   await mailer?.stop();
   await app.close().catch((error) => log.error({ err: error }, "closing database connections failed"));
   await database.embedded?.stop();

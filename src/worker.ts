@@ -9,6 +9,7 @@ import { registerWorkers } from "./billruns/executor.ts";
 import { loadConfig } from "./config.ts";
 import { openDatabase } from "./database.ts";
 import { createLogger } from "./log.ts";
+import { startImportRunner } from "./imports/runner.ts";
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, "billrun-worker");
@@ -26,10 +27,12 @@ const app = await startApp(config, database.url, log);
 await registerWorkers(app, config.workerConcurrency);
 const mailer = config.mail.enabled ? startMailer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
+const importer = startImportRunner(app);
 log.info({ concurrency: config.workerConcurrency }, "worker started");
 
 async function shutdown() {
   await scheduler?.stop();
+  await importer.stop();
   await mailer?.stop();
   await app.close();
   process.exit(0);

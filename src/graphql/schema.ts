@@ -7,6 +7,7 @@ import "./types/documents.ts";
 import "./types/billruns.ts";
 import "./types/schedules.ts";
 import "./types/events.ts";
+import "./types/imports.ts";
 import "./types/system.ts";
 
 builder.queryType({});
