@@ -95,11 +95,7 @@ const accounts: KindWriter = {
         errors.push({ line: row.line, field: "accountNumber", code: "VALIDATION", message: "accountNumber: required to UPSERT (it says which account a row is)" });
         continue;
       }
-      if (current && mode === "CREATE") {
-        errors.push({ line: row.line, field: "accountNumber", code: "CONFLICT", message: `account number ${number} is already taken` });
-        continue;
-      }
-      if (current) {
+      if (current && mode === "UPSERT") {
         const { accountNumber: _number, currency, ...changes } = row.values;
         if (currency !== undefined && String(currency).trim() !== current.currency) {
           errors.push({ line: row.line, field: "currency", code: "VALIDATION", message: `currency: account ${number} is billed in ${current.currency}; an account's currency cannot change` });
@@ -128,6 +124,10 @@ const accounts: KindWriter = {
       const parsed = inputSchemas.createAccountInput.safeParse(row.values);
       if (!parsed.success) {
         errors.push(zodError(row.line, parsed.error.issues, (path) => String(path[0] ?? "") || null));
+        continue;
+      }
+      if (current) {
+        errors.push({ line: row.line, field: "accountNumber", code: "CONFLICT", message: `account number ${number} is already taken` });
         continue;
       }
       const d = parsed.data;

@@ -11,7 +11,9 @@ builder.scalarType("File", {
     throw new GraphQLError("File is an input type only");
   },
   parseValue: (value) => {
-    if (value instanceof Blob) return value as File;
+    // Yoga's multipart parser hands over its own File implementation: recognise it by its methods.
+    const candidate = value as { stream?: unknown; arrayBuffer?: unknown } | null;
+    if (candidate && typeof candidate === "object" && typeof candidate.stream === "function" && typeof candidate.arrayBuffer === "function") return value as File;
     throw new GraphQLError("File must be an uploaded file: send the request as multipart/form-data (GraphQL multipart request specification)");
   },
 });
