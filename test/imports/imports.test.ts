@@ -133,3 +133,169 @@ describe("importing accounts", () => {
     expect(await t.app.db.account.count({ where: { accountNumber: { startsWith: "AT-" } } })).toBe(2);
   });
 });
+
+const SUBSCRIPTION_HEADER =
+  "subscriptionNumber,accountNumber,startDate,invoiceSeparately,chargeName,chargeType,currency,price,quantity,chargeStartDate,chargeEndDate,billingPeriod,billingTiming,unitOfMeasure";
+
+describe("importing subscriptions", () => {
+  beforeAll(async () => {
+    await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "SUB-A,Subscriber,USD,1,,,,", "SUB-B,Other,EUR,10,,,,"));
+  });
+
+  it("creates subscriptions with their charges from CSV, one row per charge", async () => {
+    const job = await importAndWait(
+      t,
+      "SUBSCRIPTIONS",
+      "CSV",
+      csv(
+        SUBSCRIPTION_HEADER,
+        "SC-1,SUB-A,2026-01-01,false,Platform,RECURRING,,100.00,,,,MONTH,,",
+        "SC-1,,,,Setup,ONE_TIME,,-25.5,2,2026-01-15,,,,",
+        "SC-1,SUB-A,,,API calls,USAGE,,0.001,,,,MONTH,,call",
+        "SC-2,SUB-B,2026-02-10,true,Support,RECURRING,,1200,,,2027-02-10,ANNUAL,IN_ARREARS,",
+      ),
+    );
+    expect(job).toMatchObject({ status: "COMPLETED", rowsTotal: 4, rowsImported: 4, rowsRejected: 0 });
+    const sc1 = await t.app.db.subscription.findUniqueOrThrow({ where: { subscriptionNumber: "SC-1" }, include: { charges: { orderBy: { position: "asc" } }, account: true } });
+    expect(sc1.account.accountNumber).toBe("SUB-A");
+    expect(sc1.invoiceSeparately).toBe(false);
+    expect(sc1.charges.map((c) => [c.position, c.name, c.type, c.currency, c.price.toString(), c.quantity.toString(), c.startDate.toISOString().slice(0, 10), c.billingPeriod, c.billingTiming, c.unitOfMeasure])).toEqual([
+      [0, "Platform", "RECURRING", "USD", "100", "1", "2026-01-01", "MONTH", "IN_ADVANCE", null],
+      [1, "Setup", "ONE_TIME", "USD", "-25.5", "2", "2026-01-15", null, null, null],
+      [2, "API calls", "USAGE", "USD", "0.001", "1", "2026-01-01", "MONTH", "IN_ARREARS", "call"],
+    ]);
+    const sc2 = await t.app.db.subscription.findUniqueOrThrow({ where: { subscriptionNumber: "SC-2" }, include: { charges: true } });
+    expect(sc2.invoiceSeparately).toBe(true);
+    expect(sc2.charges[0]).toMatchObject({ currency: "EUR", billingTiming: "IN_ARREARS", billingPeriod: "ANNUAL" });
+    expect(sc2.charges[0]!.endDate?.toISOString().slice(0, 10)).toBe("2027-02-10");
+  });
+
+  it("creates subscriptions from NDJSON; a bad charge rejects its whole subscription, naming the line", async () => {
+    const job = await importAndWait(
+      t,
+      "SUBSCRIPTIONS",
+      "NDJSON",
+      ndjson(
+        { subscriptionNumber: "SN-1", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "RECURRING", price: "9.99", quantity: "3", billingPeriod: "MONTH" },
+        { subscriptionNumber: "SN-2", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "RECURRING", price: "9.99", billingPeriod: "MONTH" },
+        { subscriptionNumber: "SN-2", chargeName: "Minutes", chargeType: "USAGE", price: "0.02", billingPeriod: "MONTH" },
+        { subscriptionNumber: "SN-3", accountNumber: "NOBODY", startDate: "2026-03-01", chargeName: "Seat", chargeType: "ONE_TIME", price: "1" },
+        { subscriptionNumber: "SN-4", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "ONE_TIME", price: 12.5 },
+        { subscriptionNumber: "SC-1", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "ONE_TIME", price: "1" },
+      ),
+    );
+    expect(job).toMatchObject({ status: "COMPLETED", rowsTotal: 6, rowsImported: 1, rowsRejected: 5 });
+    expect(errorsOf(job).map((e) => [e.line, e.field, e.code])).toEqual([
+      [2, "subscriptionNumber", "VALIDATION"],
+      [3, "unitOfMeasure", "VALIDATION"],
+      [4, "accountNumber", "NOT_FOUND"],
+      [5, "price", "VALIDATION"],
+      [6, "subscriptionNumber", "CONFLICT"],
+    ]);
+    expect(errorsOf(job)[0]!.message).toMatch(/line 3/);
+    expect(errorsOf(job)[1]!.message).toMatch(/needs a unit of measure/);
+    expect(errorsOf(job)[3]!.message).toMatch(/"12.50"/);
+    expect(await t.app.db.subscription.count({ where: { subscriptionNumber: { in: ["SN-1", "SN-2", "SN-3", "SN-4"] } } })).toBe(1);
+    expect(await t.app.db.charge.count({ where: { subscription: { subscriptionNumber: "SN-1" } } })).toBe(1);
+  });
+
+  it("UPSERT: the same subscriptions again change nothing", async () => {
+    const before = await t.app.db.charge.count();
+    const job = await importAndWait(t, "SUBSCRIPTIONS", "CSV", csv(SUBSCRIPTION_HEADER, "SC-2,SUB-B,2026-02-10,true,Support,RECURRING,,1200,,,2027-02-10,ANNUAL,IN_ARREARS,"), { mode: "UPSERT" });
+    expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsSkipped: 1, rowsRejected: 0 });
+    expect(await t.app.db.charge.count()).toBe(before);
+  });
+});
+
+const USAGE_HEADER = "subscriptionNumber,chargeName,quantity,unitOfMeasure,usageDate,usageId";
+
+describe("importing usage", () => {
+  it("records usage from CSV and NDJSON; a usageId sent again is a no-op", async () => {
+    const first = await importAndWait(
+      t,
+      "USAGE",
+      "CSV",
+      csv(USAGE_HEADER, "SC-1,API calls,1500,call,2026-01-20,u-1", "SC-1,API calls,0.5,call,2026-01-21,", "SC-1,API calls,7,call,2026-01-22,u-2", "SC-1,API calls,7,call,2026-01-22,u-2"),
+    );
+    expect(first).toMatchObject({ status: "COMPLETED", rowsTotal: 4, rowsImported: 3, rowsSkipped: 1, rowsRejected: 0 });
+    const again = await importAndWait(
+      t,
+      "USAGE",
+      "NDJSON",
+      ndjson(
+        { subscriptionNumber: "SC-1", chargeName: "API calls", quantity: "1500.000", unitOfMeasure: "call", usageDate: "2026-01-20", usageId: "u-1" },
+        { subscriptionNumber: "SC-1", chargeName: "API calls", quantity: "99", unitOfMeasure: "call", usageDate: "2026-01-20", usageId: "u-2" },
+        { subscriptionNumber: "SC-1", chargeName: "API calls", quantity: "3", unitOfMeasure: "call", usageDate: "2026-01-23", usageId: "u-3" },
+      ),
+    );
+    expect(again).toMatchObject({ status: "COMPLETED", rowsImported: 1, rowsSkipped: 1, rowsRejected: 1 });
+    expect(errorsOf(again)).toEqual([{ line: 2, field: "usageId", code: "CONFLICT", message: "usageId u-2 is already recorded with other values" }]);
+    const stored = await t.app.db.usageRecord.findMany({ where: { subscription: { subscriptionNumber: "SC-1" } }, orderBy: { usageDate: "asc" } });
+    expect(stored.map((u) => [u.quantity.toString(), u.usageDate.toISOString().slice(0, 10), u.usageId])).toEqual([
+      ["1500", "2026-01-20", "u-1"],
+      ["0.5", "2026-01-21", null],
+      ["7", "2026-01-22", "u-2"],
+      ["3", "2026-01-23", "u-3"],
+    ]);
+  });
+
+  it("refuses per row what recordUsage refuses: unknown subscription or charge, not a usage charge, a billed period", async () => {
+    await t.app.pool.query(`UPDATE charges SET charged_through_date = '2026-02-01' WHERE name = 'API calls'`);
+    const job = await importAndWait(
+      t,
+      "USAGE",
+      "CSV",
+      csv(
+        USAGE_HEADER,
+        "NOPE,API calls,1,call,2026-02-05,",
+        "SC-1,Nothing,1,call,2026-02-05,",
+        "SC-1,Platform,1,call,2026-02-05,",
+        "SC-1,API calls,1,call,2025-12-31,",
+        "SC-1,API calls,1,call,2026-01-31,",
+        "SC-1,API calls,-1,call,2026-02-05,",
+        "SC-1,API calls,1,call,2026-02-30,",
+        "SC-1,API calls,2,call,2026-02-01,",
+      ),
+    );
+    expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 1, rowsRejected: 7 });
+    expect(errorsOf(job).map((e) => [e.line, e.field, e.code])).toEqual([
+      [2, "subscriptionNumber", "NOT_FOUND"],
+      [3, "chargeName", "NOT_FOUND"],
+      [4, "chargeName", "VALIDATION"],
+      [5, "usageDate", "VALIDATION"],
+      [6, "usageDate", "INVALID_STATE"],
+      [7, "quantity", "VALIDATION"],
+      [8, "usageDate", "VALIDATION"],
+    ]);
+    expect(errorsOf(job)[4]!.message).toBe('usage before 2026-02-01 is already billed for charge "API calls"');
+  });
+});
+
+describe("who may import", () => {
+  it("refuses a viewer (FORBIDDEN) and a missing token (UNAUTHENTICATED), and stores nothing", async () => {
+    const jobs = await t.app.db.importJob.count();
+    const viewer = await upload(t, "USAGE", "CSV", csv(USAGE_HEADER), { token: t.tokens.viewer });
+    expect(viewer.body.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    const anonymous = await upload(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER), { token: null });
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toMatch(/UNAUTHENTICATED|CSRF_PREVENTED/);
+    expect(await t.app.db.importJob.count()).toBe(jobs);
+  });
+
+  it("lets an admin import, and lists jobs newest first with their rejected rows paged", async () => {
+    const id = (await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "PG-1,,USD,1,,,,", "PG-2,,USD,1,,,,", "PG-3,,USD,1,,,,"), { token: t.tokens.admin })).id;
+    const page = await t.gql<{ importJobs: { totalCount: number; edges: { node: { id: string; errors: { edges: { cursor: string; node: { line: number } }[]; pageInfo: { hasNextPage: boolean } } } }[] } }, object>(
+      `{ importJobs(first: 1) { totalCount edges { node { id errors(first: 2) { edges { cursor node { line } } pageInfo { hasNextPage } } } } } }`,
+      {},
+      t.tokens.viewer,
+    );
+    const node = page.data!.importJobs.edges[0]!.node;
+    expect(node.id).toBe(id);
+    expect(node.errors.edges.map((e) => e.node.line)).toEqual([2, 3]);
+    expect(node.errors.pageInfo.hasNextPage).toBe(true);
+    const next = await t.gql<{ importJob: { errors: { edges: { node: { line: number } }[] } } }, { id: string; after: string }>(
+      `query($id: ID!, $after: String) { importJob(id: $id) { errors(first: 2, after: $after) { edges { node { line } } } } }`,
+      { id, after: node.errors.edges[1]!.cursor },
+    );
+    expect(next.data!.importJob.errors.edges.map((e) => e.node.line)).toEqual([4]);
+  });
+});
