@@ -100,8 +100,13 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
         if (parser.destroyed) return;
         if (!parser.write(chunk)) {
           await new Promise<void>((resolve) => {
-            parser.once("drain", resolve);
-            parser.once("close", resolve);
+            const done = () => {
+              parser.off("drain", done);
+              parser.off("close", done);
+              resolve();
+            };
+            parser.on("drain", done);
+            parser.on("close", done);
           });
         }
       }
