@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { App } from "../app.ts";
 import { FileError, readCsv, readNdjson, type ReadRow, type RowError } from "./rows.ts";
 import { IMPORT_LOCK, lockConnection, type ImportFormat } from "./staging.ts";
-import { WRITERS, type ImportKind, type ImportMode } from "./writers.ts";
+import { WRITERS, type BatchPlan, type ImportKind, type ImportMode } from "./writers.ts";
 
 interface JobRow {
   id: string;
@@ -163,6 +163,9 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
   }
   const totals = { rows: 0, imported: 0, skipped: 0, rejected: 0 };
   let batch: ReadRow[] = [];
+  // The batch being written while the next one is read and prepared (on a pooled connection).
+  const pipelined = !job.atomic && writer.pipelined(job.mode);
+  let writing: Promise<void> = Promise.resolve();
 
   const flush = async () => {
     if (batch.length === 0) return;
@@ -171,7 +174,7 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
     const lastLine = rows.reduce((max, r) => Math.max(max, r.line), 0);
     const bytes = rows.at(-1)!.bytes;
     if (job.atomic) {
-      const outcome = await writer.write(client, rows, job.mode);
+      const outcome = await (await writer.prepare(client, rows, job.mode)).apply(client);
       await insertErrors(app.pool, job.id, outcome.errors);
       count(rows.length, outcome);
       await app.pool.query(
@@ -180,17 +183,24 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
       );
       return;
     }
+    const plan = pipelined ? await writer.prepare(app.pool, rows, job.mode) : (await writing, await writer.prepare(client, rows, job.mode));
+    await writing;
+    writing = write(plan, rows.length, lastLine, bytes);
+    // Its failure surfaces at the next flush, or at the end.
+    writing.catch(() => {});
+  };
+  const write = async (plan: BatchPlan, rowCount: number, lastLine: number, bytes: number) => {
     await client.query("BEGIN");
     try {
-      const outcome = await writer.write(client, rows, job.mode);
+      const outcome = await plan.apply(client);
       await insertErrors(client, job.id, outcome.errors);
       await client.query(
         `UPDATE import_jobs SET committed_line = $2, bytes_done = $3, rows_total = rows_total + $4, rows_imported = rows_imported + $5,
                 rows_skipped = rows_skipped + $6, rows_rejected = rows_rejected + $7 WHERE id = $1`,
-        [job.id, lastLine, bytes, rows.length, outcome.imported, outcome.skipped, outcome.errors.length],
+        [job.id, lastLine, bytes, rowCount, outcome.imported, outcome.skipped, outcome.errors.length],
       );
       await client.query("COMMIT");
-      count(rows.length, outcome);
+      count(rowCount, outcome);
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {});
       throw error;
@@ -215,6 +225,7 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
         if (!key || batch.length >= 2 * batchRows || key(row) === undefined || key(row) !== key(batch.at(-1)!)) {
           await flush();
           if (shouldStop()) {
+            await writing;
             if (job.atomic) await client.query("ROLLBACK");
             app.log.info({ importJobId: job.id, rows: totals.rows }, "import interrupted by shutdown; it resumes at the next start");
             return;
@@ -224,7 +235,9 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
       batch.push(row);
     }
     await flush();
+    await writing;
   } catch (error) {
+    await writing.catch(() => {});
     if (!(error instanceof FileError)) {
       if (job.atomic) await client.query("ROLLBACK").catch(() => {});
       throw error;
@@ -232,6 +245,7 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
     fileError = error;
     // What was read before the unreadable part still imports (unless atomic).
     await flush();
+    await writing;
   }
 
   const atomicRefused = job.atomic && (totals.rejected > 0 || fileError !== null);

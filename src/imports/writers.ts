@@ -15,12 +15,24 @@ export interface BatchOutcome {
   errors: RowError[];
 }
 
+/** A validated batch, ready to be written. */
+export interface BatchPlan {
+  /** Writes the batch with a handful of set-based statements on `sql`, in the caller's transaction. */
+  apply: (sql: pg.ClientBase) => Promise<BatchOutcome>;
+}
+
 export interface KindWriter {
   columns: Columns;
   /** Rows with the same key belong together (a subscription's charges): never split across batches. */
   groupKey?: (row: Row) => string | undefined;
-  /** Validates and writes `rows` with a handful of set-based statements on `sql` (inside the caller's transaction). */
-  write: (sql: pg.ClientBase, rows: Row[], mode: ImportMode) => Promise<BatchOutcome>;
+  /**
+   * Validates `rows` and reads what they refer to (read-only, on `sql`). A plan may be prepared
+   * while the previous batch is still being written: what that batch adds is caught by the
+   * writes' own conflict handling (a number taken meanwhile is a CONFLICT, a usageId a no-op).
+   */
+  prepare: (sql: pg.ClientBase | pg.Pool, rows: Row[], mode: ImportMode) => Promise<BatchPlan>;
+  /** False when a batch must see the previous one committed before it is prepared (UPSERT of accounts). */
+  pipelined: (mode: ImportMode) => boolean;
 }
 
 // Stands in for the id that the single mutations take and a file names by number instead.
@@ -63,7 +75,9 @@ interface AccountRow {
 
 const accounts: KindWriter = {
   columns: ACCOUNT_COLUMNS,
-  write: async (sql, rows, mode) => {
+  // A second row of one account in the next batch must update what the first created.
+  pipelined: (mode) => mode === "CREATE",
+  prepare: async (sql, rows, mode) => {
     const errors: RowError[] = [];
     const numbers = [...new Set(rows.map((r) => r.values.accountNumber).filter((n): n is string => typeof n === "string").map((n) => n.trim()))];
     const existing = new Map<string, AccountRow>();
@@ -138,55 +152,59 @@ const accounts: KindWriter = {
         data: { name: d.name, currency: d.currency, bill_cycle_day: d.billCycleDay, batch: d.batch, bill_to_email: d.billToEmail, payment_term_days: d.paymentTermDays, status: d.status },
       });
     }
-    let imported = 0;
-    if (inserts.length > 0) {
-      const result = await sql.query<{ id: string }>(
-        `INSERT INTO accounts (id, account_number, name, currency, bill_cycle_day, batch, bill_to_email, payment_term_days, status)
-         SELECT u.id, COALESCE(u.number, billrun_number('A-', nextval('account_number_seq'))), u.name, u.currency, u.bcd, u.batch, u.email, u.terms, u.status::"AccountStatus"
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::int[], $9::text[])
-                AS u(id, number, name, currency, bcd, batch, email, terms, status)
-         ON CONFLICT (account_number) DO NOTHING
-         RETURNING id`,
-        [
-          inserts.map((i) => i.id),
-          inserts.map((i) => i.number),
-          inserts.map((i) => i.data.name),
-          inserts.map((i) => i.data.currency),
-          inserts.map((i) => i.data.bill_cycle_day),
-          inserts.map((i) => i.data.batch),
-          inserts.map((i) => i.data.bill_to_email),
-          inserts.map((i) => i.data.payment_term_days),
-          inserts.map((i) => i.data.status),
-        ],
-      );
-      const created = new Set(result.rows.map((r) => r.id));
-      imported += created.size;
-      // Taken by someone else between the lookup and the insert.
-      for (const i of inserts) {
-        if (!created.has(i.id)) errors.push({ line: i.line, field: "accountNumber", code: "CONFLICT", message: `account number ${i.number} is already taken` });
-      }
-    }
-    if (updates.length > 0) {
-      await sql.query(
-        `UPDATE accounts a
-            SET name = u.name, bill_cycle_day = u.bcd, batch = u.batch, bill_to_email = u.email,
-                payment_term_days = u.terms, status = u.status::"AccountStatus", updated_at = now()
-           FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::text[])
-                AS u(id, name, bcd, batch, email, terms, status)
-          WHERE a.id = u.id`,
-        [
-          updates.map((u) => u.data.id),
-          updates.map((u) => u.data.name),
-          updates.map((u) => u.data.bill_cycle_day),
-          updates.map((u) => u.data.batch),
-          updates.map((u) => u.data.bill_to_email),
-          updates.map((u) => u.data.payment_term_days),
-          updates.map((u) => u.data.status),
-        ],
-      );
-      imported += updates.length;
-    }
-    return { imported, skipped, errors };
+    return {
+      apply: async (sql) => {
+        let imported = 0;
+        if (inserts.length > 0) {
+          const result = await sql.query<{ id: string }>(
+            `INSERT INTO accounts (id, account_number, name, currency, bill_cycle_day, batch, bill_to_email, payment_term_days, status)
+             SELECT u.id, COALESCE(u.number, billrun_number('A-', nextval('account_number_seq'))), u.name, u.currency, u.bcd, u.batch, u.email, u.terms, u.status::"AccountStatus"
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::int[], $9::text[])
+                    AS u(id, number, name, currency, bcd, batch, email, terms, status)
+             ON CONFLICT (account_number) DO NOTHING
+             RETURNING id`,
+            [
+              inserts.map((i) => i.id),
+              inserts.map((i) => i.number),
+              inserts.map((i) => i.data.name),
+              inserts.map((i) => i.data.currency),
+              inserts.map((i) => i.data.bill_cycle_day),
+              inserts.map((i) => i.data.batch),
+              inserts.map((i) => i.data.bill_to_email),
+              inserts.map((i) => i.data.payment_term_days),
+              inserts.map((i) => i.data.status),
+            ],
+          );
+          const created = new Set(result.rows.map((r) => r.id));
+          imported += created.size;
+          // Taken by someone else between the lookup and the insert.
+          for (const i of inserts) {
+            if (!created.has(i.id)) errors.push({ line: i.line, field: "accountNumber", code: "CONFLICT", message: `account number ${i.number} is already taken` });
+          }
+        }
+        if (updates.length > 0) {
+          await sql.query(
+            `UPDATE accounts a
+                SET name = u.name, bill_cycle_day = u.bcd, batch = u.batch, bill_to_email = u.email,
+                    payment_term_days = u.terms, status = u.status::"AccountStatus", updated_at = now()
+               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::text[])
+                    AS u(id, name, bcd, batch, email, terms, status)
+              WHERE a.id = u.id`,
+            [
+              updates.map((u) => u.data.id),
+              updates.map((u) => u.data.name),
+              updates.map((u) => u.data.bill_cycle_day),
+              updates.map((u) => u.data.batch),
+              updates.map((u) => u.data.bill_to_email),
+              updates.map((u) => u.data.payment_term_days),
+              updates.map((u) => u.data.status),
+            ],
+          );
+          imported += updates.length;
+        }
+        return { imported, skipped, errors };
+      },
+    };
   },
 };
 
@@ -223,7 +241,8 @@ const subscriptionNumberOf = (row: Row) => (typeof row.values.subscriptionNumber
 const subscriptions: KindWriter = {
   columns: SUBSCRIPTION_COLUMNS,
   groupKey: subscriptionNumberOf,
-  write: async (sql, rows, mode) => {
+  pipelined: () => true,
+  prepare: async (sql, rows, mode) => {
     const errors: RowError[] = [];
     let skipped = 0;
     // Consecutive rows with one subscription number make one subscription.
@@ -338,56 +357,60 @@ const subscriptions: KindWriter = {
       ready.push({ id: randomUUID(), number, accountId: account.id, currency: account.currency, lines: group.map((r) => r.line), data: parsed.data });
     }
 
-    let imported = 0;
-    if (ready.length > 0) {
-      const created = await sql.query<{ id: string }>(
-        `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
-         ON CONFLICT (subscription_number) DO NOTHING
-         RETURNING id`,
-        [ready.map((s) => s.id), ready.map((s) => s.number), ready.map((s) => s.accountId), ready.map((s) => s.data.startDate), ready.map((s) => s.data.invoiceSeparately)],
-      );
-      const ids = new Set(created.rows.map((r) => r.id));
-      const charges: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], []];
-      for (const s of ready) {
-        if (!ids.has(s.id)) {
-          reject(
-            s.lines.map((line) => ({ line, values: {} })),
-            [{ line: s.lines[0]!, field: "subscriptionNumber", code: "CONFLICT", message: `subscription number ${s.number} is already taken` }],
+    return {
+      apply: async (sql) => {
+        let imported = 0;
+        if (ready.length > 0) {
+          const created = await sql.query<{ id: string }>(
+            `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
+             ON CONFLICT (subscription_number) DO NOTHING
+             RETURNING id`,
+            [ready.map((s) => s.id), ready.map((s) => s.number), ready.map((s) => s.accountId), ready.map((s) => s.data.startDate), ready.map((s) => s.data.invoiceSeparately)],
           );
-          continue;
+          const ids = new Set(created.rows.map((r) => r.id));
+          const charges: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], []];
+          for (const s of ready) {
+            if (!ids.has(s.id)) {
+              reject(
+                s.lines.map((line) => ({ line, values: {} })),
+                [{ line: s.lines[0]!, field: "subscriptionNumber", code: "CONFLICT", message: `subscription number ${s.number} is already taken` }],
+              );
+              continue;
+            }
+            imported += s.lines.length;
+            s.data.charges.forEach((c, position) => {
+              const values = [
+                s.id,
+                position,
+                c.name,
+                c.type,
+                c.currency ?? s.currency,
+                c.price,
+                c.quantity,
+                c.startDate ?? s.data.startDate,
+                c.endDate ?? null,
+                c.billingPeriod ?? null,
+                c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
+                c.unitOfMeasure ?? null,
+              ];
+              values.forEach((v, i) => charges[i]!.push(v));
+            });
+          }
+          if (charges[0]!.length > 0) {
+            await sql.query(
+              `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, end_date, billing_period, billing_timing, unit_of_measure)
+               SELECT gen_random_uuid(), c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
+                      c.period::"BillingPeriod", c.timing::"BillingTiming", c.uom
+                 FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::date[], $9::date[], $10::text[], $11::text[], $12::text[])
+                      AS c(sid, position, name, type, currency, price, quantity, start_date, end_date, period, timing, uom)`,
+              charges,
+            );
+          }
         }
-        imported += s.lines.length;
-        s.data.charges.forEach((c, position) => {
-          const values = [
-            s.id,
-            position,
-            c.name,
-            c.type,
-            c.currency ?? s.currency,
-            c.price,
-            c.quantity,
-            c.startDate ?? s.data.startDate,
-            c.endDate ?? null,
-            c.billingPeriod ?? null,
-            c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
-            c.unitOfMeasure ?? null,
-          ];
-          values.forEach((v, i) => charges[i]!.push(v));
-        });
-      }
-      if (charges[0]!.length > 0) {
-        await sql.query(
-          `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, end_date, billing_period, billing_timing, unit_of_measure)
-           SELECT gen_random_uuid(), c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
-                  c.period::"BillingPeriod", c.timing::"BillingTiming", c.uom
-             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::date[], $9::date[], $10::text[], $11::text[], $12::text[])
-                  AS c(sid, position, name, type, currency, price, quantity, start_date, end_date, period, timing, uom)`,
-          charges,
-        );
-      }
-    }
-    return { imported, skipped, errors };
+        return { imported, skipped, errors };
+      },
+    };
   },
 };
 
@@ -425,7 +448,8 @@ interface ChargeKey {
 
 const usage: KindWriter = {
   columns: USAGE_COLUMNS,
-  write: async (sql, rows) => {
+  pipelined: () => true,
+  prepare: async (sql, rows) => {
     const errors: RowError[] = [];
     type Valid = { line: number; subscriptionNumber: string; chargeName: string; quantity: string; unitOfMeasure: string; usageDate: string; usageId: string | null };
     const valid: Valid[] = [];
@@ -456,7 +480,7 @@ const usage: KindWriter = {
       const d = parsed.data;
       valid.push({ line: row.line, subscriptionNumber: subscriptionNumber.trim(), chargeName: d.chargeName!, quantity: d.quantity, unitOfMeasure: d.unitOfMeasure, usageDate: d.usageDate, usageId: id });
     }
-    if (valid.length === 0) return { imported: 0, skipped: 0, errors };
+    if (valid.length === 0) return { apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
     const keys = new Map<string, { sn: string; cn: string }>();
     for (const v of valid) keys.set(`${v.subscriptionNumber}\u0000${v.chargeName}`, { sn: v.subscriptionNumber, cn: v.chargeName });
@@ -487,51 +511,55 @@ const usage: KindWriter = {
         accepted.push({ ...v, subscriptionId: c.subscription_id, chargeId: c.charge_id });
       }
     }
-    if (accepted.length === 0) return { imported: 0, skipped: 0, errors };
-    const inserted = await sql.query<{ usage_id: string | null }>(
-      `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date, usage_id)
-       SELECT gen_random_uuid(), u.sid, u.cid, u.quantity, u.uom, u.usage_date, u.usage_id
-         FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::date[], $6::text[]) AS u(sid, cid, quantity, uom, usage_date, usage_id)
-       ON CONFLICT (usage_id) DO NOTHING
-       RETURNING usage_id`,
-      [
-        accepted.map((u) => u.subscriptionId),
-        accepted.map((u) => u.chargeId),
-        accepted.map((u) => u.quantity),
-        accepted.map((u) => u.unitOfMeasure),
-        accepted.map((u) => u.usageDate),
-        accepted.map((u) => u.usageId),
-      ],
-    );
-    const imported = inserted.rowCount ?? 0;
-    let skipped = 0;
-    const fresh = new Set(inserted.rows.map((r) => r.usage_id).filter((id): id is string => id !== null));
-    // A usageId recorded before (or earlier in this batch): the same record again is a no-op;
-    // other values under the same id are refused rather than silently dropped.
-    const repeats = accepted.filter((u) => {
-      if (u.usageId === null) return false;
-      if (fresh.has(u.usageId)) {
-        fresh.delete(u.usageId);
-        return false;
-      }
-      return true;
-    });
-    if (repeats.length > 0) {
-      const stored = await sql.query<{ usage_id: string; charge_id: string; quantity: string; unit_of_measure: string; usage_date: string }>(
-        `SELECT usage_id, charge_id, quantity::text AS quantity, unit_of_measure, usage_date::text AS usage_date FROM usage_records WHERE usage_id = ANY($1::text[])`,
-        [repeats.map((u) => u.usageId)],
-      );
-      const byId = new Map(stored.rows.map((s) => [s.usage_id, s]));
-      for (const u of repeats) {
-        const s = byId.get(u.usageId!);
-        if (s && s.charge_id === u.chargeId && sameDecimal(s.quantity, u.quantity) && s.unit_of_measure === u.unitOfMeasure && s.usage_date === u.usageDate) {
-          skipped++;
-        } else {
-          errors.push({ line: u.line, field: "usageId", code: "CONFLICT", message: `usageId ${u.usageId} is already recorded with other values` });
+    if (accepted.length === 0) return { apply: async () => ({ imported: 0, skipped: 0, errors }) };
+    return {
+      apply: async (sql) => {
+        const inserted = await sql.query<{ usage_id: string | null }>(
+          `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date, usage_id)
+           SELECT gen_random_uuid(), u.sid, u.cid, u.quantity, u.uom, u.usage_date, u.usage_id
+             FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::date[], $6::text[]) AS u(sid, cid, quantity, uom, usage_date, usage_id)
+           ON CONFLICT (usage_id) DO NOTHING
+           RETURNING usage_id`,
+          [
+            accepted.map((u) => u.subscriptionId),
+            accepted.map((u) => u.chargeId),
+            accepted.map((u) => u.quantity),
+            accepted.map((u) => u.unitOfMeasure),
+            accepted.map((u) => u.usageDate),
+            accepted.map((u) => u.usageId),
+          ],
+        );
+        const imported = inserted.rowCount ?? 0;
+        let skipped = 0;
+        const fresh = new Set(inserted.rows.map((r) => r.usage_id).filter((id): id is string => id !== null));
+        // A usageId recorded before (or earlier in this batch): the same record again is a no-op;
+        // other values under the same id are refused rather than silently dropped.
+        const repeats = accepted.filter((u) => {
+          if (u.usageId === null) return false;
+          if (fresh.has(u.usageId)) {
+            fresh.delete(u.usageId);
+            return false;
+          }
+          return true;
+        });
+        if (repeats.length > 0) {
+          const stored = await sql.query<{ usage_id: string; charge_id: string; quantity: string; unit_of_measure: string; usage_date: string }>(
+            `SELECT usage_id, charge_id, quantity::text AS quantity, unit_of_measure, usage_date::text AS usage_date FROM usage_records WHERE usage_id = ANY($1::text[])`,
+            [repeats.map((u) => u.usageId)],
+          );
+          const byId = new Map(stored.rows.map((s) => [s.usage_id, s]));
+          for (const u of repeats) {
+            const s = byId.get(u.usageId!);
+            if (s && s.charge_id === u.chargeId && sameDecimal(s.quantity, u.quantity) && s.unit_of_measure === u.unitOfMeasure && s.usage_date === u.usageDate) {
+              skipped++;
+            } else {
+              errors.push({ line: u.line, field: "usageId", code: "CONFLICT", message: `usageId ${u.usageId} is already recorded with other values` });
+            }
+          }
         }
-      }
-    }
-    return { imported, skipped, errors };
+          return { imported, skipped, errors };
+      },
+    };
   },
 };
 
