@@ -7,6 +7,7 @@ import { renderRunList } from "./views/run-list.ts";
 import { renderRunDetail } from "./views/run-detail.ts";
 import { renderNewRun } from "./views/new-run.ts";
 import { renderSchedules } from "./views/schedules.ts";
+import { renderImports } from "./views/imports.ts";
 import { h, fill, focusHeading } from "./dom.ts";
 import { session, type Cleanup } from "./session.ts";
 
@@ -43,13 +44,14 @@ async function route(): Promise<void> {
   }
   showChrome(true);
   const { path, query } = currentRoute();
-  const section = path[0] === "schedules" ? "schedules" : path[0] === "runs" && path[1] === "new" ? "new" : "runs";
+  const section = path[0] === "schedules" || path[0] === "imports" ? path[0] : path[0] === "runs" && path[1] === "new" ? "new" : "runs";
   for (const link of nav.querySelectorAll<HTMLAnchorElement>("a[data-nav]")) {
     if (link.dataset.nav === section && path.length <= 2 && !(section === "runs" && path[1])) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   main.replaceChildren();
   if (path[0] === "schedules") cleanup = renderSchedules(main);
+  else if (path[0] === "imports") cleanup = renderImports(main, path[1] ? decodeURIComponent(path[1]) : null);
   else if (path[0] === "runs" && path[1] === "new") cleanup = renderNewRun(main);
   else if (path[0] === "runs" && path[1]) cleanup = renderRunDetail(main, decodeURIComponent(path[1]), query);
   else cleanup = renderRunList(main, query);
