@@ -124,7 +124,7 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
 
   const progressBar = h("progress", { id: "import-progress", max: 1, value: 0, "aria-labelledby": "import-progress-label" });
   const progressText = h("span", { id: "import-progress-label" });
-  const counters = h("p", { class: "counters" });
+  const counters = h("p", { class: "import-counters" });
 
   function updateProgress(progress: number, total: number, imported: number, skipped: number, rejected: number, status: string): void {
     progressBar.value = progress;
