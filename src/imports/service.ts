@@ -20,6 +20,11 @@ export interface ImportArgs {
  * exceeds BILLRUN_IMPORT_MAX_BYTES.
  */
 export async function startImport(ctx: Context, kind: ImportKind, args: ImportArgs): Promise<ImportJob> {
+  // Yoga's multipart parser hands over its own File implementation: recognise it by its methods.
+  const file = args.file as { stream?: unknown; arrayBuffer?: unknown } | null;
+  if (!file || typeof file !== "object" || typeof file.stream !== "function" || typeof file.arrayBuffer !== "function") {
+    throw new ValidationError("file: must be an uploaded file; send the request as multipart/form-data (GraphQL multipart request specification)", ["file"]);
+  }
   let id: string;
   try {
     id = await stageImport(

@@ -281,6 +281,15 @@ describe("who may import", () => {
     expect(await t.app.db.importJob.count()).toBe(jobs);
   });
 
+  it("answers a ValidationError on file when the request carries no upload", async () => {
+    const result = await t.gql<{ importUsage: { __typename: string; code: string; field: string[] } }, object>(
+      `mutation($f: File!) { importUsage(file: $f, format: CSV) { __typename ... on ValidationError { code field } } }`,
+      { f: "not a file" },
+      t.tokens.operator,
+    );
+    expect(result.data!.importUsage).toEqual({ __typename: "ValidationError", code: "VALIDATION", field: ["file"] });
+  });
+
   it("lets an admin import, and lists jobs newest first with their rejected rows paged", async () => {
     const id = (await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "PG-1,,USD,1,,,,", "PG-2,,USD,1,,,,", "PG-3,,USD,1,,,,"), { token: t.tokens.admin })).id;
     const page = await t.gql<{ importJobs: { totalCount: number; edges: { node: { id: string; errors: { edges: { cursor: string; node: { line: number } }[]; pageInfo: { hasNextPage: boolean } } } }[] } }, object>(

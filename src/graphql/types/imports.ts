@@ -10,10 +10,10 @@ builder.scalarType("File", {
   serialize: () => {
     throw new GraphQLError("File is an input type only");
   },
-  parseValue: (value) => {
-    // Yoga's multipart parser hands over its own File implementation: recognise it by its methods.
-    const candidate = value as { stream?: unknown; arrayBuffer?: unknown } | null;
-    if (candidate && typeof candidate === "object" && typeof candidate.stream === "function" && typeof candidate.arrayBuffer === "function") return value as File;
+  // Checked by the resolver (a ValidationError on `file`), after authorization: a caller without
+  // the role learns FORBIDDEN whatever it sent.
+  parseValue: (value) => value as File,
+  parseLiteral: () => {
     throw new GraphQLError("File must be an uploaded file: send the request as multipart/form-data (GraphQL multipart request specification)");
   },
 });
