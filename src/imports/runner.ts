@@ -163,8 +163,16 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
   }
   const totals = { rows: 0, imported: 0, skipped: 0, rejected: 0 };
   let batch: ReadRow[] = [];
-  // The batch being written while the next one is read and prepared (on a pooled connection).
+  // Pipelined: a batch is read and prepared (on pooled connections) while the two before it are
+  // written, each on a connection of its own and committed in file order.
   const pipelined = !job.atomic && writer.pipelined(job.mode);
+  const connections: pg.ClientBase[] = [client];
+  const extra = pipelined ? await app.pool.connect() : null;
+  if (extra) connections.push(extra);
+  const onConnection: Promise<void>[] = connections.map(() => Promise.resolve());
+  let turn = 0;
+  let lastKeys = new Set<string>();
+  // The last batch's write; it settles after every earlier one.
   let writing: Promise<void> = Promise.resolve();
 
   const flush = async () => {
@@ -184,25 +192,34 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
       return;
     }
     const plan = pipelined ? await writer.prepare(app.pool, rows, job.mode) : (await writing, await writer.prepare(client, rows, job.mode));
-    await writing;
-    writing = write(plan, rows.length, lastLine, bytes);
+    const slot = turn;
+    turn = (turn + 1) % connections.length;
+    await onConnection[slot];
+    const previous = writing;
+    // Two batches writing the same key would wait for each other's commit: those go one at a time.
+    if (plan.keys.some((key) => lastKeys.has(key))) await previous;
+    lastKeys = new Set(plan.keys);
+    writing = write(plan, connections[slot]!, previous, rows.length, lastLine, bytes);
+    onConnection[slot] = writing;
     // Its failure surfaces at the next flush, or at the end.
     writing.catch(() => {});
   };
-  const write = async (plan: BatchPlan, rowCount: number, lastLine: number, bytes: number) => {
-    await client.query("BEGIN");
+  const write = async (plan: BatchPlan, sql: pg.ClientBase, previous: Promise<void>, rowCount: number, lastLine: number, bytes: number) => {
+    await sql.query("BEGIN");
     try {
-      const outcome = await plan.apply(client);
-      await insertErrors(client, job.id, outcome.errors);
-      await client.query(
+      const outcome = await plan.apply(sql);
+      await insertErrors(sql, job.id, outcome.errors);
+      // Commits in file order: the job's committed line only ever moves forward.
+      await previous;
+      await sql.query(
         `UPDATE import_jobs SET committed_line = $2, bytes_done = $3, rows_total = rows_total + $4, rows_imported = rows_imported + $5,
                 rows_skipped = rows_skipped + $6, rows_rejected = rows_rejected + $7 WHERE id = $1`,
         [job.id, lastLine, bytes, rowCount, outcome.imported, outcome.skipped, outcome.errors.length],
       );
-      await client.query("COMMIT");
+      await sql.query("COMMIT");
       count(rowCount, outcome);
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
+      await sql.query("ROLLBACK").catch(() => {});
       throw error;
     }
   };
@@ -217,35 +234,41 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
   const reader = job.format === "CSV" ? readCsv(chunks, writer.columns) : readNdjson(chunks, writer.columns);
   let fileError: FileError | null = null;
   try {
-    for await (const row of reader) {
-      if (row.line <= job.committed_line) continue;
-      if (batch.length >= batchRows) {
-        const key = writer.groupKey;
-        // A group (a subscription's rows) stays in one batch, up to twice the batch size.
-        if (!key || batch.length >= 2 * batchRows || key(row) === undefined || key(row) !== key(batch.at(-1)!)) {
-          await flush();
-          if (shouldStop()) {
-            await writing;
-            if (job.atomic) await client.query("ROLLBACK");
-            app.log.info({ importJobId: job.id, rows: totals.rows }, "import interrupted by shutdown; it resumes at the next start");
-            return;
+    try {
+      for await (const row of reader) {
+        if (row.line <= job.committed_line) continue;
+        if (batch.length >= batchRows) {
+          const key = writer.groupKey;
+          // A group (a subscription's rows) stays in one batch, up to twice the batch size.
+          if (!key || batch.length >= 2 * batchRows || key(row) === undefined || key(row) !== key(batch.at(-1)!)) {
+            await flush();
+            if (shouldStop()) {
+              await writing;
+              if (job.atomic) await client.query("ROLLBACK");
+              app.log.info({ importJobId: job.id, rows: totals.rows }, "import interrupted by shutdown; it resumes at the next start");
+              return;
+            }
           }
         }
+        batch.push(row);
       }
-      batch.push(row);
+      await flush();
+      await writing;
+    } catch (error) {
+      await Promise.allSettled(onConnection);
+      if (!(error instanceof FileError)) {
+        if (job.atomic) await client.query("ROLLBACK").catch(() => {});
+        throw error;
+      }
+      fileError = error;
+      // What was read before the unreadable part still imports (unless atomic).
+      await flush();
+      await writing;
     }
-    await flush();
-    await writing;
-  } catch (error) {
-    await writing.catch(() => {});
-    if (!(error instanceof FileError)) {
-      if (job.atomic) await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    }
-    fileError = error;
-    // What was read before the unreadable part still imports (unless atomic).
-    await flush();
-    await writing;
+  } finally {
+    await Promise.allSettled(onConnection);
+    // Not reused: a failed write may have left it mid-transaction.
+    extra?.release(true);
   }
 
   const atomicRefused = job.atomic && (totals.rejected > 0 || fileError !== null);

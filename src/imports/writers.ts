@@ -17,6 +17,8 @@ export interface BatchOutcome {
 
 /** A validated batch, ready to be written. */
 export interface BatchPlan {
+  /** The unique keys (numbers, usageIds) the batch writes: batches sharing none are written at once. */
+  keys: string[];
   /** Writes the batch with a handful of set-based statements on `sql`, in the caller's transaction. */
   apply: (sql: pg.ClientBase) => Promise<BatchOutcome>;
 }
@@ -153,6 +155,7 @@ const accounts: KindWriter = {
       });
     }
     return {
+      keys: inserts.map((i) => i.number).filter((n): n is string => n !== null),
       apply: async (sql) => {
         let imported = 0;
         if (inserts.length > 0) {
@@ -358,6 +361,7 @@ const subscriptions: KindWriter = {
     }
 
     return {
+      keys: ready.map((s) => s.number),
       apply: async (sql) => {
         let imported = 0;
         if (ready.length > 0) {
@@ -480,7 +484,7 @@ const usage: KindWriter = {
       const d = parsed.data;
       valid.push({ line: row.line, subscriptionNumber: subscriptionNumber.trim(), chargeName: d.chargeName!, quantity: d.quantity, unitOfMeasure: d.unitOfMeasure, usageDate: d.usageDate, usageId: id });
     }
-    if (valid.length === 0) return { apply: async () => ({ imported: 0, skipped: 0, errors }) };
+    if (valid.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
     const keys = new Map<string, { sn: string; cn: string }>();
     for (const v of valid) keys.set(`${v.subscriptionNumber}\u0000${v.chargeName}`, { sn: v.subscriptionNumber, cn: v.chargeName });
@@ -511,8 +515,9 @@ const usage: KindWriter = {
         accepted.push({ ...v, subscriptionId: c.subscription_id, chargeId: c.charge_id });
       }
     }
-    if (accepted.length === 0) return { apply: async () => ({ imported: 0, skipped: 0, errors }) };
+    if (accepted.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
     return {
+      keys: accepted.map((u) => u.usageId).filter((id): id is string => id !== null),
       apply: async (sql) => {
         const inserted = await sql.query<{ usage_id: string | null }>(
           `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date, usage_id)
