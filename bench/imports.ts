@@ -2,9 +2,11 @@
 // process: accounts with 2 subscriptions × 2 charges each (the bill-run benchmark's shape,
 // imported as an accounts file then a subscriptions file), then a usage file of 1,000,000 rows.
 // Each figure counts from the first byte staged to the job's COMPLETED. Prints accounts/s,
-// usage records/s and this process's memory, then one JSON line.
+// usage records/s and this process's memory, then one JSON line. On a machine busy with other
+// work, wall-clock rates say little: the CPU time spent per row (this process, and the
+// PostgreSQL server's processes) is printed too, with the rate it allows on two idle cores.
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm, stat, writeFile, appendFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startApp, type App } from "../src/app.ts";
@@ -33,6 +35,37 @@ async function writeRows(file: string, header: string, rows: number, row: (i: nu
   }
   return (await stat(file)).size;
 }
+
+/** CPU milliseconds used so far by the PostgreSQL server's processes (Linux /proc; 0 elsewhere). */
+async function postgresCpuMs(dataDir: string): Promise<number> {
+  try {
+    const postmaster = Number((await readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+    let ticks = 0;
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+      // Fields after the command name: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const pid = Number(entry);
+      if (pid === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `work`, returning its result with the CPU milliseconds this process and PostgreSQL spent meanwhile. */
+async function measured<T>(dataDir: string, work: () => Promise<T>): Promise<T & { nodeCpuMs: number; pgCpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const pg = await postgresCpuMs(dataDir);
+  const result = await work();
+  const used = process.cpuUsage(cpu);
+  return { ...result, nodeCpuMs: (used.user + used.system) / 1000, pgCpuMs: (await postgresCpuMs(dataDir)) - pg };
+}
+
+/** Rows/s two idle cores allow at this CPU cost: both busy, and this process's one thread no busier than one. */
+const idleRate = (rows: number, nodeMs: number, pgMs: number) => Math.round(Math.min((2 * rows) / ((nodeMs + pgMs) / 1000), rows / (nodeMs / 1000)));
 
 async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: string, createdById: string) {
   const started = performance.now();
@@ -81,13 +114,20 @@ export async function main(): Promise<void> {
       return `IMP-${number(n)}-S${i % 2},API calls,${(i % 500) + 1},call,2026-01-${String((i % 28) + 1).padStart(2, "0")},evt-${i}`;
     });
 
-    const accounts = await importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id);
-    const subscriptions = await importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id);
+    const pgDir = path.join(dir, "pg");
+    const accounts = await measured(pgDir, () => importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id));
+    const subscriptions = await measured(pgDir, () =>
+      importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id),
+    );
     const accountsMs = accounts.ms + subscriptions.ms;
     const accountsPerSecond = Math.round(ACCOUNTS / (accountsMs / 1000));
+    const accountsNodeCpu = accounts.nodeCpuMs + subscriptions.nodeCpuMs;
+    const accountsPgCpu = accounts.pgCpuMs + subscriptions.pgCpuMs;
+    const accountsIdle = idleRate(ACCOUNTS, accountsNodeCpu, accountsPgCpu);
     console.log(
       `import ${ACCOUNTS} accounts (${seconds(accounts.ms)} s) + ${ACCOUNTS * 2} subscriptions with ${subscriptions.rows} charges (${seconds(subscriptions.ms)} s): ` +
-        `${accountsPerSecond} accounts/s`,
+        `${accountsPerSecond} accounts/s; CPU per account ${Math.round((accountsNodeCpu * 1000) / ACCOUNTS)} µs here + ${Math.round((accountsPgCpu * 1000) / ACCOUNTS)} µs PostgreSQL ` +
+        `(two idle cores: about ${accountsIdle} accounts/s)`,
     );
 
     await app.pool.query("VACUUM ANALYZE");
@@ -99,11 +139,13 @@ export async function main(): Promise<void> {
       peakRss = Math.max(peakRss, m.rss);
       peakHeap = Math.max(peakHeap, m.heapUsed);
     }, 50);
-    const usage = await importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id);
+    const usage = await measured(pgDir, () => importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id));
     clearInterval(sampler);
     const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
+    const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
     console.log(
       `import ${USAGE} usage records (${mb(usageBytes)} MB file; staged in ${seconds(usage.stagedMs)} s): ${seconds(usage.ms)} s, ${usagePerSecond} records/s; ` +
+        `CPU per record ${((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)} µs here + ${((usage.pgCpuMs * 1000) / USAGE).toFixed(1)} µs PostgreSQL (two idle cores: about ${usageIdle} records/s); ` +
         `memory: RSS ${mb(rssBefore)} MB before, peak ${mb(peakRss)} MB, peak heap ${mb(peakHeap)} MB`,
     );
     console.log(
@@ -111,8 +153,10 @@ export async function main(): Promise<void> {
         bench: "imports",
         accounts: ACCOUNTS,
         accountsPerSecond,
+        accountsPerSecondIdleCores: accountsIdle,
         usageRecords: USAGE,
         usagePerSecond,
+        usagePerSecondIdleCores: usageIdle,
         usageFileMb: mb(usageBytes),
         peakRssMb: mb(peakRss),
         peakHeapMb: mb(peakHeap),
