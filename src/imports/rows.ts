@@ -57,6 +57,7 @@ function typeProblem(type: ColumnType): string {
 /** A CSV cell (text) as the column's type; empty cells are absent. */
 function fromText(type: ColumnType, text: string): string | number | boolean | undefined | Error {
   if (text === "") return undefined;
+  if (text.includes("\u0000")) return new Error("must not contain a NUL character");
   if (type === "int") return /^\s*[+-]?\d{1,9}\s*$/.test(text) ? Number(text) : new Error(typeProblem(type));
   if (type === "boolean") {
     const t = text.trim().toLowerCase();
@@ -70,16 +71,32 @@ function fromJson(type: ColumnType, value: unknown): string | number | boolean |
   if (value === null || value === undefined) return undefined;
   if (type === "int") return Number.isSafeInteger(value) ? (value as number) : new Error(typeProblem(type));
   if (type === "boolean") return typeof value === "boolean" ? value : new Error(typeProblem(type));
-  return typeof value === "string" ? value : new Error(typeProblem(type));
+  if (typeof value !== "string") return new Error(typeProblem(type));
+  return value.includes("\u0000") ? new Error("must not contain a NUL character") : value;
 }
 
+/** Rows read ahead of the consumer, at most (then the parser, and the file, wait). */
+const READ_AHEAD_ROWS = 20_000;
+
 /**
- * Reads CSV rows from `chunks`: a header row naming columns of `columns` (any order, any subset),
- * then one record per row. Rows with a wrong number of cells, a cell of the wrong type or broken
- * quoting come out with their `error`; a bad header throws FileError.
+ * Reads CSV rows from `chunks`, in file order, a run of rows at a time: a header row naming
+ * columns of `columns` (any order, any subset), then one record per row. Rows with a wrong number
+ * of cells, a cell of the wrong type or broken quoting come out with their `error`; a bad header
+ * throws FileError.
  */
-export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Columns): AsyncGenerator<ReadRow> {
-  const skipped: RowError[] = [];
+export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Columns): AsyncGenerator<ReadRow[]> {
+  let out: ReadRow[] = [];
+  // Unreadable records, reported as the parser meets them: put in their place among the others.
+  const skipped: ReadRow[] = [];
+  let header: string[] | null = null;
+  let failure: Error | null = null;
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   const parser = parseCsv({
     bom: true,
     info: true,
@@ -88,12 +105,66 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
     max_record_size: MAX_RECORD_BYTES,
     skip_records_with_error: true,
     on_skip: (error: CsvError | undefined) => {
-      if (error) skipped.push({ line: (error as CsvError & { lines?: number }).lines ?? 0, field: null, code: "VALIDATION", message: `unreadable CSV: ${error.message}` });
+      if (error) {
+        const line = (error as CsvError & { lines?: number }).lines ?? 0;
+        skipped.push({ line, values: {}, bytes: parser.info.bytes, error: { line, field: null, code: "VALIDATION", message: `unreadable CSV: ${error.message}` } });
+      }
       return undefined;
     },
   });
-  // The iterator below reports the parser's errors; this keeps one from also being "unhandled".
-  parser.on("error", () => {});
+
+  const take = (record: string[], info: { lines: number; bytes: number }): void => {
+    const line = info.lines;
+    while (skipped.length > 0 && skipped[0]!.line < line) out.push(skipped.shift()!);
+    if (!header) {
+      header = record.map((name) => name.trim());
+      const unknown = header.filter((name) => !Object.hasOwn(columns, name));
+      if (unknown.length > 0) {
+        throw new FileError(`unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; the columns are ${Object.keys(columns).join(", ")}`, line, unknown[0]!);
+      }
+      const twice = header.find((name, i) => header!.indexOf(name) !== i);
+      if (twice) throw new FileError(`column "${twice}" appears twice`, line, twice);
+      return;
+    }
+    if (record.length !== header.length) {
+      out.push({ line, values: {}, bytes: info.bytes, error: { line, field: null, code: "VALIDATION", message: `${record.length} cells where the header has ${header.length}` } });
+      return;
+    }
+    const values: Row["values"] = {};
+    let error: RowError | undefined;
+    for (let i = 0; i < header.length; i++) {
+      const name = header[i]!;
+      const value = fromText(columns[name]!, record[i]!);
+      if (value instanceof Error) {
+        error ??= { line, field: name, code: "VALIDATION", message: `${name}: ${value.message}` };
+      } else if (value !== undefined) {
+        values[name] = value;
+      }
+    }
+    out.push({ line, values, bytes: info.bytes, error });
+  };
+  // Records are taken from the parser as they come, in the event handler, while fewer than
+  // READ_AHEAD_ROWS wait; past that, the parser's buffer fills and the file stops being read.
+  const drain = () => {
+    try {
+      let item: { record: string[]; info: { lines: number; bytes: number } } | null;
+      while (out.length < READ_AHEAD_ROWS && (item = parser.read()) !== null) take(item.record, item.info);
+    } catch (error) {
+      failure ??= error as Error;
+      parser.destroy();
+    }
+    notify();
+  };
+  parser.on("readable", drain);
+  parser.on("end", () => {
+    out.push(...skipped.splice(0));
+    ended = true;
+    notify();
+  });
+  parser.on("error", (error) => {
+    failure ??= error;
+    notify();
+  });
   const feeding = (async () => {
     try {
       for await (const chunk of chunks) {
@@ -112,47 +183,30 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
       }
       if (!parser.destroyed) parser.end();
     } catch (error) {
-      parser.destroy(error as Error);
+      failure ??= error as Error;
+      parser.destroy();
+      notify();
     }
   })();
-  let header: string[] | null = null;
-  let bytes = 0;
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number; bytes: number } }>) {
-    bytes = info.bytes;
-    while (skipped.length > 0 && skipped[0]!.line < info.lines) {
-      const error = skipped.shift()!;
-      yield { line: error.line, values: {}, error, bytes };
-    }
-    if (!header) {
-      header = record.map((name) => name.trim());
-      const unknown = header.filter((name) => !(name in columns));
-      if (unknown.length > 0) {
-        throw new FileError(`unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; the columns are ${Object.keys(columns).join(", ")}`, info.lines, unknown[0]!);
+
+  try {
+    for (;;) {
+      if (out.length > 0) {
+        const rows = out;
+        out = [];
+        yield rows;
+        drain();
+        continue;
       }
-      const twice = header.find((name, i) => header!.indexOf(name) !== i);
-      if (twice) throw new FileError(`column "${twice}" appears twice`, info.lines, twice);
-      continue;
+      if (failure) throw failure;
+      if (ended) break;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
-    const line = info.lines;
-    if (record.length !== header.length) {
-      yield { line, values: {}, bytes, error: { line, field: null, code: "VALIDATION", message: `${record.length} cells where the header has ${header.length}` } };
-      continue;
-    }
-    const values: Row["values"] = {};
-    let error: RowError | undefined;
-    for (let i = 0; i < header.length; i++) {
-      const name = header[i]!;
-      const value = fromText(columns[name]!, record[i]!);
-      if (value instanceof Error) {
-        error ??= { line, field: name, code: "VALIDATION", message: `${name}: ${value.message}` };
-      } else if (value !== undefined) {
-        values[name] = value;
-      }
-    }
-    yield { line, values, bytes, error };
+  } finally {
+    if (!ended) parser.destroy();
   }
   await feeding;
-  for (const error of skipped) yield { line: error.line, values: {}, error, bytes };
+  if (failure) throw failure;
   if (!header) throw new FileError("the file is empty: a CSV file starts with a header row naming its columns", 1, null);
 }
 
@@ -161,7 +215,7 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
  * are skipped; a line that is not a JSON object, names an unknown field or holds a value of the
  * wrong type comes out with its `error`.
  */
-export async function* readNdjson(chunks: AsyncIterable<Uint8Array>, columns: Columns): AsyncGenerator<ReadRow> {
+export async function* readNdjson(chunks: AsyncIterable<Uint8Array>, columns: Columns): AsyncGenerator<ReadRow[]> {
   const decoder = new StringDecoder("utf8");
   let pending = "";
   let line = 0;
@@ -202,13 +256,15 @@ export async function* readNdjson(chunks: AsyncIterable<Uint8Array>, columns: Co
     pending += decoder.write(chunk as Buffer);
     let start = 0;
     let end: number;
+    const rows: ReadRow[] = [];
     while ((end = pending.indexOf("\n", start)) !== -1) {
       const text = pending.slice(start, end);
       bytes += Buffer.byteLength(text) + 1;
       start = end + 1;
       const row = toRow(text.endsWith("\r") ? text.slice(0, -1) : text);
-      if (row) yield row;
+      if (row) rows.push(row);
     }
+    if (rows.length > 0) yield rows;
     pending = pending.slice(start);
     if (pending.length > MAX_RECORD_BYTES) {
       // A line that never ends would otherwise grow without bound.
@@ -219,6 +275,6 @@ export async function* readNdjson(chunks: AsyncIterable<Uint8Array>, columns: Co
   if (pending.length > 0) {
     bytes += Buffer.byteLength(pending);
     const row = toRow(pending.endsWith("\r") ? pending.slice(0, -1) : pending);
-    if (row) yield row;
+    if (row) yield [row];
   }
 }

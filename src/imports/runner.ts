@@ -130,9 +130,9 @@ async function insertErrors(sql: pg.ClientBase | pg.Pool, jobId: string, errors:
   if (errors.length === 0) return;
   await sql.query(
     `INSERT INTO import_job_errors (job_id, line, field, code, message)
-     SELECT $1, e.line, e.field, e.code, e.message FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS e(line, field, code, message)
+     SELECT $1, e.line, e.field, e.code, e.message FROM json_to_recordset($2::json) AS e(line int, field text, code text, message text)
      ON CONFLICT (job_id, line) DO NOTHING`,
-    [jobId, errors.map((e) => e.line), errors.map((e) => e.field), errors.map((e) => e.code), errors.map((e) => e.message.slice(0, 1000))],
+    [jobId, JSON.stringify(errors.map((e) => ({ ...e, message: e.message.slice(0, 1000) })))],
   );
 }
 
@@ -235,22 +235,24 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
   let fileError: FileError | null = null;
   try {
     try {
-      for await (const row of reader) {
-        if (row.line <= job.committed_line) continue;
-        if (batch.length >= batchRows) {
-          const key = writer.groupKey;
-          // A group (a subscription's rows) stays in one batch, up to twice the batch size.
-          if (!key || batch.length >= 2 * batchRows || key(row) === undefined || key(row) !== key(batch.at(-1)!)) {
-            await flush();
-            if (shouldStop()) {
-              await writing;
-              if (job.atomic) await client.query("ROLLBACK");
-              app.log.info({ importJobId: job.id, rows: totals.rows }, "import interrupted by shutdown; it resumes at the next start");
-              return;
+      for await (const rows of reader) {
+        for (const row of rows) {
+          if (row.line <= job.committed_line) continue;
+          if (batch.length >= batchRows) {
+            const key = writer.groupKey;
+            // A group (a subscription's rows) stays in one batch, up to twice the batch size.
+            if (!key || batch.length >= 2 * batchRows || key(row) === undefined || key(row) !== key(batch.at(-1)!)) {
+              await flush();
+              if (shouldStop()) {
+                await writing;
+                if (job.atomic) await client.query("ROLLBACK");
+                app.log.info({ importJobId: job.id, rows: totals.rows }, "import interrupted by shutdown; it resumes at the next start");
+                return;
+              }
             }
           }
+          batch.push(row);
         }
-        batch.push(row);
       }
       await flush();
       await writing;

@@ -162,20 +162,24 @@ const accounts: KindWriter = {
           const result = await sql.query<{ id: string }>(
             `INSERT INTO accounts (id, account_number, name, currency, bill_cycle_day, batch, bill_to_email, payment_term_days, status)
              SELECT u.id, COALESCE(u.number, billrun_number('A-', nextval('account_number_seq'))), u.name, u.currency, u.bcd, u.batch, u.email, u.terms, u.status::"AccountStatus"
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::int[], $9::text[])
-                    AS u(id, number, name, currency, bcd, batch, email, terms, status)
+               FROM json_to_recordset($1::json)
+                    AS u(id uuid, number text, name text, currency text, bcd int, batch int, email text, terms int, status text)
              ON CONFLICT (account_number) DO NOTHING
              RETURNING id`,
             [
-              inserts.map((i) => i.id),
-              inserts.map((i) => i.number),
-              inserts.map((i) => i.data.name),
-              inserts.map((i) => i.data.currency),
-              inserts.map((i) => i.data.bill_cycle_day),
-              inserts.map((i) => i.data.batch),
-              inserts.map((i) => i.data.bill_to_email),
-              inserts.map((i) => i.data.payment_term_days),
-              inserts.map((i) => i.data.status),
+              JSON.stringify(
+                inserts.map((i) => ({
+                  id: i.id,
+                  number: i.number,
+                  name: i.data.name,
+                  currency: i.data.currency,
+                  bcd: i.data.bill_cycle_day,
+                  batch: i.data.batch,
+                  email: i.data.bill_to_email,
+                  terms: i.data.payment_term_days,
+                  status: i.data.status,
+                })),
+              ),
             ],
           );
           const created = new Set(result.rows.map((r) => r.id));
@@ -190,17 +194,20 @@ const accounts: KindWriter = {
             `UPDATE accounts a
                 SET name = u.name, bill_cycle_day = u.bcd, batch = u.batch, bill_to_email = u.email,
                     payment_term_days = u.terms, status = u.status::"AccountStatus", updated_at = now()
-               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::text[])
-                    AS u(id, name, bcd, batch, email, terms, status)
+               FROM json_to_recordset($1::json) AS u(id uuid, name text, bcd int, batch int, email text, terms int, status text)
               WHERE a.id = u.id`,
             [
-              updates.map((u) => u.data.id),
-              updates.map((u) => u.data.name),
-              updates.map((u) => u.data.bill_cycle_day),
-              updates.map((u) => u.data.batch),
-              updates.map((u) => u.data.bill_to_email),
-              updates.map((u) => u.data.payment_term_days),
-              updates.map((u) => u.data.status),
+              JSON.stringify(
+                updates.map(({ data: a }) => ({
+                  id: a.id,
+                  name: a.name,
+                  bcd: a.bill_cycle_day,
+                  batch: a.batch,
+                  email: a.bill_to_email,
+                  terms: a.payment_term_days,
+                  status: a.status,
+                })),
+              ),
             ],
           );
           imported += updates.length;
@@ -347,7 +354,7 @@ const subscriptions: KindWriter = {
           };
         }),
       };
-      const parsed = inputSchemas.createSubscriptionInput.safeParse(dropUndefined(input));
+      const parsed = inputSchemas.createSubscriptionInput.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         const [top, index, field] = issue.path;
@@ -367,13 +374,14 @@ const subscriptions: KindWriter = {
         if (ready.length > 0) {
           const created = await sql.query<{ id: string }>(
             `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
+             SELECT s.id, s.number, s.account_id, s.start_date, s.invoice_separately
+               FROM json_to_recordset($1::json) AS s(id uuid, number text, account_id uuid, start_date date, invoice_separately boolean)
              ON CONFLICT (subscription_number) DO NOTHING
              RETURNING id`,
-            [ready.map((s) => s.id), ready.map((s) => s.number), ready.map((s) => s.accountId), ready.map((s) => s.data.startDate), ready.map((s) => s.data.invoiceSeparately)],
+            [JSON.stringify(ready.map((s) => ({ id: s.id, number: s.number, account_id: s.accountId, start_date: s.data.startDate, invoice_separately: s.data.invoiceSeparately })))],
           );
           const ids = new Set(created.rows.map((r) => r.id));
-          const charges: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], []];
+          const charges: object[] = [];
           for (const s of ready) {
             if (!ids.has(s.id)) {
               reject(
@@ -384,31 +392,30 @@ const subscriptions: KindWriter = {
             }
             imported += s.lines.length;
             s.data.charges.forEach((c, position) => {
-              const values = [
-                s.id,
+              charges.push({
+                sid: s.id,
                 position,
-                c.name,
-                c.type,
-                c.currency ?? s.currency,
-                c.price,
-                c.quantity,
-                c.startDate ?? s.data.startDate,
-                c.endDate ?? null,
-                c.billingPeriod ?? null,
-                c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
-                c.unitOfMeasure ?? null,
-              ];
-              values.forEach((v, i) => charges[i]!.push(v));
+                name: c.name,
+                type: c.type,
+                currency: c.currency ?? s.currency,
+                price: c.price,
+                quantity: c.quantity,
+                start_date: c.startDate ?? s.data.startDate,
+                end_date: c.endDate ?? null,
+                period: c.billingPeriod ?? null,
+                timing: c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
+                uom: c.unitOfMeasure ?? null,
+              });
             });
           }
-          if (charges[0]!.length > 0) {
+          if (charges.length > 0) {
             await sql.query(
               `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, end_date, billing_period, billing_timing, unit_of_measure)
                SELECT gen_random_uuid(), c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
                       c.period::"BillingPeriod", c.timing::"BillingTiming", c.uom
-                 FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::date[], $9::date[], $10::text[], $11::text[], $12::text[])
-                      AS c(sid, position, name, type, currency, price, quantity, start_date, end_date, period, timing, uom)`,
-              charges,
+                 FROM json_to_recordset($1::json)
+                      AS c(sid uuid, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date, period text, timing text, uom text)`,
+              [JSON.stringify(charges)],
             );
           }
         }
@@ -417,15 +424,6 @@ const subscriptions: KindWriter = {
     };
   },
 };
-
-function dropUndefined<T extends object>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => (v && typeof v === "object" ? dropUndefined(v) : v)) as T;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [k, v && typeof v === "object" ? dropUndefined(v) : v]),
-  ) as T;
-}
 
 // --- usage ----------------------------------------------------------------------------------------
 
@@ -491,10 +489,10 @@ const usage: KindWriter = {
     const found = await sql.query<ChargeKey>(
       `SELECT k.sn AS subscription_number, k.cn AS charge_name, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
               c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date
-         FROM unnest($1::text[], $2::text[]) AS k(sn, cn)
+         FROM json_to_recordset($1::json) AS k(sn text, cn text)
          JOIN subscriptions s ON s.subscription_number = k.sn
          LEFT JOIN charges c ON c.subscription_id = s.id AND c.name = k.cn`,
-      [[...keys.values()].map((k) => k.sn), [...keys.values()].map((k) => k.cn)],
+      [JSON.stringify([...keys.values()])],
     );
     const charges = new Map(found.rows.map((c) => [`${c.subscription_number}\u0000${c.charge_name}`, c]));
     const accepted: (Valid & { subscriptionId: string; chargeId: string })[] = [];
@@ -522,17 +520,10 @@ const usage: KindWriter = {
         const inserted = await sql.query<{ usage_id: string | null }>(
           `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date, usage_id)
            SELECT gen_random_uuid(), u.sid, u.cid, u.quantity, u.uom, u.usage_date, u.usage_id
-             FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::date[], $6::text[]) AS u(sid, cid, quantity, uom, usage_date, usage_id)
+             FROM json_to_recordset($1::json) AS u(sid uuid, cid uuid, quantity numeric, uom text, usage_date date, usage_id text)
            ON CONFLICT (usage_id) DO NOTHING
            RETURNING usage_id`,
-          [
-            accepted.map((u) => u.subscriptionId),
-            accepted.map((u) => u.chargeId),
-            accepted.map((u) => u.quantity),
-            accepted.map((u) => u.unitOfMeasure),
-            accepted.map((u) => u.usageDate),
-            accepted.map((u) => u.usageId),
-          ],
+          [JSON.stringify(accepted.map((u) => ({ sid: u.subscriptionId, cid: u.chargeId, quantity: u.quantity, uom: u.unitOfMeasure, usage_date: u.usageDate, usage_id: u.usageId })))],
         );
         const imported = inserted.rowCount ?? 0;
         let skipped = 0;

@@ -89,6 +89,22 @@ describe("importing accounts", () => {
     expect(await t.app.db.account.count({ where: { accountNumber: { startsWith: "BAD-" } } })).toBe(2);
   });
 
+  it("reports broken CSV quoting and NUL characters on their lines, in file order", async () => {
+    const job = await importAndWait(
+      t,
+      "ACCOUNTS",
+      "CSV",
+      csv("accountNumber,name,currency,billCycleDay", "Q-1,Fine,USD,1", 'Q-2,Bad "quote,USD,1', "Q-3,Nul\u0000Name,USD,1", '"Q-4","Quoted ""fine""",USD,1'),
+    );
+    expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 2, rowsRejected: 2 });
+    expect(errorsOf(job).map((e) => [e.line, e.field])).toEqual([
+      [3, null],
+      [4, "name"],
+    ]);
+    expect(errorsOf(job)[0]!.message).toMatch(/unreadable CSV/);
+    expect((await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "Q-4" } })).name).toBe('Quoted "fine"');
+  });
+
   it("refuses a file with an unknown column, naming it, and imports nothing", async () => {
     const job = await importAndWait(t, "ACCOUNTS", "CSV", csv("accountNumber,name,currency,billCycleDay,colour", "COL-1,Painted,USD,1,blue"));
     expect(job).toMatchObject({ status: "FAILED", rowsImported: 0 });
