@@ -1,5 +1,5 @@
 import { StringDecoder } from "node:string_decoder";
-import { parse as parseCsv, type CsvError } from "csv-parse";
+import { CsvError, parse as parseCsv } from "csv-parse";
 
 /** The value a column holds, as the single mutations take it. */
 export type ColumnType = "string" | "int" | "boolean" | "decimal";
@@ -105,7 +105,12 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
     max_record_size: MAX_RECORD_BYTES,
     skip_records_with_error: true,
     on_skip: (error: CsvError | undefined) => {
-      if (error) {
+      if (error?.code === "CSV_MAX_RECORD_SIZE") {
+        // Past the limit the parser cannot tell where the record ends: nothing after it is trustworthy.
+        failure ??= new FileError(`unreadable CSV: ${error.message}`, (error as CsvError & { lines?: number }).lines ?? 0, null);
+        parser.destroy();
+        notify();
+      } else if (error) {
         const line = (error as CsvError & { lines?: number }).lines ?? 0;
         skipped.push({ line, values: {}, bytes: parser.info.bytes, error: { line, field: null, code: "VALIDATION", message: `unreadable CSV: ${error.message}` } });
       }
@@ -161,8 +166,14 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
     ended = true;
     notify();
   });
+  // Destroyed without an error event: whoever destroyed it set `failure` (or stopped reading).
+  parser.on("close", () => {
+    if (!ended) failure ??= new Error("the CSV parser stopped");
+    notify();
+  });
   parser.on("error", (error) => {
-    failure ??= error;
+    // What the parser cannot skip (a record past the size limit, say) ends the file as unreadable.
+    failure ??= error instanceof CsvError ? new FileError(`unreadable CSV: ${error.message}`, (error as CsvError & { lines?: number }).lines ?? 0, null) : error;
     notify();
   });
   const feeding = (async () => {

@@ -51,7 +51,7 @@ function databaseUrlOf(app: App): string {
  * Returns the job's id. Throws ImportTooLargeError past `maxBytes` (the job is then FAILED), and
  * whatever reading `file` throws (the job is then FAILED too).
  */
-export async function stageImport(app: App, spec: NewImport, file: AsyncIterable<Uint8Array>, maxBytes: number): Promise<string> {
+export async function stageImport(app: App, spec: NewImport, file: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes: number): Promise<string> {
   const id = randomUUID();
   const client = await lockConnection(app);
   try {

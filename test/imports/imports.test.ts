@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
-import { csv, errorsOf, importAndWait, ndjson, upload } from "./helpers.ts";
+import { stageImport } from "../../src/imports/staging.ts";
+import { wakeImportRunners } from "../../src/imports/runner.ts";
+import { csv, errorsOf, finished, importAndWait, ndjson, upload } from "./helpers.ts";
 
 let t: TestApp;
 let runner: ImportRunner;
@@ -103,6 +105,17 @@ describe("importing accounts", () => {
     ]);
     expect(errorsOf(job)[0]!.message).toMatch(/unreadable CSV/);
     expect((await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "Q-4" } })).name).toBe('Quoted "fine"');
+  });
+
+  it("stops at a CSV record over 1 MiB: FAILED, nothing after it imported", async () => {
+    const operator = await t.app.db.user.findUniqueOrThrow({ where: { email: "operator@example.com" } });
+    const file = csv("accountNumber,name,currency,billCycleDay", "BIG-1,Fine,USD,1", `BIG-2,"${"x".repeat(1_100_000)}",USD,1`, "BIG-3,Never read,USD,1");
+    const id = await stageImport(t.app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: null, createdById: operator.id }, [Buffer.from(file)], 10 * 1024 * 1024);
+    wakeImportRunners();
+    const job = await finished(t, id);
+    expect(job.status).toBe("FAILED");
+    expect(job.errorMessage).toMatch(/unreadable CSV: Max Record Size/);
+    expect(await t.app.db.account.count({ where: { accountNumber: { in: ["BIG-2", "BIG-3"] } } })).toBe(0);
   });
 
   it("refuses a file with an unknown column, naming it, and imports nothing", async () => {
