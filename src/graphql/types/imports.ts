@@ -41,7 +41,7 @@ export const ImportStatusEnum = builder.enumType("ImportStatus", {
   } as const,
 });
 
-const ImportRowErrorType = builder.prismaObject("ImportJobError", {
+builder.prismaObject("ImportJobError", {
   name: "ImportRowError",
   description: "A rejected row: its first problem.",
   fields: (t) => ({
@@ -86,7 +86,6 @@ export const ImportJobType = builder.prismaObject("ImportJob", {
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
   }),
 });
-void ImportRowErrorType;
 
 const ImportJobProgress = builder.objectRef<ImportProgress>("ImportJobProgress").implement({
   description: "A running import's counters.",
