@@ -59,6 +59,9 @@ const environment = z.object({
     .string()
     .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, "BILLRUN_WEBHOOK_SECRET_KEY must be 32 bytes, as 64 hex digits or base64")
     .optional(),
+  BILLRUN_IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(2 * 1024 ** 3),
+  BILLRUN_IMPORT_BATCH_ROWS: z.coerce.number().int().min(1).max(50_000).default(5_000),
+  BILLRUN_IMPORT_CONCURRENCY: z.coerce.number().int().min(0).max(16).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // Unset: on outside production (GraphiQL needs it), off in production.
   BILLRUN_INTROSPECTION: optionalFlag,
@@ -200,6 +203,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** Encrypts signing secrets at rest; unset: a key file in the data directory, made at first use. */
       secretKey: c.BILLRUN_WEBHOOK_SECRET_KEY,
       secretKeyFile: path.join(dataDir, "webhook-secret-key"),
+    },
+    imports: {
+      /** Largest file `POST /imports/{kind}` takes (GraphQL uploads stay under maxBodyBytes). */
+      maxBytes: c.BILLRUN_IMPORT_MAX_BYTES,
+      /** Rows written per transaction. */
+      batchRows: c.BILLRUN_IMPORT_BATCH_ROWS,
+      /** Imports this process runs at once; 0: none (it still receives files). */
+      concurrency: c.BILLRUN_IMPORT_CONCURRENCY,
     },
     logLevel: c.LOG_LEVEL,
     metrics: {

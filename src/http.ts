@@ -9,6 +9,7 @@ import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
 import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts";
 import { isMetricsRequest, serveMetrics } from "./observability/http.ts";
+import { handleImportRequest, isImportRequest } from "./imports/http.ts";
 
 export interface HttpServer {
   server: Server;
@@ -58,6 +59,8 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
         "request",
       );
     });
+    // Import files are streamed to storage under a limit of their own (BILLRUN_IMPORT_MAX_BYTES).
+    if (isImportRequest(req)) return void handleImportRequest(app, req, res);
     // A body declared too large is refused before a byte of it is read, and the connection
     // closed (the client may still be sending it). Streamed bodies are counted by yoga (413 too).
     if (Number(req.headers["content-length"]) > app.config.security.maxBodyBytes) {
@@ -222,7 +225,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * The dashboard's own addresses (web/src/router.ts): each is answered with the app, which then
  * shows the screen, so links in emails and bookmarks work. A page added to the app adds its prefix here.
  */
-const APP_PATHS = /^\/(bill-runs|invoices|credit-memos|accounts|schedules|webhooks)(\/[A-Za-z0-9_-]+)*\/?$/;
+const APP_PATHS = /^\/(bill-runs|invoices|credit-memos|accounts|schedules|webhooks|imports)(\/[A-Za-z0-9_-]+)*\/?$/;
 
 /** `/` (the app), its screens' paths, and `/assets/...` (its bundled, content-hashed files); everything else is GraphQL's. */
 function isDashboardRequest(req: IncomingMessage): boolean {

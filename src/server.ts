@@ -10,6 +10,7 @@ import { openDatabase } from "./database.ts";
 import { bootstrapAdmin, ensureAdmin } from "./auth/users.ts";
 import { loadDemoData } from "./demo/seed.ts";
 import { startHttpServer } from "./http.ts";
+import { startImportRunner } from "./imports/runner.ts";
 import { createLogger } from "./log.ts";
 import { assertPortFree, guardStartup } from "./startup.ts";
 import { startSupervisor } from "./billruns/supervisor.ts";
@@ -53,6 +54,7 @@ const workers = config.runWorker ? await registerWorkers(app, config.workerConcu
 const mailer = config.mail.enabled ? startMailer(app) : null;
 const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
+const importer = config.runWorker ? startImportRunner(app) : null;
 
 const http = await startHttpServer(app, config.port, config.host);
 const metricsServer = config.metrics.enabled && config.metrics.port !== undefined ? await startMetricsServer(app, config.metrics.port, config.host) : null;
@@ -77,6 +79,7 @@ onStopSignals(log, drainMs + graceMs + 15_000, async (signal) => {
   }
   try {
     await schedulerDone;
+    await importer?.stop();
     await mailer?.stop();
     await webhooks?.stop();
     await supervisor.stop();

@@ -15,6 +15,7 @@ import { startHealthServer } from "./http.ts";
 import { startSupervisor } from "./billruns/supervisor.ts";
 import { onStopSignals } from "./shutdown.ts";
 import { startMetricsServer } from "./observability/http.ts";
+import { startImportRunner } from "./imports/runner.ts";
 
 // Until it works, any failure ends the process with one message naming cause and fix.
 const startup = guardStartup();
@@ -40,6 +41,7 @@ const workers = await registerWorkers(app, config.workerConcurrency, supervisor.
 const mailer = config.mail.enabled ? startMailer(app) : null;
 const webhooks = config.webhooks.enabled ? startDeliverer(app) : null;
 const scheduler = config.scheduler.enabled ? startScheduler(app) : null;
+const importer = startImportRunner(app);
 const health = config.workerPort === undefined ? null : await startHealthServer(app, config.workerPort, config.host);
 const metricsServer = config.metrics.enabled && config.metrics.port !== undefined ? await startMetricsServer(app, config.metrics.port, config.host) : null;
 startup.done();
@@ -53,6 +55,7 @@ onStopSignals(log, graceMs + 15_000, async (signal) => {
   const released = await workers.stop(graceMs);
   if (released === 0) log.info("bill-run jobs finished");
   await schedulerDone;
+  await importer.stop();
   await mailer?.stop();
   await webhooks?.stop();
   await supervisor.stop();

@@ -222,3 +222,6 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
 }
 
 
+
+/** The input rules of the mutations above, for bulk import to apply the same ones row by row. */
+export const inputSchemas = { createAccountInput, updateAccountInput, createSubscriptionInput, recordUsageInput } as const;

@@ -8,6 +8,7 @@ import "./types/billruns.ts";
 import "./types/schedules.ts";
 import "./types/events.ts";
 import "./types/webhooks.ts";
+import "./types/imports.ts";
 import "./types/system.ts";
 
 builder.queryType({});

@@ -10,6 +10,7 @@ import { renderSchedules } from "./views/schedules.ts";
 import { renderDocument } from "./views/document.ts";
 import { renderAccount, renderAccountSearch } from "./views/accounts.ts";
 import { renderWebhooks } from "./views/webhooks.ts";
+import { renderImports } from "./views/imports.ts";
 import { h, fill, focusHeading } from "./dom.ts";
 import { addRoutes, currentRoute, navigate, startRouter } from "./router.ts";
 import { session, type Cleanup } from "./session.ts";
@@ -32,6 +33,8 @@ addRoutes(
   { pattern: /^\/schedules$/, section: "schedules", render: (m) => renderSchedules(m, null) },
   { pattern: new RegExp(`^/schedules/${ID}$`), section: "schedules", render: (m, [id]) => renderSchedules(m, id!) },
   { pattern: /^\/webhooks$/, section: "webhooks", render: (m) => renderWebhooks(m) },
+  { pattern: /^\/imports$/, section: "imports", render: (m) => renderImports(m, null) },
+  { pattern: new RegExp(`^/imports/${ID}$`), section: "imports", render: (m, [id]) => renderImports(m, id!) },
 );
 
 let cleanup: Cleanup = () => {};

@@ -1,0 +1,86 @@
+import type { TestApp } from "../support/app.ts";
+import type { ImportJob } from "../../src/generated/prisma/client.ts";
+
+export const JOB_FIELDS = `id kind format mode atomic status rowsTotal rowsImported rowsSkipped rowsRejected progress errorMessage fileName
+  createdBy { email } createdAt finishedAt errors(first: 100) { totalCount edges { node { line field code message } } }`;
+
+export interface JobView {
+  id: string;
+  status: string;
+  rowsTotal: number;
+  rowsImported: number;
+  rowsSkipped: number;
+  rowsRejected: number;
+  errorMessage: string | null;
+  errors: { totalCount: number; edges: { node: { line: number; field: string | null; code: string; message: string } }[] };
+  [key: string]: unknown;
+}
+
+const MUTATION = {
+  ACCOUNTS: "importAccounts",
+  SUBSCRIPTIONS: "importSubscriptions",
+  USAGE: "importUsage",
+} as const;
+
+/** Sends `content` as a GraphQL multipart upload; returns the mutation's payload (job or error). */
+export async function upload(
+  t: TestApp,
+  kind: keyof typeof MUTATION,
+  format: "CSV" | "NDJSON",
+  content: string,
+  options: { mode?: "CREATE" | "UPSERT"; atomic?: boolean; token?: string | null } = {},
+): Promise<{ status: number; body: { data?: Record<string, Record<string, unknown>>; errors?: { message: string; extensions?: { code?: string } }[] } }> {
+  const field = MUTATION[kind];
+  const modeVariable = kind === "USAGE" ? "" : ", $mode: ImportMode";
+  const modeArgument = kind === "USAGE" ? "" : ", mode: $mode";
+  const query = `mutation Import($file: File!, $format: ImportFormat!${modeVariable}, $atomic: Boolean) {
+    ${field}(file: $file, format: $format${modeArgument}, atomic: $atomic) {
+      __typename
+      ... on ImportJob { id status }
+      ... on Error { code message }
+    }
+  }`;
+  const form = new FormData();
+  form.set("operations", JSON.stringify({ query, variables: { file: null, format, mode: options.mode, atomic: options.atomic } }));
+  form.set("map", JSON.stringify({ "0": ["variables.file"] }));
+  form.set("0", new File([content], format === "CSV" ? "rows.csv" : "rows.ndjson", { type: "application/octet-stream" }));
+  const token = options.token === undefined ? t.tokens.operator : options.token;
+  const response = await t.yoga.fetch("http://localhost/graphql", {
+    method: "POST",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    body: form,
+  });
+  return { status: response.status, body: (await response.json()) as never };
+}
+
+/** Uploads and returns the job's id (the upload must be accepted). */
+export async function startUpload(t: TestApp, kind: keyof typeof MUTATION, format: "CSV" | "NDJSON", content: string, options: Parameters<typeof upload>[4] = {}): Promise<string> {
+  const { body } = await upload(t, kind, format, content, options);
+  const payload = body.data?.[MUTATION[kind]];
+  if (!payload || payload.__typename !== "ImportJob") throw new Error(`upload refused: ${JSON.stringify(body)}`);
+  return payload.id as string;
+}
+
+/** Waits (deadline `timeoutMs`) until the job has finished, then reads it through the API. */
+export async function finished(t: TestApp, id: string, timeoutMs = 60_000): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  let job: ImportJob | null = null;
+  while (Date.now() < deadline) {
+    job = await t.app.db.importJob.findUnique({ where: { id } });
+    if (job && (job.status === "COMPLETED" || job.status === "FAILED")) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if (!job || (job.status !== "COMPLETED" && job.status !== "FAILED")) throw new Error(`import ${id} still ${job?.status} after ${timeoutMs} ms`);
+  const result = await t.gql<{ importJob: JobView }, { id: string }>(`query Job($id: ID!) { importJob(id: $id) { ${JOB_FIELDS} } }`, { id });
+  if (result.errors) throw new Error(JSON.stringify(result.errors));
+  return result.data!.importJob;
+}
+
+export async function importAndWait(t: TestApp, kind: keyof typeof MUTATION, format: "CSV" | "NDJSON", content: string, options: Parameters<typeof upload>[4] = {}) {
+  return finished(t, await startUpload(t, kind, format, content, options));
+}
+
+export const errorsOf = (job: JobView) => job.errors.edges.map((e) => e.node);
+
+export const csv = (...lines: string[]) => lines.join("\n") + "\n";
+export const ndjson = (...rows: object[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
