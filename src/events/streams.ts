@@ -296,7 +296,11 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
   let timer: NodeJS.Timeout | null = null;
   let latest: ProgressUpdate | null = null;
   let lastSent = 0;
-  let channel: Channel<ProgressUpdate>;
+  // Closed only after `unsubscribe` below is set.
+  const channel = new Channel<ProgressUpdate>(1_000, () => {
+    unsubscribe();
+    if (timer) clearTimeout(timer);
+  });
 
   const read = async () => {
     const run = await app.db.billRun.findUnique({ where: { id: billRunId }, select: { status: true, accountsProcessed: true, accountsTotal: true } });
@@ -333,10 +337,6 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
       timer = null;
       if (latest && !channel.isClosed) send(latest);
     }, wait);
-  });
-  channel = new Channel<ProgressUpdate>(1_000, () => {
-    unsubscribe();
-    if (timer) clearTimeout(timer);
   });
 
   const run = await read();

@@ -66,7 +66,7 @@ const StatusHistoryEntry = builder.prismaObject("BillRunEvent", {
   }),
 });
 
-const FailedSubscriptionType = builder.prismaObject("BillRunFailedSubscription", {
+builder.prismaObject("BillRunFailedSubscription", {
   name: "FailedSubscription",
   fields: (t) => ({
     subscription: t.relation("subscription"),
