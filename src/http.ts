@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import type { App } from "./app.ts";
 import { pendingMigrations } from "./db/migrate.ts";
 import { QUEUES } from "./jobs.ts";
-import { createGraphQLServer, requestIdFrom } from "./graphql/yoga.ts";
+import { requestIdFrom } from "./graphql/plugins/request-id.ts";
+import { createGraphQLServer } from "./graphql/yoga.ts";
 import { attachWebSockets } from "./graphql/ws.ts";
 import { handleDocumentRequest, isDocumentRequest } from "./documents/routes.ts";
 
