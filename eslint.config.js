@@ -35,7 +35,11 @@ export default tseslint.config(
   },
   {
     files: ["test/**/*.ts", "src/**/*.test.ts"],
-    // GraphQL results in tests are loosely typed on purpose: the assertions state their shape.
-    rules: { "@typescript-eslint/no-explicit-any": "off" },
+    rules: {
+      // GraphQL results in tests are loosely typed on purpose: the assertions state their shape.
+      "@typescript-eslint/no-explicit-any": "off",
+      // Benchmarks use the tests' support code, never the other way round.
+      "import-x/no-restricted-paths": ["error", { zones: [{ target: "./test", from: "./bench" }] }],
+    },
   },
 );
