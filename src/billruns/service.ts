@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import { billAccount } from "../billing/engine.ts";
 import type { AccountResult } from "../billing/types.ts";
+import { ChargeType } from "../generated/prisma/enums.ts";
 import { formatMoney, minorUnits } from "../billing/money.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
@@ -13,7 +14,7 @@ import { readRun } from "./executor.ts";
 import { finishCancel, finishRemove } from "./rollback.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
-const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
+const chargeType = z.enum(ChargeType);
 // A malformed id is reported on the list (not as `accountIds.0`), quoting it: the usual mistake is
 // an account number typed where an id belongs, and the message says where numbers go.
 const ids = (what: "account" | "subscription") =>
