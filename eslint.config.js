@@ -17,11 +17,6 @@ export default tseslint.config(
       "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
       "import-x/extensions": [".ts", ".js"],
     },
-    languageOptions: {
-      ecmaVersion: 2023,
-      sourceType: "module",
-      globals: {},
-    },
     rules: {
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
       // Text checks reject control characters, so their patterns name them on purpose.
