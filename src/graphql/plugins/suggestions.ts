@@ -20,8 +20,8 @@ export function noSuggestions(): Plugin {
         const errors = result as readonly GraphQLError[];
         if (errors.some(hasSuggestion)) setResult(errors.map(withoutSuggestions));
       },
-    onExecute: () => ({ onExecuteDone: strip as never }),
-    onSubscribe: () => ({ onSubscribeResult: strip as never }),
+    onExecute: () => ({ onExecuteDone: strip }),
+    onSubscribe: () => ({ onSubscribeResult: strip }),
   };
 }
 
