@@ -160,11 +160,10 @@ beforeAll(async () => {
   };
   // The script that creates schema.prisma's tables from nothing. Prisma's JS schema engine
   // computes it offline, but builds its driver adapter first, so it gets a reachable database.
-  const { stdout } = await run(
-    "node_modules/.bin/prisma",
-    ["migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/schema.prisma", "--script"],
-    { env: { ...process.env, DATABASE_URL: fromSchemaUrl }, maxBuffer: 16 * 1024 * 1024 },
-  );
+  const { stdout } = await run("node_modules/.bin/prisma", ["migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/schema.prisma", "--script"], {
+    env: { ...process.env, DATABASE_URL: fromSchemaUrl },
+    maxBuffer: 16 * 1024 * 1024,
+  });
   expect(stdout).toContain("CREATE TABLE");
   const client = new pg.Client({ connectionString: fromSchemaUrl });
   await client.connect();
@@ -191,7 +190,11 @@ async function prerequisites(migratedUrl: string): Promise<string> {
     const functions = await client.query<{ definition: string }>(
       `SELECT pg_get_functiondef(p.oid) AS definition FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`,
     );
-    return ["SET check_function_bodies = off;", ...sequences.map((name) => `CREATE SEQUENCE "${name}";`), ...functions.rows.map((f) => `${f.definition};`)].join("\n");
+    return [
+      "SET check_function_bodies = off;",
+      ...sequences.map((name) => `CREATE SEQUENCE "${name}";`),
+      ...functions.rows.map((f) => `${f.definition};`),
+    ].join("\n");
   } finally {
     await client.end();
   }
@@ -214,7 +217,13 @@ describe("schema drift", () => {
       if (a !== undefined && b !== undefined && normalise(a) === normalise(b)) continue;
       if (b === undefined && key in MIGRATIONS_ONLY) continue;
       if (a === undefined && key in SCHEMA_ONLY) continue;
-      differences.push(a === undefined ? `${key}: only in schema.prisma: ${b}` : b === undefined ? `${key}: only in the migrations: ${a}` : `${key}: migrations ${a} / schema.prisma ${b}`);
+      differences.push(
+        a === undefined
+          ? `${key}: only in schema.prisma: ${b}`
+          : b === undefined
+            ? `${key}: only in the migrations: ${a}`
+            : `${key}: migrations ${a} / schema.prisma ${b}`,
+      );
     }
     expect(differences.sort()).toEqual([]);
     // Every listed exception is still there: a list that names what no longer exists misleads.
@@ -244,10 +253,10 @@ describe("the migration runner", () => {
         "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
         "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,
         "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(), "applied_steps_count" INTEGER NOT NULL DEFAULT 0)`);
-      await client.query(
-        `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, rolled_back_at) VALUES ($1, 'x', $2, now(), now())`,
-        [randomUUID(), all[0]],
-      );
+      await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, rolled_back_at) VALUES ($1, 'x', $2, now(), now())`, [
+        randomUUID(),
+        all[0],
+      ]);
       expect(await pendingMigrations(client)).toEqual(all);
       expect(await migrate(url)).toEqual(all);
       expect(await pendingMigrations(client)).toEqual([]);

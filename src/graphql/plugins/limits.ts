@@ -68,9 +68,7 @@ export function operationLimitErrors(
   if (!operation) return [];
   const unstorable = unstorableTextError(document, variables);
   if (unstorable) return [unstorable];
-  const fragments = new Map(
-    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
-  );
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
   const vars = variables ?? {};
   const errors: GraphQLError[] = [];
   const memo = new Map<string, number>();
