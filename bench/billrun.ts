@@ -13,7 +13,7 @@ import { ensureDatabase } from "../src/database.ts";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/log.ts";
-import { seedBulkAccounts } from "./seed.ts";
+import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 

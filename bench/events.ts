@@ -24,7 +24,7 @@ import { migrate } from "../src/db/migrate.ts";
 import { startHttpServer } from "../src/http.ts";
 import { createLogger } from "../src/log.ts";
 import { waitForStatus } from "./billrun.ts";
-import { seedBulkAccounts } from "./seed.ts";
+import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const ACCOUNTS = Number(process.env.BENCH_EVENT_ACCOUNTS ?? 10_000);

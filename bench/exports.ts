@@ -13,7 +13,7 @@ import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { startHttpServer } from "../src/http.ts";
 import { createLogger } from "../src/log.ts";
-import { seedBulkAccounts } from "./seed.ts";
+import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const INVOICES = Number(process.env.BENCH_INVOICES ?? 100_000);
 const TOKEN = "brt_bench_exports_token_0123456789";

@@ -3,7 +3,7 @@ import type { Config } from "./config.ts";
 import { createDb, type Db, type DbOptions } from "./db/client.ts";
 import { startJobs, type Jobs } from "./jobs.ts";
 import { EventBus } from "./events/bus.ts";
-import { EventLoader } from "./events/streams.ts";
+import { EventLoader } from "./events/loader.ts";
 import { AccessWatch } from "./auth/access.ts";
 import type { Logger } from "./log.ts";
 
@@ -45,7 +45,7 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
     pool,
     jobs,
     events,
-    eventLoader: null as unknown as EventLoader,
+    eventLoader: new EventLoader(db),
     access,
     log,
     close: async () => {
@@ -57,6 +57,5 @@ export async function startApp(config: Config, databaseUrl: string, log: Logger,
       await pool.end();
     },
   };
-  app.eventLoader = new EventLoader(app);
   return app;
 }

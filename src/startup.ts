@@ -1,6 +1,7 @@
 // Start-up failures: one short message that names the cause and the fix, on stderr, and exit 1.
 import { createServer } from "node:net";
-import type { Logger } from "./log.ts";
+// pino's own type: log.ts imports this module for its redaction.
+import type { Logger } from "pino";
 
 /**
  * A start-up failure we understand: `reason` says what is wrong, `fix` what to do, `details`

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { Account, Charge, Subscription, UsageRecord } from "../generated/prisma/client.ts";
+import { AccountStatus, BillingPeriod, BillingTiming, ChargeType } from "../generated/prisma/enums.ts";
 import { ConflictError, conflictOnDuplicate, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { currencyCode, email, normaliseText, parseInput, text, trimmedName } from "../validation.ts";
 import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
@@ -19,7 +20,7 @@ const accountFields = {
   // Only white space or invisible characters: no bill-to contact, as empty.
   billToEmail: z.string().transform(normaliseText).pipe(z.union([z.literal(""), email])),
   paymentTermDays: z.number().int().min(0, "payment terms must not be negative").max(3650, "payment terms must be at most 3650 days"),
-  status: z.enum(["ACTIVE", "INACTIVE"]),
+  status: z.enum(AccountStatus),
 };
 
 const createAccountInput = z.object({
@@ -67,14 +68,14 @@ export async function updateAccount(db: Db, input: unknown): Promise<Account> {
 const chargeInput = z
   .object({
     name: trimmedName(100),
-    type: z.enum(["ONE_TIME", "RECURRING", "USAGE"]),
+    type: z.enum(ChargeType),
     currency: currencyCode.optional(),
     price: decimalString("price"),
     quantity: nonNegativeDecimal("quantity").default("1"),
     startDate: isoDate.optional(),
     endDate: isoDate.optional(),
-    billingPeriod: z.enum(["MONTH", "QUARTER", "SEMI_ANNUAL", "ANNUAL"]).optional(),
-    billingTiming: z.enum(["IN_ADVANCE", "IN_ARREARS"]).optional(),
+    billingPeriod: z.enum(BillingPeriod).optional(),
+    billingTiming: z.enum(BillingTiming).optional(),
     unitOfMeasure: trimmedName(40).optional(),
   })
   .superRefine((c, ctx) => {

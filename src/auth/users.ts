@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.ts";
-import type { ApiToken, Role, User } from "../generated/prisma/client.ts";
+import type { ApiToken, User } from "../generated/prisma/client.ts";
+import { Role } from "../generated/prisma/enums.ts";
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError, conflictOnDuplicate } from "../errors.ts";
 import { isUuid } from "../util.ts";
 import { email, parseInput, trimmedName } from "../validation.ts";
@@ -30,7 +31,7 @@ export async function authenticateToken(db: Db, authorization: string | null | u
 const createUserInput = z.object({
   email,
   name: trimmedName(200),
-  role: z.enum(["ADMIN", "OPERATOR", "VIEWER"]),
+  role: z.enum(Role),
 });
 
 export async function createUser(db: Db, input: unknown): Promise<{ user: User; token: string }> {
@@ -115,7 +116,7 @@ export async function revokeApiToken(db: Db, actor: User, id: string): Promise<A
 const updateUserInput = z.object({
   id: z.string(),
   name: trimmedName(200).optional(),
-  role: z.enum(["ADMIN", "OPERATOR", "VIEWER"]).optional(),
+  role: z.enum(Role).optional(),
   disabled: z.boolean().optional(),
 });
 

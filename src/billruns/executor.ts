@@ -7,7 +7,7 @@ import { loadBillingInputs } from "./load.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
-import { finishCancel, finishRemove } from "./service.ts";
+import { finishCancel, finishRemove } from "./rollback.ts";
 import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
 import { withLogFields } from "../log.ts";
 import { metrics, recordChunkCommitted } from "../observability/metrics.ts";

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { App } from "../app.ts";
 import { billAccount } from "../billing/engine.ts";
 import type { AccountResult } from "../billing/types.ts";
+import { ChargeType } from "../generated/prisma/enums.ts";
 import { formatMoney, minorUnits } from "../billing/money.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
@@ -10,9 +11,10 @@ import { isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { loadBillingInputs } from "./load.ts";
 import { readRun } from "./executor.ts";
+import { finishCancel, finishRemove } from "./rollback.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
-const chargeType = z.enum(["ONE_TIME", "RECURRING", "USAGE"]);
+const chargeType = z.enum(ChargeType);
 // A malformed id is reported on the list (not as `accountIds.0`), quoting it: the usual mistake is
 // an account number typed where an id belongs, and the message says where numbers go.
 const ids = (what: "account" | "subscription") =>
@@ -260,36 +262,6 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
   if (!canceledEarly) await finishCancel(app, billRunId, actorId);
 }
 
-/** The work of a cancel, in one transaction; also what recovery re-runs for a run stuck in CANCEL_IN_PROGRESS. */
-export async function finishCancel(app: App, billRunId: string, actorId: string | null): Promise<void> {
-  await transaction(app.pool, (sql) => finishCancelIn(sql, billRunId, actorId));
-}
-
-/** finishCancel's work in the caller's transaction. */
-export async function finishCancelIn(sql: Sql, billRunId: string, actorId: string | null): Promise<void> {
-  // The run's row stays locked until commit: the sweeper (supervisor.ts) sees it taken and
-  // leaves a cancel that a live process is doing alone.
-  await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
-  await rollBackDocuments(sql, billRunId);
-  await tryTransition(sql, billRunId, "finishCancel", { actorId });
-}
-
-async function rollBackDocuments(sql: Sql, billRunId: string): Promise<void> {
-  await sql.query(
-    `UPDATE charges c SET charged_through_date = m.through_before
-       FROM bill_run_charges m
-      WHERE m.bill_run_id = $1 AND c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_after`,
-    [billRunId],
-  );
-  await sql.query("DELETE FROM bill_run_charges WHERE bill_run_id = $1", [billRunId]);
-  await sql.query(
-    `UPDATE document_items SET voided = true
-      WHERE document_id IN (SELECT id FROM documents WHERE bill_run_id = $1 AND status = 'DRAFT') AND NOT voided`,
-    [billRunId],
-  );
-  await sql.query(`UPDATE documents SET status = 'CANCELED', canceled_at = now() WHERE bill_run_id = $1 AND status = 'DRAFT'`, [billRunId]);
-}
-
 /**
  * CANCELED or ERROR → REMOVE_IN_PROGRESS → REMOVED: the run and its documents are gone; its
  * events stay, ending with the REMOVED one (see `finishRemove`). Returns the run's id and number.
@@ -306,26 +278,6 @@ export async function deleteBillRun(app: App, billRunId: string, actorId: string
   });
   await finishRemove(app, billRunId, actorId);
   return { id: moved.id, billRunNumber: moved.billRunNumber };
-}
-
-/**
- * Deletes a run in REMOVE_IN_PROGRESS (also what recovery re-runs): its documents and work go,
- * its events stay. The last of them, REMOVE_IN_PROGRESS → REMOVED, is the run's tombstone: written
- * in the same transaction, before the row goes (the event takes the run's number from it), so
- * subscribers and clients resuming with `after` learn that the run is gone.
- */
-export async function finishRemove(app: App, billRunId: string, actorId: string | null = null): Promise<void> {
-  await transaction(app.pool, (sql) => finishRemoveIn(sql, billRunId, actorId));
-}
-
-/** finishRemove's work in the caller's transaction; the run's row is locked first, as finishCancelIn does. */
-export async function finishRemoveIn(sql: Sql, billRunId: string, actorId: string | null = null): Promise<void> {
-  const locked = await sql.query<{ status: string }>("SELECT status FROM bill_runs WHERE id = $1 FOR UPDATE", [billRunId]);
-  if (locked.rows[0]?.status !== "REMOVE_IN_PROGRESS") return;
-  // An ERROR run may have billed some accounts before it failed: free those periods first.
-  await rollBackDocuments(sql, billRunId);
-  await recordStatusEvent(sql, billRunId, "REMOVE_IN_PROGRESS", "REMOVED", actorId);
-  await sql.query("DELETE FROM bill_runs WHERE id = $1", [billRunId]);
 }
 
 /** A deleted run's id and number, read from its REMOVED event; null if no run of that id was deleted. */

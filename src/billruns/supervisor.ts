@@ -2,7 +2,7 @@ import os from "node:os";
 import type { App } from "../app.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { QUEUES } from "../jobs.ts";
-import { finishCancelIn, finishRemoveIn } from "./service.ts";
+import { finishCancelIn, finishRemoveIn } from "./rollback.ts";
 
 // Advisory-lock classes (two-int form). PRESENCE: held on a worker process's LISTEN session for
 // as long as the process lives, keyed by its worker_processes id. SWEEP: one sweeper at a time.

@@ -27,8 +27,13 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
- * Applies prisma/migrations in order, each in its own transaction, recording them in
- * Prisma's `_prisma_migrations` table so the Prisma CLI sees the same history.
+ * Applies the migrations of prisma/migrations not yet applied, in name order, each in its own
+ * transaction, and returns their names. A migration counts as applied when `_prisma_migrations`
+ * has a row for it that finished and was not rolled back (`prisma migrate resolve --rolled-back`
+ * marks one to be applied again); rows are written as the Prisma CLI writes them, so both see
+ * the same history. Every migrating process takes one advisory lock first: only one applies.
+ * Raises when a migration fails (its transaction is rolled back, nothing recorded) or when an
+ * applied migration's file changed since (checksum differs).
  * (Prisma 6.19's WebAssembly engine cannot read that table through the pg adapter, and a
  * server should not spawn a CLI at every start anyway.)
  */
@@ -82,11 +87,15 @@ export async function migrate(databaseUrl: string, log: (line: string) => void =
   }
 }
 
-/** True when every migration in prisma/migrations is applied (the /ready check). */
+/**
+ * The migrations of prisma/migrations not applied yet (finished and not rolled back), by name;
+ * empty when the database is up to date (the /ready check). A database without the history
+ * table has every migration pending.
+ */
 export async function pendingMigrations(client: pg.ClientBase | pg.Pool): Promise<string[]> {
   const all = await readMigrations();
   const done = await client
-    .query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`)
+    .query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`)
     .catch(() => ({ rows: [] as { migration_name: string }[] }));
   const names = new Set(done.rows.map((r) => r.migration_name));
   return all.map((m) => m.name).filter((n) => !names.has(n));

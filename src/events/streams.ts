@@ -1,19 +1,13 @@
 import type { App } from "../app.ts";
-import type { Account, BillRun, BillRunEvent, Subscription } from "../generated/prisma/client.ts";
+import type { Account, BillRun, Subscription } from "../generated/prisma/client.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid } from "../util.ts";
 import { Channel } from "./channel-iterator.ts";
-import { eventOfNotice, type EventNotice } from "./notices.ts";
+import type { EventLoader, FeedEvent } from "./loader.ts";
+import type { EventNotice } from "./notices.ts";
 
-/**
- * A stored event as subscriptions see it. One object per event is shared by every subscriber of
- * this process. Its run, account and subscription come with replayed events; for live ones they
- * are read once, and only if a subscription's selection asks for them (`eventRelation`). Events
- * outlive their run: `billRun` is null once the run is deleted (`billRunId` and `billRunNumber`
- * remain).
- */
-export type FeedEvent = BillRunEvent & { billRun?: BillRun | null; account?: Account | null; subscription?: Subscription | null };
+export type { FeedEvent };
 
 /** A run's last event when it is deleted (REMOVE_IN_PROGRESS → REMOVED): after it, the run has no events. */
 export const isRemoval = (event: { toStatus?: string | null; to?: string | null }): boolean => (event.toStatus ?? event.to) === "REMOVED";
@@ -48,43 +42,6 @@ function carries(feed: EventFeed, notice: EventNotice, oneRun: boolean): boolean
   if (notice.kind === "ALERT") return true;
   if (oneRun && isRemoval(notice)) return true;
   return notice.to === "ERROR" || (notice.from === "POST_IN_PROGRESS" && notice.to === "COMPLETED");
-}
-
-/**
- * Turns each committed event's notice into one shared object for every subscriber of this
- * process (that identity is what lets identical subscriptions execute once per event). The
- * notice carries the row; only a notice too large to carry it costs a read.
- */
-export class EventLoader {
-  // The bus hands the same notice object to every subscriber: the event lives as long as it does.
-  private readonly carried = new WeakMap<EventNotice, FeedEvent | null>();
-  // Reads of events whose notice could not carry them, shared by subscribers that reach them at
-  // different times (each drains at its own pace), for a while.
-  private readonly reads = new Map<string, Promise<FeedEvent | null>>();
-  private readonly app: App;
-  constructor(app: App) {
-    this.app = app;
-  }
-
-  /** The event at once when the notice carried it; otherwise null (use `load`). */
-  peek(notice: EventNotice): FeedEvent | null {
-    let event = this.carried.get(notice);
-    if (event === undefined) this.carried.set(notice, (event = eventOfNotice(notice)));
-    return event;
-  }
-
-  async load(notice: EventNotice): Promise<FeedEvent | null> {
-    const carried = this.peek(notice);
-    if (carried) return carried;
-    let reading = this.reads.get(notice.id);
-    if (!reading) {
-      reading = this.app.db.billRunEvent.findUnique({ where: { id: BigInt(notice.id) } });
-      this.reads.set(notice.id, reading);
-      setTimeout(() => this.reads.delete(notice.id), 10_000).unref();
-      reading.catch(() => this.reads.delete(notice.id));
-    }
-    return reading;
-  }
 }
 
 type Relation = "billRun" | "account" | "subscription";
@@ -296,7 +253,11 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
   let timer: NodeJS.Timeout | null = null;
   let latest: ProgressUpdate | null = null;
   let lastSent = 0;
-  let channel: Channel<ProgressUpdate>;
+  // Closed only after `unsubscribe` below is set.
+  const channel = new Channel<ProgressUpdate>(1_000, () => {
+    unsubscribe();
+    if (timer) clearTimeout(timer);
+  });
 
   const read = async () => {
     const run = await app.db.billRun.findUnique({ where: { id: billRunId }, select: { status: true, accountsProcessed: true, accountsTotal: true } });
@@ -333,10 +294,6 @@ export async function progressFeed(app: App, billRunId: string, intervalMs = 250
       timer = null;
       if (latest && !channel.isClosed) send(latest);
     }, wait);
-  });
-  channel = new Channel<ProgressUpdate>(1_000, () => {
-    unsubscribe();
-    if (timer) clearTimeout(timer);
   });
 
   const run = await read();

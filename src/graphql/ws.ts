@@ -4,9 +4,12 @@ import { CloseCode, handleProtocols, makeServer, type ServerOptions } from "grap
 import { createSourceEventStream, execute as executeEvent, GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
 import type { App } from "../app.ts";
 import { authenticateToken } from "../auth/users.ts";
-import { errorMasker, operationLimitErrors, stringParam, withRequestId, type Yoga } from "./yoga.ts";
+import { errorMasker } from "./plugins/error-masking.ts";
+import { operationLimitErrors } from "./plugins/limits.ts";
+import { withRequestId } from "./plugins/request-id.ts";
+import { stringParam, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
-import { normaliseOperationText } from "./text.ts";
+import { normaliseOperationText } from "./plugins/text.ts";
 import { FlushScheduler, Outbox } from "./ws-outbox.ts";
 import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
 import { metrics, watchSubscriptions } from "../observability/metrics.ts";

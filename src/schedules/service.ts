@@ -1,10 +1,11 @@
 import { z } from "zod";
 import type { App } from "../app.ts";
+import { DayOfWeek, RepeatType } from "../generated/prisma/enums.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { dateOnly, isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { assertTargetsExist, checkRunFilters, runFilterFields } from "../billruns/service.ts";
-import { DAYS_OF_WEEK, firstOccurrenceAtOrAfter, localDate, type Recurrence } from "./recurrence.ts";
+import { firstOccurrenceAtOrAfter, localDate, type Recurrence } from "./recurrence.ts";
 import { isValidTimeZone } from "./timezone.ts";
 
 const offset = (what: string) =>
@@ -14,8 +15,8 @@ const offset = (what: string) =>
 // that is accepted creates runs that are.
 const createScheduleInput = z
   .object({
-    repeatType: z.enum(["DAILY", "WEEKLY", "MONTHLY"]),
-    weeklyOnDay: z.enum(DAYS_OF_WEEK).optional(),
+    repeatType: z.enum(RepeatType),
+    weeklyOnDay: z.enum(DayOfWeek).optional(),
     dayOfMonth: z.number().int().min(1, "dayOfMonth is 1-31").max(31, "dayOfMonth is 1-31").optional(),
     monthlyOnEndOfMonth: z.boolean().default(false),
     runTime: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "runTime is a wall-clock time HH:MM, 00:00 to 23:59"),

@@ -27,7 +27,7 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 
 /** True for a time-zone name such as "Europe/London" or "UTC" (not an offset like "+02:00"). */
 export function isValidTimeZone(timeZone: string): boolean {
-  if (!/^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(timeZone) || timeZone.length > 64) return false;
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(timeZone) || timeZone.length > 64) return false;
   try {
     formatter(timeZone);
     return true;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
-import { seedAccount, waitForStatus } from "../support/billing.ts";
+import { seedAccount, waitForJobsSettled, waitForStatus } from "../support/billing.ts";
+import { QUEUES } from "../../src/jobs.ts";
 import { processChunk, registerWorkers, startRun } from "../../src/billruns/executor.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
@@ -41,18 +42,7 @@ const targeted = async (runId: string) =>
   );
 
 /** Waits until every start job of the run has been handled by a worker. */
-async function startJobsDone(runId: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const open = await t.app.pool.query(
-      `SELECT 1 FROM pgboss.job WHERE name = 'billrun-start' AND data->>'billRunId' = $1 AND state NOT IN ('completed', 'failed', 'cancelled')`,
-      [runId],
-    );
-    if (open.rowCount === 0) return;
-    if (Date.now() > deadline) throw new Error(`start job of ${runId} still open`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const startJobsDone = (runId: string) => waitForJobsSettled(t, QUEUES.start, runId, 20_000);
 
 describe("pauseBillRun and resumeBillRun", () => {
   it("refuses ad-hoc runs, unknown ids, moves outside the table and viewers, changing nothing", async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
-import { seedAccount, waitForStatus } from "../support/billing.ts";
+import { seedAccount, waitForJobsSettled, waitForStatus } from "../support/billing.ts";
+import { QUEUES } from "../../src/jobs.ts";
 import { cancelRun, countRows, createRun, dataOf, getRun, nodes, postRun, updateAccountStatus, type Json } from "./helpers.ts";
 
 let t: TestApp;
@@ -118,7 +119,8 @@ describe("concurrent posting", () => {
 
     // More requests change nothing: same timestamps, same documents.
     for (const response of await fire()) expect(dataOf(response).postBillRun).toEqual({ __typename: "BillRun", id: run.id, status: "POSTED" });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Whatever post jobs the 40 requests left behind have run by now, and changed nothing.
+    await waitForJobsSettled(t, QUEUES.post, run.id);
     const reread = await getRun(t, run.id);
     expect(nodes(reread.invoices).map((i: Json) => [i.id, i.postedAt])).toEqual(invoices.map((i: Json) => [i.id, i.postedAt]));
     expect(reread.postedAt).toBe(posted.postedAt);

@@ -14,7 +14,7 @@ import { CHROMIUM, CHROMIUM_ARGS, chromiumUnavailable } from "../support/chromiu
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
-import { seedBulkAccounts } from "../../bench/seed.ts";
+import { seedBulkAccounts } from "../support/seed.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const ARTIFACTS = path.join(REPO, "test-artifacts");

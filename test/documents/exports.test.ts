@@ -4,7 +4,7 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { startServer } from "../support/server.ts";
 import { createRun, dataOf, type Json } from "../billruns/helpers.ts";
-import { seedBulkAccounts } from "../../bench/seed.ts";
+import { seedBulkAccounts } from "../support/seed.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import type { HttpServer } from "../../src/http.ts";
 

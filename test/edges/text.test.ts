@@ -3,7 +3,7 @@ import { getNamedType, Kind, parse, visit, type FieldNode } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { schema } from "../../src/graphql/schema.ts";
-import { normaliseOperationText } from "../../src/graphql/text.ts";
+import { normaliseOperationText } from "../../src/graphql/plugins/text.ts";
 import { normaliseText } from "../../src/validation.ts";
 import { dataOf, type Json } from "../billruns/helpers.ts";
 import { literalWith, positionsIn, reachableFields } from "./schema-walk.ts";

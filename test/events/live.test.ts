@@ -43,11 +43,13 @@ describe("live bill-run events over graphql-ws", () => {
   it("streams a full run's status changes in order, from a worker in another process", async () => {
     await seedAccount(t, { charges: [{ type: "RECURRING", price: "10.00", billingPeriod: "MONTH" }] });
     const client = wsClient(server.wsUrl, t.tokens.viewer);
+    const subscribersBefore = t.app.events.subscriberCount;
     const all = collect<StatusEvent>(client, STATUS, {}, 100, 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // subscribed before the run exists
+    // Subscribed before the run exists: its feed listens on this process's bus.
+    await until(() => t.app.events.subscriberCount > subscribersBefore);
     const id = await createBillRun(t.app, { targetDate: "2026-02-01", autoPost: true }, { createdById: null });
     await waitForStatus(t, id, ["POSTED"]);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await until(() => all.results.some((r) => r.billRunStatusChanged.billRun.id === id && r.billRunStatusChanged.status === "POSTED"));
     await client.dispose();
     const mine = all.results.filter((r) => r.billRunStatusChanged.billRun.id === id).map((r) => r.billRunStatusChanged);
     expect(mine.map((e) => [e.previousStatus, e.status])).toEqual([

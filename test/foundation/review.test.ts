@@ -8,7 +8,7 @@ import { registerWorkers } from "../../src/billruns/executor.ts";
 import { availableActions, type BillRunAction } from "../../src/billruns/transitions.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
-import { seedBulkAccounts } from "../../bench/seed.ts";
+import { seedBulkAccounts } from "../support/seed.ts";
 import type { BillRunStatus } from "../../src/generated/prisma/enums.ts";
 
 type Json = any;

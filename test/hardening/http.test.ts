@@ -205,8 +205,8 @@ describe("request ids and masked errors", () => {
 describe("/ready", () => {
   const sockets = new Set<Socket>();
   let blackhole: Server;
-  let secondServers: HttpServer[] = [];
-  let pools: pg.Pool[] = [];
+  const secondServers: HttpServer[] = [];
+  const pools: pg.Pool[] = [];
 
   beforeAll(async () => {
     // Accepts connections and never answers: a database host that hangs.

@@ -28,7 +28,7 @@ async function failedStart(env: Record<string, string>, user: RunAs | null = nul
   const { code } = await service.exited;
   expect(code, service.stdout() + service.stderr()).toBe(1);
   // One message, no stack trace and no "undefined".
-  expect(service.stderr()).toMatch(/Billrun could not start: .+\n(?:.*\n)*  Fix: .+/);
+  expect(service.stderr()).toMatch(/Billrun could not start: .+\n(?:.*\n)* {2}Fix: .+/);
   expect(service.stderr()).not.toMatch(/\n\s+at |undefined|triggerUncaughtException/);
   return service;
 }
@@ -138,7 +138,7 @@ for (const variant of variants()) {
       const service = spawnService(["start"], { BILLRUN_DATA_DIR: path.join(dir, "data"), PORT: "0", BILLRUN_DEMO_DATA: "false" }, variant.user, dir);
       const { code } = await service.exited;
       expect(code, service.stdout() + service.stderr()).toBe(1);
-      expect(service.stderr()).toMatch(/Billrun could not start: .+\n(?:.*\n)*  Fix: .+/);
+      expect(service.stderr()).toMatch(/Billrun could not start: .+\n(?:.*\n)* {2}Fix: .+/);
       return service;
     }
 

@@ -85,8 +85,7 @@ describe("email delivery", () => {
 
       await smtp.start();
       await smtp.waitFor((r) => r.some((m) => m.subject.includes(run.billRunNumber)));
-      // Give a duplicate every chance to show up.
-      await new Promise((r) => setTimeout(r, 600));
+      // A duplicate would be sent by now: flush returns once nothing is due and nothing is in flight.
       await mailer.flush();
       const mails = smtp.received.filter((m) => m.subject.includes(run.billRunNumber));
       expect(mails).toHaveLength(1);
@@ -112,8 +111,8 @@ describe("email delivery", () => {
     const mailer = startMailer(t.app, { concurrency: 1 });
     try {
       // While its lease runs, nobody else touches it.
+      // flush claims whatever is due, as a lane would: the leased message is not.
       await mailer.flush();
-      await new Promise((r) => setTimeout(r, 200));
       expect(smtp.received.filter((m) => m.subject.includes("crash-1"))).toHaveLength(1);
       // The lease expires (time passes): the message is sent again.
       await t.app.pool.query("UPDATE email_outbox SET next_attempt_at = now() - interval '1 second' WHERE id = $1", [id]);
@@ -135,8 +134,8 @@ describe("email delivery", () => {
     const mailers = [startMailer(t.app, { concurrency: 4 }), startMailer(other, { concurrency: 4 })];
     try {
       await smtp.waitFor((r) => r.filter((m) => m.subject.includes(" race-")).length >= 40);
+      // Nothing due and nothing in flight in either process: a duplicate would have been sent.
       await Promise.all(mailers.map((m) => m.flush()));
-      await new Promise((r) => setTimeout(r, 300));
     } finally {
       await Promise.all(mailers.map((m) => m.stop()));
       await other.close();

@@ -13,6 +13,23 @@ export async function waitForStatus(t: TestApp, billRunId: string, statuses: str
   throw new Error(`bill run ${billRunId} stayed ${status}, expected ${statuses.join("/")}`);
 }
 
+/**
+ * Polls until no job of `queue` for the run is waiting, retrying or running (pg-boss's job table):
+ * after it, whatever those jobs were going to change has changed.
+ */
+export async function waitForJobsSettled(t: TestApp, queue: string, billRunId: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await t.app.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND data->>'billRunId' = $2 AND state IN ('created', 'retry', 'active')`,
+      [queue, billRunId],
+    );
+    if (open.rows[0]!.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${open.rows[0]!.n} ${queue} job(s) of bill run ${billRunId} still open`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export interface ChargeSpec {
   name?: string;
   type: "ONE_TIME" | "RECURRING" | "USAGE";

@@ -1,5 +1,6 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import * as enums from "../../generated/prisma/enums.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
@@ -8,11 +9,11 @@ import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempot
 import { ValidationError } from "../../errors.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 
-export const AccountStatusEnum = builder.enumType("AccountStatus", { values: ["ACTIVE", "INACTIVE"] as const });
-export const SubscriptionStatusEnum = builder.enumType("SubscriptionStatus", { values: ["ACTIVE", "CANCELLED"] as const });
-export const ChargeTypeEnum = builder.enumType("ChargeType", { values: ["ONE_TIME", "RECURRING", "USAGE"] as const });
-export const BillingPeriodEnum = builder.enumType("BillingPeriod", { values: ["MONTH", "QUARTER", "SEMI_ANNUAL", "ANNUAL"] as const });
-export const BillingTimingEnum = builder.enumType("BillingTiming", { values: ["IN_ADVANCE", "IN_ARREARS"] as const });
+export const AccountStatusEnum = builder.enumType(enums.AccountStatus, { name: "AccountStatus" });
+export const SubscriptionStatusEnum = builder.enumType(enums.SubscriptionStatus, { name: "SubscriptionStatus" });
+export const ChargeTypeEnum = builder.enumType(enums.ChargeType, { name: "ChargeType" });
+export const BillingPeriodEnum = builder.enumType(enums.BillingPeriod, { name: "BillingPeriod" });
+export const BillingTimingEnum = builder.enumType(enums.BillingTiming, { name: "BillingTiming" });
 
 /** An account's subscriptions, by number. */
 const ACCOUNT_SUBSCRIPTIONS: KeysetOrder = { name: "Account.subscriptions", keys: [{ field: "subscriptionNumber", direction: "asc", type: "text" }] };

@@ -1,5 +1,7 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { BillRunStatus } from "../../generated/prisma/enums.ts";
+import { describedValues } from "../enums.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { dateOnly, isUuid } from "../../util.ts";
@@ -13,19 +15,9 @@ import { UserType } from "./users.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
-  values: {
-    PENDING: {},
-    PAUSED: {},
-    PROCESSING: {},
-    COMPLETED: {},
-    ERROR: {},
-    POST_IN_PROGRESS: {},
-    POSTED: {},
-    CANCEL_IN_PROGRESS: {},
-    CANCELED: {},
-    REMOVE_IN_PROGRESS: {},
-    REMOVED: { description: "The run was deleted. Only the last status change of a deleted run has it; no run is ever listed with it." },
-  } as const,
+  values: describedValues(BillRunStatus, {
+    REMOVED: "The run was deleted. Only the last status change of a deleted run has it; no run is ever listed with it.",
+  }),
 });
 
 export const BillRunActionEnum = builder.enumType("BillRunAction", {
@@ -66,7 +58,7 @@ const StatusHistoryEntry = builder.prismaObject("BillRunEvent", {
   }),
 });
 
-const FailedSubscriptionType = builder.prismaObject("BillRunFailedSubscription", {
+builder.prismaObject("BillRunFailedSubscription", {
   name: "FailedSubscription",
   fields: (t) => ({
     subscription: t.relation("subscription"),
@@ -458,7 +450,7 @@ builder.queryFields((t) => ({
 }));
 
 function billRunsWhere(args: {
-  status?: readonly string[] | null;
+  status?: readonly BillRunStatus[] | null;
   hasErrors?: boolean | null;
   targetDateFrom?: string | null;
   targetDateTo?: string | null;
@@ -466,7 +458,7 @@ function billRunsWhere(args: {
   const where: Prisma.BillRunWhereInput[] = [];
   if (args.targetDateFrom) where.push({ targetDate: { gte: dateOnly(args.targetDateFrom) } });
   if (args.targetDateTo) where.push({ targetDate: { lte: dateOnly(args.targetDateTo) } });
-  if (args.status && args.status.length > 0) where.push({ status: { in: args.status as never } });
+  if (args.status && args.status.length > 0) where.push({ status: { in: [...args.status] } });
   if (args.hasErrors !== null && args.hasErrors !== undefined) where.push(hasErrorsWhere(args.hasErrors));
   return { AND: where };
 }

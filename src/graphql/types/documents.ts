@@ -1,4 +1,6 @@
 import { builder } from "../builder.ts";
+import { DocumentStatus, ItemKind } from "../../generated/prisma/enums.ts";
+import { describedValues } from "../enums.ts";
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
@@ -6,12 +8,12 @@ import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 import { DOCUMENT_LINK_SECONDS, signedDocumentUrl } from "../../documents/links.ts";
 
-export const DocumentStatusEnum = builder.enumType("DocumentStatus", { values: ["DRAFT", "POSTED", "CANCELED"] as const });
+export const DocumentStatusEnum = builder.enumType(DocumentStatus, { name: "DocumentStatus" });
 const ItemKindEnum = builder.enumType("ItemKind", {
-  values: {
-    CHARGE: { description: "Service billed for its period." },
-    CREDIT: { description: "Service billed in advance and given back after a cancellation." },
-  } as const,
+  values: describedValues(ItemKind, {
+    CHARGE: "Service billed for its period.",
+    CREDIT: "Service billed in advance and given back after a cancellation.",
+  }),
 });
 
 export const DocumentItemType = builder.prismaObject("DocumentItem", {

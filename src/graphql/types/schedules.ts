@@ -1,24 +1,25 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { BillRunScheduleStatus, DayOfWeek, RepeatType } from "../../generated/prisma/enums.ts";
+import { describedValues } from "../enums.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
-import { DAYS_OF_WEEK } from "../../schedules/recurrence.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { BILL_RUNS, BillRunType } from "./billruns.ts";
 import { UserType } from "./users.ts";
 
 const ScheduleStatusEnum = builder.enumType("BillRunScheduleStatus", {
-  values: {
-    ACTIVE: { description: "Creates a run at each occurrence." },
-    PAUSED: { description: "Creates nothing; resuming starts again from the next occurrence (missed ones are not made up)." },
-    CANCELED: { description: "Ended for good." },
-  } as const,
+  values: describedValues(BillRunScheduleStatus, {
+    ACTIVE: "Creates a run at each occurrence.",
+    PAUSED: "Creates nothing; resuming starts again from the next occurrence (missed ones are not made up).",
+    CANCELED: "Ended for good.",
+  }),
 });
-const RepeatTypeEnum = builder.enumType("RepeatType", { values: ["DAILY", "WEEKLY", "MONTHLY"] as const });
-const DayOfWeekEnum = builder.enumType("DayOfWeek", { values: DAYS_OF_WEEK });
+const RepeatTypeEnum = builder.enumType(RepeatType, { name: "RepeatType" });
+const DayOfWeekEnum = builder.enumType(DayOfWeek, { name: "DayOfWeek" });
 
 const BillRunScheduleType = builder.prismaObject("BillRunSchedule", {
   description: "Creates bill runs at runTime (wall clock in timeZone) on the days its rule names.",
@@ -112,8 +113,8 @@ const SCHEDULES: KeysetOrder = {
   ],
 };
 
-function schedulesWhere(args: { status?: readonly string[] | null }): Prisma.BillRunScheduleWhereInput {
-  return args.status && args.status.length > 0 ? { status: { in: args.status as never } } : {};
+function schedulesWhere(args: { status?: readonly BillRunScheduleStatus[] | null }): Prisma.BillRunScheduleWhereInput {
+  return args.status && args.status.length > 0 ? { status: { in: [...args.status] } } : {};
 }
 
 builder.queryFields((t) => ({

@@ -1,6 +1,7 @@
 import { GraphQLError, type GraphQLResolveInfo } from "graphql";
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { Role } from "../../generated/prisma/enums.ts";
 import { connectionOf, pageOf, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import type { Context } from "../context.ts";
 import type { ApiToken, User } from "../../generated/prisma/client.ts";
@@ -8,7 +9,7 @@ import { createApiToken, createUser, hasRole, revokeApiToken, updateUser } from 
 import { isUuid } from "../../util.ts";
 import { parseSettingsUpdate } from "../../documents/settings.ts";
 
-export const RoleEnum = builder.enumType("Role", { values: ["ADMIN", "OPERATOR", "VIEWER"] as const });
+export const RoleEnum = builder.enumType(Role, { name: "Role" });
 
 export const UserType = builder.prismaObject("User", {
   fields: (t) => ({

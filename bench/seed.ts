@@ -1,2 +1,0 @@
-// The bulk seeding lives with the tests that use it too.
-export { seedBulkAccounts } from "../test/support/seed.ts";
