@@ -113,7 +113,7 @@ describe("a bill run over a few hundred accounts", () => {
     // its transaction waits at the charge update while the other chunks commit.
     const holder = new pg.Client({ connectionString: t.databaseUrl });
     await holder.connect();
-    let billRunId = "";
+    let billRunId!: string;
     try {
       await holder.query("BEGIN");
       await holder.query(

@@ -25,7 +25,7 @@ const WebhookDeliveryStatusEnum = builder.enumType("WebhookDeliveryStatus", {
   } as const,
 });
 
-const WebhookDeliveryAttemptType = builder.prismaObject("WebhookDeliveryAttempt", {
+builder.prismaObject("WebhookDeliveryAttempt", {
   description: "One HTTP request of a delivery.",
   fields: (t) => ({
     attemptedAt: t.expose("attemptedAt", { type: "DateTime" }),
