@@ -104,8 +104,8 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     expect(totals).toContain("EUR 1,234.50");
     expect(totals).toContain("USD 37.50");
     // Times name their zone; the run took a measured while.
-    expect(await page.locator(".details").textContent()).toMatch(/EST|EDT|GMT-[45]/);
-    expect(await page.locator(".details").textContent()).toContain("America/New_York");
+    expect(await page.locator(".summary .details").textContent()).toMatch(/EST|EDT|GMT-[45]/);
+    expect(await page.locator(".summary .details").textContent()).toContain("America/New_York");
     await page.locator('[data-counter="duration"]').getByText(/accounts\/s/).waitFor();
   });
 

@@ -56,7 +56,7 @@ describe.skipIf(unavailable !== null)("run page", () => {
     const origin = new URL(http.url).origin;
     await page.goto(`${origin}/`);
     await page.evaluate((token) => localStorage.setItem("billrun.token", token), t.tokens.viewer);
-    await page.goto(`${origin}/#/runs/${encodeURIComponent(id)}`);
+    await page.goto(`${origin}/bill-runs/${encodeURIComponent(id)}`);
     const block = page.getByRole("region", { name: "Timing" });
     await block.locator('[data-metric="processing"]').filter({ hasNotText: "—" }).waitFor();
     const text = async (key: string) => (await block.locator(`[data-metric="${key}"]`).textContent())!;
