@@ -4,10 +4,12 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
 import { createEndpoint, sendTest } from "../../src/webhooks/endpoints.ts";
+import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
 import { schema } from "../../src/graphql/schema.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { cancelRun, createRun, dataOf, deleteRun, type Json } from "../billruns/helpers.ts";
 import { reachableFields, type FieldSite } from "./schema-walk.ts";
+import { csv, importAndWait } from "../imports/helpers.ts";
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 const b64url = (text: string) => Buffer.from(text, "utf8").toString("base64url");
@@ -44,20 +46,27 @@ const siteName = (site: FieldSite) => `${site.parentType.name}.${site.field.name
 
 describe("every connection checks its cursors", () => {
   let t: TestApp;
+  let runner: ImportRunner | undefined;
   let sites: FieldSite[];
   beforeAll(async () => {
     // The webhook endpoint's URL is on this machine; no deliverer runs here, so nothing is sent.
     t = await createTestApp({ BILLRUN_CHUNK_SIZE: "10", BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true" });
     await registerWorkers(t.app, 1);
     // Something in every list: an invoice, a credit memo, a failed account, a schedule, tokens,
-    // a webhook endpoint and its deliveries (the runs' events and a test event).
+    // a webhook endpoint and its deliveries (the runs' events and a test event), an import job
+    // and its rejected rows.
     const admin = await t.app.db.user.findFirstOrThrow({ where: { role: "ADMIN" } });
     const endpoint = await createEndpoint(
       t.app,
       { url: "https://127.0.0.1/billrun-events", eventTypes: ["bill_run.status_changed", "invoice.posted"], description: "ERP" },
       admin.id,
     );
-    const billed = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "10" }, { type: "ONE_TIME", price: "20" }] });
+    const billed = await seedAccount(t, {
+      charges: [
+        { type: "ONE_TIME", price: "10" },
+        { type: "ONE_TIME", price: "20" },
+      ],
+    });
     const credited = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "-5" }] });
     const failing = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "7" }] });
     const run = await createRun(t, { targetDate: "2026-02-01", accountIds: [billed.account.id, credited.account.id, failing.account.id] });
@@ -73,6 +82,20 @@ describe("every connection checks its cursors", () => {
     await waitForStatus(t, third.id, ["COMPLETED"]);
     await sendTest(t.app, endpoint.id, admin.id);
     const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "23:59", timeZone: "UTC" }, admin.id);
+    runner = startImportRunner(t.app, { pollMs: 100 });
+    // Two rows refused (no name, an unknown currency), one imported.
+    const importJob = await importAndWait(
+      t,
+      "ACCOUNTS",
+      "CSV",
+      csv(
+        "accountNumber,name,currency,billCycleDay,batch,billToEmail,paymentTermDays,status",
+        "CURSOR-IMP-1,Imported,USD,1,,,,",
+        "CURSOR-IMP-2,,USD,1,,,,",
+        "CURSOR-IMP-3,Refused,XXX,1,,,,",
+      ),
+    );
+    expect(importJob).toMatchObject({ status: "COMPLETED", rowsImported: 1, rowsRejected: 2 });
     // Reach nested lists through rows that exist.
     sites = reachableFields(schema, {
       "Query.account.id": `"${billed.account.id}"`,
@@ -82,9 +105,13 @@ describe("every connection checks its cursors", () => {
       "Query.billRunSchedule.id": `"${scheduleId}"`,
       "Query.billingPreview.accountId": `"${billed.account.id}"`,
       "Query.webhookEndpoint.id": `"${endpoint.id}"`,
+      "Query.importJob.id": `"${importJob.id}"`,
     }).filter((site) => site.operation === "query" && getNamedType(site.field.type).name.endsWith("Connection"));
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await runner?.stop();
+    await t?.close();
+  });
 
   const query = (site: FieldSite, extra: Record<string, string>) =>
     t.gql<Json, unknown>(site.wrap(`target: ${site.field.name}${site.argsText(extra)} { totalCount edges { cursor } pageInfo { endCursor } }`));
@@ -100,11 +127,13 @@ describe("every connection checks its cursors", () => {
         "BillRun.failedAccounts",
         "BillRun.invoices",
         "BillRunSchedule.runs",
+        "ImportJob.errors",
         "Query.accounts",
         "Query.apiTokens",
         "Query.billRunSchedules",
         "Query.billRuns",
         "Query.failedAccounts",
+        "Query.importJobs",
         "Query.webhookEndpoints",
         "WebhookEndpoint.deliveries",
       ]),
@@ -178,10 +207,20 @@ describe("every connection checks its cursors", () => {
     const all = dataOf(await t.gql<Json, unknown>(`{ accounts(first: 100) { edges { cursor node { accountNumber } } } }`)).accounts.edges;
     expect(all.length).toBeGreaterThanOrEqual(5);
     const numbers = all.map((e: Json) => e.node.accountNumber);
-    const last2 = dataOf(await t.gql<Json, unknown>(`query($b: String) { accounts(last: 2, before: $b) { edges { node { accountNumber } } pageInfo { hasPreviousPage hasNextPage } } }`, { b: all[4].cursor })).accounts;
+    const last2 = dataOf(
+      await t.gql<Json, unknown>(
+        `query($b: String) { accounts(last: 2, before: $b) { edges { node { accountNumber } } pageInfo { hasPreviousPage hasNextPage } } }`,
+        { b: all[4].cursor },
+      ),
+    ).accounts;
     expect(last2.edges.map((e: Json) => e.node.accountNumber)).toEqual(numbers.slice(2, 4));
     expect(last2.pageInfo).toEqual({ hasPreviousPage: true, hasNextPage: true });
-    const between = dataOf(await t.gql<Json, unknown>(`query($a: String, $b: String) { accounts(after: $a, before: $b) { edges { node { accountNumber } } } }`, { a: all[0].cursor, b: all[4].cursor })).accounts;
+    const between = dataOf(
+      await t.gql<Json, unknown>(`query($a: String, $b: String) { accounts(after: $a, before: $b) { edges { node { accountNumber } } } }`, {
+        a: all[0].cursor,
+        b: all[4].cursor,
+      }),
+    ).accounts;
     expect(between.edges.map((e: Json) => e.node.accountNumber)).toEqual(numbers.slice(1, 4));
   });
 });
@@ -246,7 +285,9 @@ describe("a cursor is a position, not a row", () => {
       ids.push(run.id);
     }
     const page = (after: string | null) =>
-      t.gql<Json, unknown>(`query($after: String) { billRuns(first: 3, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`, { after });
+      t.gql<Json, unknown>(`query($after: String) { billRuns(first: 3, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`, {
+        after,
+      });
     const first = dataOf(await page(null)).billRuns;
     expect(first.edges).toHaveLength(3);
     const lastSeen = first.edges[2].node.id;
@@ -272,7 +313,9 @@ describe("a cursor is a position, not a row", () => {
     await t.app.db.charge.deleteMany({ where: { subscription: { accountId: victim.node.id } } });
     await t.app.db.subscription.deleteMany({ where: { accountId: victim.node.id } });
     await t.app.db.account.delete({ where: { id: victim.node.id } });
-    const rest = dataOf(await t.gql<Json, unknown>(`query($a: String) { accounts(first: 100, after: $a) { edges { node { accountNumber } } } }`, { a: victim.cursor })).accounts;
+    const rest = dataOf(
+      await t.gql<Json, unknown>(`query($a: String) { accounts(first: 100, after: $a) { edges { node { accountNumber } } } }`, { a: victim.cursor }),
+    ).accounts;
     expect(rest.edges.map((e: Json) => e.node.accountNumber)).toEqual(all.slice(2).map((e: Json) => e.node.accountNumber));
   });
 });

@@ -2,7 +2,17 @@ import { getNamedType, GraphQLError, isInputObjectType, parseValue, type GraphQL
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { schema } from "../../src/graphql/schema.ts";
-import { argumentsText, isCustomScalar, literalWith, locationOf, positionsIn, reachableFields, SCALAR_SAMPLES, selectionFor } from "./schema-walk.ts";
+import {
+  argumentsText,
+  isCustomScalar,
+  literalWith,
+  locationOf,
+  positionsIn,
+  reachableFields,
+  SCALAR_SAMPLES,
+  selectionFor,
+  UPLOAD_SCALARS,
+} from "./schema-walk.ts";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -51,11 +61,22 @@ function typeAt(type: GraphQLInputType, position: string[]): GraphQLNamedType {
 const printPath = (path: string[]) => path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
 
 describe("a bad literal says where it is", () => {
-  it("every custom scalar of the schema has a sample, and the walk finds its positions", () => {
+  it("every custom scalar of the schema has a sample (an upload has none), and the walk finds its positions", () => {
     const scalars = Object.values(schema.getTypeMap()).filter((type) => isCustomScalar(type) && !type.name.startsWith("__"));
-    expect(scalars.map((s) => s.name).sort()).toEqual(Object.keys(SCALAR_SAMPLES).sort());
+    const uploads = scalars.filter((s) => UPLOAD_SCALARS.has(s.name));
+    expect(uploads.map((s) => s.name)).toEqual([...UPLOAD_SCALARS]);
+    expect(
+      scalars
+        .filter((s) => !UPLOAD_SCALARS.has(s.name))
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(Object.keys(SCALAR_SAMPLES).sort());
     const cases = literalCases();
     expect(cases.map((c) => c.name)).toContain("Mutation.createSubscription(input.charges.[].price)");
+    // An upload argument is walked like any other: its bad literal is refused too.
+    expect(cases.map((c) => c.name)).toEqual(
+      expect.arrayContaining(["Mutation.importAccounts(file)", "Mutation.importSubscriptions(file)", "Mutation.importUsage(file)"]),
+    );
     // Each scalar's literal error carries its node, whether or not the schema takes it as input yet.
     for (const scalar of scalars) {
       const node = parseValue(BAD);
@@ -97,9 +118,30 @@ describe("a bad literal says where it is", () => {
     expect(literal.errors![0]!.extensions).toMatchObject({ field: ["input", "charges", "1", "price"] });
 
     const variable = await t.gql(`mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) { __typename } }`, {
-      input: { accountId: "x", startDate: "2026-01-01", charges: [{ name: "A", type: "ONE_TIME", price: "1" }, { name: "B", type: "ONE_TIME", price: "1e3" }] },
+      input: {
+        accountId: "x",
+        startDate: "2026-01-01",
+        charges: [
+          { name: "A", type: "ONE_TIME", price: "1" },
+          { name: "B", type: "ONE_TIME", price: "1e3" },
+        ],
+      },
     });
     expect(variable.errors![0]!.message).toContain('"input.charges[1].price"');
+  });
+
+  it("a literal for a File argument is refused before anything runs: only a multipart part is a file", async () => {
+    const document = `mutation {
+  importAccounts(file: "accounts.csv", format: CSV) { __typename }
+}`;
+    const result = await t.gql(document, undefined, t.tokens.operator);
+    expect(result.errors).toHaveLength(1);
+    const [error] = result.errors!;
+    expect(error!.message).toMatch(/^Invalid value at "file" of field "importAccounts": File must be an uploaded file/);
+    expect(error!.locations).toEqual([locationOf(document, document.indexOf('"accounts.csv"'))]);
+    expect(error!.extensions).toMatchObject({ code: "VALIDATION", field: ["file"] });
+    expect(result.data).toBeUndefined();
+    expect(await t.app.db.importJob.count()).toBe(0);
   });
 
   it("a variable's default value and other literal mistakes are placed too", async () => {
@@ -107,7 +149,9 @@ describe("a bad literal says where it is", () => {
     expect(defaulted.errors![0]).toMatchObject({ locations: [{ line: 1, column: 18 }], extensions: { code: "VALIDATION", field: ["$d"] } });
     expect(defaulted.errors![0]!.message).toContain("Date must be");
 
-    const missing = await t.gql(`mutation { createSubscription(input: { accountId: "x", startDate: "2026-01-01", charges: [{ name: "A", price: "1" }] }) { __typename } }`);
+    const missing = await t.gql(
+      `mutation { createSubscription(input: { accountId: "x", startDate: "2026-01-01", charges: [{ name: "A", price: "1" }] }) { __typename } }`,
+    );
     expect(missing.errors![0]!.extensions).toMatchObject({ code: "VALIDATION", field: ["input", "charges", "0"] });
     expect(missing.errors![0]!.message).toContain('"ChargeInput.type"');
   });

@@ -26,6 +26,13 @@ export const SCALAR_SAMPLES: Record<string, string> = {
   DateTime: '"2026-01-01T00:00:00Z"',
 };
 
+/**
+ * Custom scalars no literal can stand for, so without a sample: a File is a part of a multipart
+ * request, which only a variable can name (through the request's `map`). A literal given for
+ * one is refused like any bad literal (test/edges/literals.test.ts).
+ */
+export const UPLOAD_SCALARS: ReadonlySet<string> = new Set(["File"]);
+
 /** A valid literal of `type` (required input fields only). */
 export function sampleLiteral(type: GraphQLInputType): string {
   if (isNonNullType(type)) return sampleLiteral(type.ofType);
@@ -47,6 +54,8 @@ export function sampleLiteral(type: GraphQLInputType): string {
       return '"x"';
   }
   const sample = SCALAR_SAMPLES[type.name];
+  if (!sample && UPLOAD_SCALARS.has(type.name))
+    throw new Error(`scalar ${type.name} is an upload: no literal stands for one; give the argument as an override`);
   if (!sample) throw new Error(`no sample literal for scalar ${type.name}: add one to SCALAR_SAMPLES`);
   return sample;
 }
@@ -116,7 +125,9 @@ export interface FieldSite {
 export function reachableFields(schema: GraphQLSchema, literals: Record<string, string> = {}): FieldSite[] {
   /** Literals given for `Type.field.argument`, e.g. a real id so that the field has a value. */
   const given = (type: GraphQLObjectType, field: GraphQLField<unknown, unknown>) =>
-    Object.fromEntries(field.args.filter((a) => `${type.name}.${field.name}.${a.name}` in literals).map((a) => [a.name, literals[`${type.name}.${field.name}.${a.name}`]!]));
+    Object.fromEntries(
+      field.args.filter((a) => `${type.name}.${field.name}.${a.name}` in literals).map((a) => [a.name, literals[`${type.name}.${field.name}.${a.name}`]!]),
+    );
   const sites: FieldSite[] = [];
   const reached = new Set<string>();
   const queue: { type: GraphQLObjectType; operation: FieldSite["operation"]; wrap: (inner: string) => string }[] = [];

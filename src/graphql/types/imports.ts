@@ -1,5 +1,7 @@
 import { GraphQLError } from "graphql";
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import type { ImportJob } from "../../generated/prisma/client.ts";
 import { isUuid } from "../../util.ts";
 import { ValidationError } from "../../errors.ts";
@@ -13,8 +15,11 @@ builder.scalarType("File", {
   // Checked by the resolver (a ValidationError on `file`), after authorization: a caller without
   // the role learns FORBIDDEN whatever it sent.
   parseValue: (value) => value as File,
-  parseLiteral: () => {
-    throw new GraphQLError("File must be an uploaded file: send the request as multipart/form-data (GraphQL multipart request specification)");
+  // No literal is a file: the error carries the literal's node, so it is located and placed like any scalar's.
+  parseLiteral: (node) => {
+    throw new GraphQLError("File must be an uploaded file: send the request as multipart/form-data (GraphQL multipart request specification)", {
+      nodes: node,
+    });
   },
 });
 
@@ -41,7 +46,7 @@ export const ImportStatusEnum = builder.enumType("ImportStatus", {
   } as const,
 });
 
-builder.prismaObject("ImportJobError", {
+const ImportRowErrorType = builder.prismaObject("ImportJobError", {
   name: "ImportRowError",
   description: "A rejected row: its first problem.",
   fields: (t) => ({
@@ -51,6 +56,18 @@ builder.prismaObject("ImportJobError", {
     message: t.exposeString("message"),
   }),
 });
+
+/** A job's rejected rows in file order: a line appears once per job. */
+const IMPORT_ROW_ERRORS: KeysetOrder = { name: "ImportJob.errors", keys: [{ field: "line", direction: "asc", type: "int" }] };
+
+/** Jobs newest first; the id orders those created in the same millisecond. */
+const IMPORT_JOBS: KeysetOrder = {
+  name: "importJobs",
+  keys: [
+    { field: "createdAt", direction: "desc", type: "timestamp" },
+    { field: "id", direction: "desc", type: "uuid" },
+  ],
+};
 
 const progressOf = (job: Pick<ImportJob, "status" | "sizeBytes" | "bytesDone">) =>
   job.status === "COMPLETED" ? 1 : job.sizeBytes > 0n ? Math.min(1, Number(job.bytesDone) / Number(job.sizeBytes)) : 0;
@@ -74,10 +91,21 @@ export const ImportJobType = builder.prismaObject("ImportJob", {
       resolve: (job) => progressOf(job),
     }),
     errorMessage: t.exposeString("errorMessage", { nullable: true, description: "Why a FAILED job stopped." }),
-    errors: t.relatedConnection(
-      "errors",
-      { cursor: "jobId_line", totalCount: true, query: { orderBy: { line: "asc" } }, description: "Rejected rows, in file order." },
-      { name: "ImportRowErrorConnection" },
+    errors: t.connection(
+      {
+        type: ImportRowErrorType,
+        description: "Rejected rows, in file order.",
+        select: (args, _ctx, nestedSelection) => {
+          const page = plannedPage(IMPORT_ROW_ERRORS, args);
+          const query = nestedSelection({ where: page.where, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
+          return { id: true, errors: withSortKeys(query, IMPORT_ROW_ERRORS), _count: { select: { errors: true } } };
+        },
+        resolve: (job, args) => {
+          const page = pageOf(IMPORT_ROW_ERRORS, job.id, args);
+          return connectionOf(IMPORT_ROW_ERRORS, job.id, page, job.errors, () => job._count.errors);
+        },
+      },
+      { name: "ImportRowErrorConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
       { name: "ImportRowErrorEdge" },
     ),
     createdBy: t.relation("createdBy", { nullable: true }),
@@ -106,18 +134,25 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { viewer: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => (isUuid(id) ? ctx.db.importJob.findUnique({ ...query, where: { id } }) : null),
+    resolve: (query, _root, { id }, ctx) => {
+      // Read the selection first: plugin-prisma reports a query left unused, even for a malformed id.
+      const selection = { ...query };
+      return isUuid(id) ? ctx.db.importJob.findUnique({ ...selection, where: { id } }) : null;
+    },
   }),
-  importJobs: t.prismaConnection(
+  importJobs: t.connection(
     {
       type: ImportJobType,
-      cursor: "id",
       authScopes: { viewer: true },
       description: "Newest first.",
-      totalCount: (_root, _args, ctx) => ctx.db.importJob.count(),
-      resolve: (query, _root, _args, ctx) => ctx.db.importJob.findMany({ ...query, orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+      resolve: async (_root, args, ctx, info) => {
+        const page = pageOf(IMPORT_JOBS, null, args);
+        const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), IMPORT_JOBS);
+        const rows = await ctx.db.importJob.findMany({ ...query, where: page.where, orderBy: page.orderBy, take: page.take });
+        return connectionOf(IMPORT_JOBS, null, page, rows, () => ctx.db.importJob.count());
+      },
     },
-    { name: "ImportJobConnection" },
+    { name: "ImportJobConnection", fields: (c) => ({ totalCount: c.int({ resolve: (connection) => totalCountOf(connection) }) }) },
     { name: "ImportJobEdge" },
   ),
 }));
@@ -143,7 +178,8 @@ builder.mutationFields((t) => ({
     type: ImportJobType,
     errors: {},
     authScopes: { operator: true },
-    description: "Creates subscriptions with their charges from a file: one row per charge, a subscription's rows consecutive, accounts named by accountNumber.",
+    description:
+      "Creates subscriptions with their charges from a file: one row per charge, a subscription's rows consecutive, accounts named by accountNumber.",
     args: {
       file: t.arg({ type: "File", required: true, description: FILE_DESCRIPTION }),
       format: t.arg({ type: ImportFormatEnum, required: true }),
