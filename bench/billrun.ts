@@ -16,6 +16,8 @@ import { createLogger } from "../src/log.ts";
 import { seedBulkAccounts } from "./seed.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
+// BENCH_PROFILE=1: load pg_stat_statements and print where the database's time went.
+const PROFILE = process.env.BENCH_PROFILE === "1";
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
@@ -31,7 +33,11 @@ export async function waitForStatus(app: Pick<App, "pool">, id: string, status: 
 
 export async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(dir, "pg"),
+    temporary: true,
+    settings: PROFILE ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", track_io_timing: "on" } : {},
+  });
   try {
     await ensureDatabase(pg.url(), "bench");
     const url = pg.url("bench");
@@ -47,6 +53,10 @@ export async function main(): Promise<void> {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
     await registerWorkers(app, config.workerConcurrency);
+    if (PROFILE) {
+      await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+      await app.pool.query("SELECT pg_stat_statements_reset()");
+    }
 
     started = Date.now();
     const id = await createBillRun(app, { targetDate: "2026-02-01" }, { createdById: null });
@@ -59,6 +69,7 @@ export async function main(): Promise<void> {
       [id],
     );
     const c = counts.rows[0]!;
+    if (PROFILE) await printProfile(app, id, runMs);
     console.log(
       `bill run PENDING → COMPLETED: ${seconds(runMs)} s, ${Math.round(ACCOUNTS / (runMs / 1000))} accounts/s ` +
         `(${c.invoice_count} invoices, ${c.items} items, ${c.failed_account_count} failed; chunk ${config.chunkSize}, ${config.workerConcurrency} workers)`,
@@ -76,7 +87,8 @@ export async function main(): Promise<void> {
     started = Date.now();
     await postBillRun(app, id, null);
     await waitForStatus(app, id, "POSTED");
-    console.log(`posting ${c.invoice_count} invoices: ${seconds(Date.now() - started)} s`);
+    const postMs = Date.now() - started;
+    console.log(`posting ${c.invoice_count} invoices: ${seconds(postMs)} s`);
     clearInterval(sampler);
     console.log(`peak memory (RSS) of the API+worker process during the run: ${Math.round(peakRss / 1024 / 1024)} MB`);
 
@@ -95,11 +107,54 @@ export async function main(): Promise<void> {
          FROM docs d JOIN subscriptions s ON s.account_id = d.account_id JOIN charges c ON c.subscription_id = s.id
         CROSS JOIN generate_series(1, CASE WHEN c.billing_timing = 'IN_ADVANCE' THEN 2 ELSE 1 END) AS p`,
     );
-    console.log(`one set-based INSERT ... SELECT of the same ${ACCOUNTS} invoices and ${c.items} items: ${seconds(Date.now() - started)} s`);
+    const floorMs = Date.now() - started;
+    console.log(`one set-based INSERT ... SELECT of the same ${ACCOUNTS} invoices and ${c.items} items: ${seconds(floorMs)} s`);
+    console.log(`the run costs ${(runMs / floorMs).toFixed(2)}× the set-based floor`);
     await app.close();
+    console.log(
+      JSON.stringify({
+        bench: "billrun",
+        accounts: ACCOUNTS,
+        runSeconds: Number(seconds(runMs)),
+        floorSeconds: Number(seconds(floorMs)),
+        ratio: Number((runMs / floorMs).toFixed(2)),
+        accountsPerSecond: Math.round(ACCOUNTS / (runMs / 1000)),
+        postSeconds: Number(seconds(postMs)),
+        peakRssMb: Math.round(peakRss / 1024 / 1024),
+        chunkSize: config.chunkSize,
+        workers: config.workerConcurrency,
+        cpus: os.availableParallelism(),
+        loadAverage: Number(os.loadavg()[0]!.toFixed(2)),
+      }),
+    );
   } finally {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Where the run's time went, as the database saw it: statements by total time, and the jobs' waits. */
+async function printProfile(app: Pick<App, "pool">, billRunId: string, runMs: number): Promise<void> {
+  const statements = await app.pool.query<{ calls: string; total: number; mean: number; rows: string; query: string }>(
+    `SELECT calls::text, total_exec_time AS total, mean_exec_time AS mean, rows::text, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 25`,
+  );
+  console.log(`profile: database time by statement (run took ${seconds(runMs)} s)`);
+  for (const s of statements.rows) {
+    console.log(`  ${seconds(s.total).padStart(7)} s  ${s.calls.padStart(6)} calls  ${s.mean.toFixed(1).padStart(8)} ms/call  ${s.rows.padStart(8)} rows  ${s.query.slice(0, 150)}`);
+  }
+  const jobs = await app.pool.query<{ name: string; jobs: string; wait: number; active: number; first: number; last: number }>(
+    `SELECT name, count(*)::text AS jobs,
+            sum(extract(epoch FROM started_on - created_on)) AS wait,
+            sum(extract(epoch FROM completed_on - started_on)) AS active,
+            extract(epoch FROM min(started_on) - (SELECT created_at FROM bill_runs WHERE id = $1::uuid)) AS first,
+            extract(epoch FROM max(completed_on) - (SELECT created_at FROM bill_runs WHERE id = $1::uuid)) AS last
+       FROM pgboss.job WHERE data->>'billRunId' = $1::text GROUP BY name ORDER BY first`,
+    [billRunId],
+  );
+  console.log("profile: jobs (seconds summed over jobs; first start and last end after the run was created)");
+  for (const j of jobs.rows) {
+    console.log(`  ${j.name.padEnd(16)} ${j.jobs.padStart(5)} jobs  queued ${Number(j.wait).toFixed(2)} s  active ${Number(j.active).toFixed(2)} s  first ${Number(j.first).toFixed(2)} s  last ${Number(j.last).toFixed(2)} s`);
   }
 }
 

@@ -262,6 +262,13 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
   let settled: (() => void) | null = null;
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
   // worker asks for the next at once instead of sleeping out its polling interval.
+  const workerIds = new Map<string, string[]>();
+  // A job sent while every worker sleeps out its polling interval waits up to that interval:
+  // wake the workers of a queue when its jobs are known to exist.
+  const wake = (queue: string) => {
+    if (stopping) return;
+    for (const id of workerIds.get(queue) ?? []) boss.notifyWorker(id);
+  };
   const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>) => {
     let workerId = "";
     workerId = await boss.work<T>(queue, options, async ([job]) => {
@@ -289,9 +296,14 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       }
       if (!stopping) boss.notifyWorker(workerId);
     });
+    workerIds.set(queue, [...(workerIds.get(queue) ?? []), workerId]);
   };
   for (let i = 0; i < concurrency; i++) {
-    await work<{ billRunId: string }>(QUEUES.start, (d) => startRun(app, d.billRunId));
+    await work<{ billRunId: string }>(QUEUES.start, async (d) => {
+      await startRun(app, d.billRunId);
+      // Its chunks are committed: this process's chunk workers start on them now (others poll).
+      wake(QUEUES.chunk);
+    });
     await work<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk));
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
@@ -299,9 +311,16 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
     app.log.error({ billRunId: d.billRunId }, "a bill-run job failed all its retries");
     await failRun(app, d.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
   });
+  // A run created (PENDING), resumed or sent to posting has its job committed with the event.
+  const unsubscribe = app.events.subscribe((notice) => {
+    if (notice.kind !== "STATUS") return;
+    if (notice.to === "PENDING") wake(QUEUES.start);
+    else if (notice.to === "POST_IN_PROGRESS") wake(QUEUES.post);
+  });
   return {
     stop: async (graceMs) => {
       stopping = true;
+      unsubscribe();
       for (const queue of [QUEUES.start, QUEUES.chunk, QUEUES.post, QUEUES.dead]) await boss.offWork(queue);
       if (inHand.size > 0) {
         app.log.info({ jobs: inHand.size, graceSeconds: graceMs / 1000 }, "waiting for the bill-run jobs in hand");
