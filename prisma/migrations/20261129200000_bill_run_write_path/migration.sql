@@ -1,7 +1,8 @@
 -- A bill run moves every billed charge's charged_through_date. That column is in no index, so
 -- PostgreSQL can update the row in place (a HOT update, no index entries) when its page has
--- room: leave that room. Pages written before this take it up as vacuum frees their old rows.
-ALTER TABLE "charges" SET (fillfactor = 70);
+-- room for the new version: half of each page, as every row of a page moves in the same run.
+-- Pages written before this take the room up as vacuum frees their old rows.
+ALTER TABLE "charges" SET (fillfactor = 50);
 
 -- Every query by (bill_run_id, status) also uses (bill_run_id, status, position), and lookups
 -- by account use the primary key (bill_run_id, account_id): this one only cost each snapshot
