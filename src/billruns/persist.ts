@@ -88,20 +88,20 @@ export async function applyResults(
   }
 
   if (moves.chargeId.length > 0) {
+    // Moved and recorded (for a cancel to move back) in one statement: the count is of both.
     const moved = await sql.query(
-      `UPDATE charges c SET charged_through_date = m.through_after
-         FROM unnest($1::uuid[], $2::date[], $3::date[]) AS m(charge_id, through_before, through_after)
-        WHERE c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before`,
-      [moves.chargeId, moves.from, moves.to],
+      `WITH moved AS (
+         UPDATE charges c SET charged_through_date = m.through_after
+           FROM unnest($2::uuid[], $3::date[], $4::date[]) AS m(charge_id, through_before, through_after)
+          WHERE c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before
+         RETURNING m.charge_id, m.through_before, m.through_after)
+       INSERT INTO bill_run_charges (bill_run_id, charge_id, through_before, through_after)
+       SELECT $1, charge_id, through_before, through_after FROM moved`,
+      [billRunId, moves.chargeId, moves.from, moves.to],
     );
     if (moved.rowCount !== moves.chargeId.length) {
       throw new ChargeMovedError(`${moves.chargeId.length - (moved.rowCount ?? 0)} charges were billed by someone else meanwhile`);
     }
-    await sql.query(
-      `INSERT INTO bill_run_charges (bill_run_id, charge_id, through_before, through_after)
-       SELECT $1, * FROM unnest($2::uuid[], $3::date[], $4::date[])`,
-      [billRunId, moves.chargeId, moves.from, moves.to],
-    );
   }
 
   if (documents.length > 0) await insertDocuments(sql, billRunId, documents);
