@@ -88,11 +88,14 @@ export async function main(): Promise<void> {
       for (const f of failures.rows) console.log(`  failed: ${f.accounts} × ${f.failure_code}: ${f.failure_message}`);
     }
 
+    const postCpuBefore = await cpuSeconds(pg.pid);
     started = Date.now();
     await postBillRun(app, id, null);
     await waitForStatus(app, id, "POSTED");
     const postMs = Date.now() - started;
-    console.log(`posting ${c.invoice_count} invoices: ${seconds(postMs)} s`);
+    const postCpuAfter = await cpuSeconds(pg.pid);
+    const postCpu = postCpuBefore && postCpuAfter ? postCpuAfter.database - postCpuBefore.database : null;
+    console.log(`posting ${c.invoice_count} invoices: ${seconds(postMs)} s${postCpu === null ? "" : ` (${postCpu.toFixed(1)} s CPU in PostgreSQL)`}`);
     clearInterval(sampler);
     console.log(`peak memory (RSS) of the API+worker process during the run: ${Math.round(peakRss / 1024 / 1024)} MB`);
 
@@ -134,6 +137,7 @@ export async function main(): Promise<void> {
       runCpuSeconds: runCpu ? Number((runCpu.database + runCpu.node).toFixed(1)) : null,
       floorCpuSeconds: floorCpu === null ? null : Number(floorCpu.toFixed(1)),
       postSeconds: Number(seconds(postMs)),
+      postCpuSeconds: postCpu === null ? null : Number(postCpu.toFixed(1)),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       chunkSize: config.chunkSize,
       workers: config.workerConcurrency,
