@@ -96,32 +96,32 @@ export async function processChunk(app: App, billRunId: string, chunk: number): 
   const accountIds = pending.rows.map((r) => r.account_id);
   if (accountIds.length === 0) return;
   try {
-    await billAccountsOfRun(app, run, accountIds);
+    await billAccountsOfRun(app, run, chunk, accountIds);
   } catch (error) {
     if (isInfrastructureError(error)) throw error;
     // Something in this chunk is wrong: bill its accounts one by one so only the culprit fails.
     app.log.warn({ err: error, billRunId, chunk }, "chunk failed as a whole; billing its accounts one at a time");
     for (const accountId of accountIds) {
       try {
-        await billAccountsOfRun(app, run, [accountId]);
+        await billAccountsOfRun(app, run, chunk, [accountId]);
       } catch (accountError) {
         if (isInfrastructureError(accountError)) throw accountError;
         app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
-        await recordInternalError(app, run, accountId, isNumericOverflow(accountError));
+        await recordInternalError(app, run, chunk, accountId, isNumericOverflow(accountError));
       }
     }
   }
 }
 
-async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): Promise<void> {
+async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountIds: string[]): Promise<void> {
   await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
       `SELECT w.account_id, pg_try_advisory_xact_lock($3, hashtext(w.account_id::text)) AS locked
          FROM bill_run_accounts w
-        WHERE w.bill_run_id = $1 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        WHERE w.bill_run_id = $1 AND w.chunk = $4 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, accountIds, ACCOUNT_LOCK_CLASS],
+      [run.id, accountIds, ACCOUNT_LOCK_CLASS, chunk],
     );
     if (claimed.rows.length === 0) return;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
@@ -143,7 +143,7 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
         subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
       }),
     );
-    const counts = await applyResults(sql, run.id, results, busy);
+    const counts = await applyResults(sql, { billRunId: run.id, chunk }, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
@@ -156,7 +156,7 @@ function isNumericOverflow(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "22003";
 }
 
-async function recordInternalError(app: App, run: RunRow, accountId: string, overflow = false): Promise<void> {
+async function recordInternalError(app: App, run: RunRow, chunk: number, accountId: string, overflow = false): Promise<void> {
   await transaction(app.pool, async (sql) => {
     // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
     const failure: AccountFailureRecord = overflow
@@ -167,7 +167,7 @@ async function recordInternalError(app: App, run: RunRow, accountId: string, ove
           message: "the account could not be billed because of an internal error; it has been logged",
           subscriptions: [],
         };
-    const counts = await applyResults(sql, run.id, [], [failure]);
+    const counts = await applyResults(sql, { billRunId: run.id, chunk }, [], [failure]);
     if (counts.failed === 0) return;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);

@@ -40,6 +40,16 @@ export interface Alert {
   message: string;
 }
 
+/**
+ * The rows of bill_run_accounts a transaction works on. The chunk narrows every lookup to its
+ * own rows: by (bill_run_id, status) alone the planner reads all the run's pending rows, for
+ * every chunk, which makes a run's cost grow with the square of its size.
+ */
+export interface RunChunk {
+  billRunId: string;
+  chunk: number;
+}
+
 export interface AppliedCounts {
   accounts: number;
   invoices: number;
@@ -58,10 +68,11 @@ export interface AppliedCounts {
  */
 export async function applyResults(
   sql: Sql,
-  billRunId: string,
+  work: RunChunk,
   results: readonly AccountResult[],
   extraFailures: readonly AccountFailureRecord[] = [],
 ): Promise<AppliedCounts> {
+  const { billRunId, chunk } = work;
   const documents: (ProposedDocument & { id: string; accountId: string })[] = [];
   const failures: AccountFailureRecord[] = [...extraFailures];
   const moves = { chargeId: [] as string[], from: [] as (string | null)[], to: [] as string[] };
@@ -89,11 +100,13 @@ export async function applyResults(
 
   if (moves.chargeId.length > 0) {
     // Moved and recorded (for a cancel to move back) in one statement: the count is of both.
+    // `c.id = ANY(…)` lets the planner find the charges through their key; joined with the
+    // unnest alone, it hashed the whole table for every chunk.
     const moved = await sql.query(
       `WITH moved AS (
          UPDATE charges c SET charged_through_date = m.through_after
            FROM unnest($2::uuid[], $3::date[], $4::date[]) AS m(charge_id, through_before, through_after)
-          WHERE c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before
+          WHERE c.id = ANY($2::uuid[]) AND c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before
          RETURNING m.charge_id, m.through_before, m.through_after)
        INSERT INTO bill_run_charges (bill_run_id, charge_id, through_before, through_after)
        SELECT $1, charge_id, through_before, through_after FROM moved`,
@@ -109,11 +122,11 @@ export async function applyResults(
   if (succeeded.length > 0) {
     await sql.query(
       `UPDATE bill_run_accounts SET status = 'DONE', processed_at = now()
-        WHERE bill_run_id = $1 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
-      [billRunId, succeeded],
+        WHERE bill_run_id = $1 AND chunk = $3 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
+      [billRunId, succeeded, chunk],
     );
   }
-  if (failures.length > 0) await recordFailures(sql, billRunId, failures);
+  if (failures.length > 0) await recordFailures(sql, work, failures);
   // One alert per failing subscription, or one for the account when the failure is its own.
   const alerts = failures.flatMap<Alert>((f) =>
     f.subscriptions.length > 0
@@ -190,12 +203,12 @@ const ITEM_COLUMNS = [
   "service_start", "service_end", "quantity", "unit_price", "amount",
 ];
 
-async function recordFailures(sql: Sql, billRunId: string, failures: AccountFailureRecord[]) {
+async function recordFailures(sql: Sql, { billRunId, chunk }: RunChunk, failures: AccountFailureRecord[]) {
   await sql.query(
     `UPDATE bill_run_accounts w SET status = 'FAILED', failure_code = f.code, failure_message = f.message, processed_at = now()
        FROM unnest($2::uuid[], $3::text[], $4::text[]) AS f(account_id, code, message)
-      WHERE w.bill_run_id = $1 AND w.account_id = f.account_id AND w.status = 'PENDING'`,
-    [billRunId, failures.map((f) => f.accountId), failures.map((f) => f.code), failures.map((f) => f.message)],
+      WHERE w.bill_run_id = $1 AND w.chunk = $5 AND w.account_id = f.account_id AND w.status = 'PENDING'`,
+    [billRunId, failures.map((f) => f.accountId), failures.map((f) => f.code), failures.map((f) => f.message), chunk],
   );
   const subscriptionFailures = failures.flatMap((f) => f.subscriptions.map((s) => ({ ...s, accountId: f.accountId })));
   if (subscriptionFailures.length > 0) {
