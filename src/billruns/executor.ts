@@ -260,8 +260,6 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
   const handedBack = new Set<string>();
   let stopping = false;
   let settled: (() => void) | null = null;
-  // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
-  // worker asks for the next at once instead of sleeping out its polling interval.
   const workerIds = new Map<string, string[]>();
   // A job sent while every worker sleeps out its polling interval waits up to that interval:
   // wake the workers of a queue when its jobs are known to exist.
@@ -269,6 +267,8 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
     if (stopping) return;
     for (const id of workerIds.get(queue) ?? []) boss.notifyWorker(id);
   };
+  // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
+  // worker asks for the next at once instead of sleeping out its polling interval.
   const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>) => {
     let workerId = "";
     workerId = await boss.work<T>(queue, options, async ([job]) => {
