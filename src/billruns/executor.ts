@@ -10,8 +10,11 @@ import { postRun } from "./posting.ts";
 import { finishCancel, finishRemove } from "./service.ts";
 import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
 
-// Advisory-lock class for "this account is being billed": per account, held for a transaction.
-const ACCOUNT_LOCK_CLASS = 0x42_52;
+// "This account is being billed", per account, held for a transaction: an advisory lock whose
+// 64-bit key is the first 16 hex digits of the account's id (60 random bits of a v4 UUID). A
+// 32-bit hash of the id made two accounts of chunks billed at the same time share a lock about
+// once per million accounts, failing one of them as CONCURRENT_BILL_RUN for nothing.
+const ACCOUNT_LOCK_KEY = "('x' || substr(replace(w.account_id::text, '-', ''), 1, 16))::bit(64)::bigint";
 
 export interface RunRow {
   id: string;
@@ -117,11 +120,11 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
   await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
-      `SELECT w.account_id, pg_try_advisory_xact_lock($3, hashtext(w.account_id::text)) AS locked
+      `SELECT w.account_id, pg_try_advisory_xact_lock(${ACCOUNT_LOCK_KEY}) AS locked
          FROM bill_run_accounts w
-        WHERE w.bill_run_id = $1 AND w.chunk = $4 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, accountIds, ACCOUNT_LOCK_CLASS, chunk],
+      [run.id, accountIds, chunk],
     );
     if (claimed.rows.length === 0) return;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
