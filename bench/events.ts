@@ -45,6 +45,7 @@ export async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-events-"));
   const db = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
   const children: ChildProcess[] = [];
+  let result: Record<string, unknown> | undefined;
   const started = (script: string, args: string[], env?: NodeJS.ProcessEnv) => {
     const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ["ignore", "pipe", "pipe"], env });
     children.push(child);
@@ -115,6 +116,15 @@ export async function main(): Promise<void> {
       );
     }
     latencies.sort((a, b) => a - b);
+    result = {
+      bench: "events",
+      clients: CLIENTS,
+      accounts: ACCOUNTS,
+      deliveries: latencies.length,
+      p50Ms: Number(percentile(latencies, 50).toFixed(1)),
+      p99Ms: Number(percentile(latencies, 99).toFixed(1)),
+      maxMs: Number(latencies[latencies.length - 1]!.toFixed(1)),
+    };
     console.log(
       `status change commit → client receipt over ${latencies.length} deliveries (${CLIENTS} clients × ${measuredChanges.length} changes): ` +
         `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`,
@@ -126,6 +136,8 @@ export async function main(): Promise<void> {
     await db.stop();
     await rm(dir, { recursive: true, force: true });
   }
+  // Last, after the children and the database have stopped: the line for machines.
+  console.log(JSON.stringify({ ...result, cpus: os.availableParallelism(), loadAverage: Number(os.loadavg()[0]!.toFixed(2)) }));
 }
 
 /** Resolves once the child says it is ready (on stdout or stderr); its other output is passed on or dropped. */

@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { ConfigError, configProblem } from "./startup.ts";
@@ -22,7 +23,7 @@ const environment = z.object({
   BILLRUN_ADMIN_TOKEN: z.string().min(16, "BILLRUN_ADMIN_TOKEN must be at least 16 characters").optional(),
   BILLRUN_WORKER: booleanFlag(true),
   BILLRUN_CHUNK_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
-  BILLRUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  BILLRUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   BILLRUN_JOB_EXPIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   BILLRUN_JOB_MAINTENANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   BILLRUN_SWEEP_SECONDS: z.coerce.number().min(0.1).max(3_600).default(2),
@@ -136,7 +137,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     adminToken: c.BILLRUN_ADMIN_TOKEN,
     runWorker: c.BILLRUN_WORKER,
     chunkSize: c.BILLRUN_CHUNK_SIZE,
-    workerConcurrency: c.BILLRUN_WORKER_CONCURRENCY,
+    /** Unset: one chunk per core, at least 2, leaving 3 of the pool's connections to the rest of the process. */
+    workerConcurrency: c.BILLRUN_WORKER_CONCURRENCY ?? Math.max(1, Math.min(Math.max(2, os.availableParallelism()), c.BILLRUN_DB_POOL_SIZE - 3)),
     jobs: {
       expireInSeconds: c.BILLRUN_JOB_EXPIRE_SECONDS,
       maintenanceIntervalSeconds: c.BILLRUN_JOB_MAINTENANCE_SECONDS,

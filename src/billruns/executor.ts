@@ -13,8 +13,11 @@ import { withLogFields } from "../log.ts";
 import { metrics, recordChunkCommitted } from "../observability/metrics.ts";
 import { inJobSpan, setJobAttributes } from "../observability/tracing.ts";
 
-// Advisory-lock class for "this account is being billed": per account, held for a transaction.
-const ACCOUNT_LOCK_CLASS = 0x42_52;
+// "This account is being billed", per account, held for a transaction: an advisory lock whose
+// 64-bit key is the first 16 hex digits of the account's id (60 random bits of a v4 UUID). A
+// 32-bit hash of the id made two accounts of chunks billed at the same time share a lock about
+// once per million accounts, failing one of them as CONCURRENT_BILL_RUN for nothing.
+const ACCOUNT_LOCK_KEY = "('x' || substr(replace(w.account_id::text, '-', ''), 1, 16))::bit(64)::bigint";
 
 export interface RunRow {
   id: string;
@@ -100,32 +103,32 @@ export async function processChunk(app: App, billRunId: string, chunk: number): 
   setJobAttributes({ "billrun.accounts": accountIds.length });
   if (accountIds.length === 0) return;
   try {
-    await billAccountsOfRun(app, run, accountIds);
+    await billAccountsOfRun(app, run, chunk, accountIds);
   } catch (error) {
     if (isInfrastructureError(error)) throw error;
     // Something in this chunk is wrong: bill its accounts one by one so only the culprit fails.
     app.log.warn({ err: error, billRunId, chunk }, "chunk failed as a whole; billing its accounts one at a time");
     for (const accountId of accountIds) {
       try {
-        await billAccountsOfRun(app, run, [accountId]);
+        await billAccountsOfRun(app, run, chunk, [accountId]);
       } catch (accountError) {
         if (isInfrastructureError(accountError)) throw accountError;
         app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
-        await recordInternalError(app, run, accountId, isNumericOverflow(accountError));
+        await recordInternalError(app, run, chunk, accountId, isNumericOverflow(accountError));
       }
     }
   }
 }
 
-async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): Promise<void> {
+async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountIds: string[]): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
-      `SELECT w.account_id, pg_try_advisory_xact_lock($3, hashtext(w.account_id::text)) AS locked
+      `SELECT w.account_id, pg_try_advisory_xact_lock(${ACCOUNT_LOCK_KEY}) AS locked
          FROM bill_run_accounts w
-        WHERE w.bill_run_id = $1 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, accountIds, ACCOUNT_LOCK_CLASS],
+      [run.id, accountIds, chunk],
     );
     if (claimed.rows.length === 0) return null;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
@@ -147,7 +150,7 @@ async function billAccountsOfRun(app: App, run: RunRow, accountIds: string[]): P
         subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
       }),
     );
-    const counts = await applyResults(sql, run.id, results, busy);
+    const counts = await applyResults(sql, { billRunId: run.id, chunk }, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
@@ -176,7 +179,7 @@ function isNumericOverflow(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "22003";
 }
 
-async function recordInternalError(app: App, run: RunRow, accountId: string, overflow = false): Promise<void> {
+async function recordInternalError(app: App, run: RunRow, chunk: number, accountId: string, overflow = false): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
     const failure: AccountFailureRecord = overflow
@@ -187,7 +190,7 @@ async function recordInternalError(app: App, run: RunRow, accountId: string, ove
           message: "the account could not be billed because of an internal error; it has been logged",
           subscriptions: [],
         };
-    const counts = await applyResults(sql, run.id, [], [failure]);
+    const counts = await applyResults(sql, { billRunId: run.id, chunk }, [], [failure]);
     if (counts.failed === 0) return null;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
@@ -284,6 +287,13 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
   const handedBack = new Set<string>();
   let stopping = false;
   let settled: (() => void) | null = null;
+  const workerIds = new Map<string, string[]>();
+  // A job sent while every worker sleeps out its polling interval waits up to that interval:
+  // wake the workers of a queue when its jobs are known to exist.
+  const wake = (queue: string) => {
+    if (stopping) return;
+    for (const id of workerIds.get(queue) ?? []) boss.notifyWorker(id);
+  };
   // pg-boss retries a job whose handler throws; say why in the log first. After a job, the
   // worker asks for the next at once instead of sleeping out its polling interval.
   const work = async <T extends object>(queue: string, handle: (data: T) => Promise<void>) => {
@@ -318,9 +328,14 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       }
       if (!stopping) boss.notifyWorker(workerId);
     });
+    workerIds.set(queue, [...(workerIds.get(queue) ?? []), workerId]);
   };
   for (let i = 0; i < concurrency; i++) {
-    await work<{ billRunId: string }>(QUEUES.start, (d) => startRun(app, d.billRunId));
+    await work<{ billRunId: string }>(QUEUES.start, async (d) => {
+      await startRun(app, d.billRunId);
+      // Its chunks are committed: this process's chunk workers start on them now (others poll).
+      wake(QUEUES.chunk);
+    });
     await work<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk));
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
@@ -329,9 +344,16 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
     app.log.error({ billRunId: d.billRunId }, "a bill-run job failed all its retries");
     await failRun(app, d.billRunId, "the bill run could not be executed (storage or system failure after retries); see the logs");
   });
+  // A run created (PENDING), resumed or sent to posting has its job committed with the event.
+  const unsubscribe = app.events.subscribe((notice) => {
+    if (notice.kind !== "STATUS") return;
+    if (notice.to === "PENDING") wake(QUEUES.start);
+    else if (notice.to === "POST_IN_PROGRESS") wake(QUEUES.post);
+  });
   return {
     stop: async (graceMs) => {
       stopping = true;
+      unsubscribe();
       for (const queue of [QUEUES.start, QUEUES.chunk, QUEUES.post, QUEUES.dead]) await boss.offWork(queue);
       if (inHand.size > 0) {
         app.log.info({ jobs: inHand.size, graceSeconds: graceMs / 1000 }, "waiting for the bill-run jobs in hand");

@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
   /** Delete the cluster when stopped but keep PostgreSQL's normal durability (benchmarks). */
   temporary?: boolean;
   log?: (line: string) => void;
+  /** Further server settings (name → value), e.g. to load pg_stat_statements for a profile. */
+  settings?: Record<string, string>;
   /** Told when PostgreSQL stops without being asked (killed, crashed): the service has lost its database. */
   onUnexpectedExit?: (line: string) => void;
 }
@@ -101,6 +103,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   if (options.ephemeral) {
     flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
   }
+  for (const [name, value] of Object.entries(options.settings ?? {})) flags.push("-c", `${name}=${value}`);
 
   const logFile = `${dataDir}.log`;
   let launched: Launched | null = null;

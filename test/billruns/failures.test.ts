@@ -12,8 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// The executor's advisory-lock class for "this account is being billed" (0x4252).
-const ACCOUNT_LOCK_CLASS = 16978;
+// The executor's advisory lock for "this account is being billed": the id's first 64 bits.
+const ACCOUNT_LOCK_KEY = "('x' || substr(replace($1::text, '-', ''), 1, 16))::bit(64)::bigint";
 const MONTHLY_30 = { type: "RECURRING", price: "30.00", billingPeriod: "MONTH" } as const;
 
 async function runToCompletion(input: Record<string, unknown>) {
@@ -35,7 +35,7 @@ describe("CONCURRENT_BILL_RUN", () => {
     let run: Json;
     try {
       await holder.query("BEGIN");
-      await holder.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [ACCOUNT_LOCK_CLASS, b.account.id]);
+      await holder.query(`SELECT pg_advisory_xact_lock(${ACCOUNT_LOCK_KEY})`, [b.account.id]);
       run = await runToCompletion({
         targetDate: "2026-02-01",
         invoiceDate: "2026-02-03",
