@@ -2,17 +2,10 @@
 // (normal durability: fsync on), with the workers in this process. Prints the time from
 // PENDING to COMPLETED, accounts/s, posting time, this process's peak memory, and for
 // comparison one set-based INSERT ... SELECT producing the same number of rows.
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { startApp, type App } from "../src/app.ts";
+import { type App } from "../src/app.ts";
 import { registerWorkers } from "../src/billruns/executor.ts";
 import { createBillRun, postBillRun } from "../src/billruns/service.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { createLogger } from "../src/log.ts";
+import { startBenchApp, withBenchDatabase } from "./support.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
@@ -30,14 +23,8 @@ export async function waitForStatus(app: Pick<App, "pool">, id: string, status: 
 }
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn" });
-    const app = await startApp(config, url, createLogger("warn"));
+  await withBenchDatabase("billrun-bench-", async ({ url }) => {
+    const { app, config } = await startBenchApp(url);
 
     let started = Date.now();
     await seedBulkAccounts(app.pool, ACCOUNTS);
@@ -97,10 +84,7 @@ export async function main(): Promise<void> {
     );
     console.log(`one set-based INSERT ... SELECT of the same ${ACCOUNTS} invoices and ${c.items} items: ${seconds(Date.now() - started)} s`);
     await app.close();
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
