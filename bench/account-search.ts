@@ -2,30 +2,16 @@
 // the embedded PostgreSQL: prints the time of a first page (with totalCount) for a rare name, a
 // common name, part of an email, a number prefix and a two-letter term (no trigram: the
 // account-number index is walked instead).
-import { mkdtemp } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { startApp } from "../src/app.ts";
 import { ensureAdmin } from "../src/auth/users.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
 import { createGraphQLServer } from "../src/graphql/yoga.ts";
-import { createLogger } from "../src/log.ts";
+import { startBenchApp, withBenchDatabase } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_SEARCH_ACCOUNTS ?? 1_000_000);
 const TOKEN = "brt_bench_search_token_0123456789";
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", BILLRUN_WORKER: "false" });
-    const app = await startApp(config, url, createLogger("warn"));
+  await withBenchDatabase("billrun-bench-", async ({ url }) => {
+    const { app } = await startBenchApp(url, { BILLRUN_WORKER: "false" });
     await ensureAdmin(app.db, TOKEN);
     const yoga = createGraphQLServer(app);
     let started = Date.now();
@@ -39,7 +25,10 @@ export async function main(): Promise<void> {
     );
     await app.pool.query("VACUUM ANALYZE accounts");
     console.log(`account search: seeded ${ACCOUNTS} accounts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    const rare = (await app.pool.query<{ name: string }>("SELECT name FROM accounts WHERE account_number = 'S-00424242'")).rows[0]!.name.split(" ")[1]!.slice(2, 8);
+    const rare = (await app.pool.query<{ name: string }>("SELECT name FROM accounts WHERE account_number = 'S-00424242'")).rows[0]!.name.split(" ")[1]!.slice(
+      2,
+      8,
+    );
     const median = async (query: string, term: string): Promise<{ ms: number; total?: number }> => {
       const times: number[] = [];
       let total: number | undefined;
@@ -66,9 +55,7 @@ export async function main(): Promise<void> {
       );
     }
     await app.close();
-  } finally {
-    await pg.stop();
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -2,17 +2,9 @@
 // PostgreSQL, downloaded over HTTP from the real server as a client would. Prints the time and
 // size of each export and the server process's memory growth, then one JSON line. The run's
 // documents are seeded set-based in SQL (billing them is bench/billrun.ts's subject).
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { startApp } from "../src/app.ts";
 import { ensureAdmin } from "../src/auth/users.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
 import { startHttpServer } from "../src/http.ts";
-import { createLogger } from "../src/log.ts";
+import { startBenchApp, withBenchDatabase } from "./support.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const INVOICES = Number(process.env.BENCH_INVOICES ?? 100_000);
@@ -20,14 +12,8 @@ const TOKEN = "brt_bench_exports_token_0123456789";
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-exports-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", BILLRUN_DATA_DIR: dir });
-    const app = await startApp(config, url, createLogger("warn"));
+  await withBenchDatabase("billrun-bench-exports-", async ({ dir, url }) => {
+    const { app } = await startBenchApp(url, { BILLRUN_DATA_DIR: dir });
     await ensureAdmin(app.db, TOKEN);
 
     let started = Date.now();
@@ -102,10 +88,7 @@ export async function main(): Promise<void> {
         withinTarget: figures.invoices!.seconds <= 5,
       }),
     );
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -6,17 +6,12 @@
 // work, wall-clock rates say little: the CPU time spent per row (this process, and the
 // PostgreSQL server's processes) is printed too, with the rate it allows on two idle cores.
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile } from "node:fs/promises";
-import os from "node:os";
+import { readdir, readFile, stat, writeFile, appendFile } from "node:fs/promises";
 import path from "node:path";
-import { startApp, type App } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
+import { type App } from "../src/app.ts";
 import { startImportRunner, wakeImportRunners } from "../src/imports/runner.ts";
 import { stageImport, type NewImport } from "../src/imports/staging.ts";
-import { createLogger } from "../src/log.ts";
+import { startBenchApp, withBenchDatabase } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_IMPORT_ACCOUNTS ?? 50_000);
 const USAGE = Number(process.env.BENCH_IMPORT_USAGE ?? 1_000_000);
@@ -80,7 +75,8 @@ async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: 
     );
     const job = found.rows[0]!;
     if (job.status === "COMPLETED" || job.status === "FAILED") {
-      if (job.status === "FAILED" || job.rows_rejected > 0) throw new Error(`import ${spec.kind}: ${job.status} ${job.error_message ?? ""} (${job.rows_rejected} rejected)`);
+      if (job.status === "FAILED" || job.rows_rejected > 0)
+        throw new Error(`import ${spec.kind}: ${job.status} ${job.error_message ?? ""} (${job.rows_rejected} rejected)`);
       return { ms: performance.now() - started, stagedMs, rows: job.rows_imported };
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -88,21 +84,20 @@ async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: 
 }
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-imports-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn" });
-    const app = await startApp(config, url, createLogger("warn"));
+  await withBenchDatabase("billrun-bench-imports-", async ({ dir, url }) => {
+    const { app, config } = await startBenchApp(url);
     const user = await app.db.user.create({ data: { email: "bench@localhost", name: "Bench", role: "OPERATOR" } });
     const runner = startImportRunner(app, { pollMs: 50 });
 
     const accountsFile = path.join(dir, "accounts.csv");
     const subscriptionsFile = path.join(dir, "subscriptions.csv");
     const usageFile = path.join(dir, "usage.csv");
-    await writeRows(accountsFile, "accountNumber,name,currency,billCycleDay,batch,billToEmail", ACCOUNTS, (n) => `IMP-${number(n)},Imported customer ${n},USD,${1 + (n % 28)},${1 + (n % 50)},billing${n}@import.example`);
+    await writeRows(
+      accountsFile,
+      "accountNumber,name,currency,billCycleDay,batch,billToEmail",
+      ACCOUNTS,
+      (n) => `IMP-${number(n)},Imported customer ${n},USD,${1 + (n % 28)},${1 + (n % 50)},billing${n}@import.example`,
+    );
     await writeRows(
       subscriptionsFile,
       "subscriptionNumber,accountNumber,startDate,chargeName,chargeType,price,billingPeriod,billingTiming,unitOfMeasure",
@@ -110,7 +105,12 @@ export async function main(): Promise<void> {
       (i) => {
         const n = Math.floor(i / 4);
         const s = Math.floor(i / 2) % 2;
-        const charge = i % 2 === 0 ? (s === 0 ? "Platform fee,RECURRING,49.99,MONTH,IN_ADVANCE," : "Support,RECURRING,19.50,MONTH,IN_ARREARS,") : "API calls,USAGE,0.0025,MONTH,,call";
+        const charge =
+          i % 2 === 0
+            ? s === 0
+              ? "Platform fee,RECURRING,49.99,MONTH,IN_ADVANCE,"
+              : "Support,RECURRING,19.50,MONTH,IN_ARREARS,"
+            : "API calls,USAGE,0.0025,MONTH,,call";
         return `IMP-${number(n)}-S${s},IMP-${number(n)},2026-01-01,${charge}`;
       },
     );
@@ -120,7 +120,9 @@ export async function main(): Promise<void> {
     });
 
     const pgDir = path.join(dir, "pg");
-    const accounts = await measured(pgDir, () => importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id));
+    const accounts = await measured(pgDir, () =>
+      importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id),
+    );
     const subscriptions = await measured(pgDir, () =>
       importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id),
     );
@@ -144,7 +146,9 @@ export async function main(): Promise<void> {
       peakRss = Math.max(peakRss, m.rss);
       peakHeap = Math.max(peakHeap, m.heapUsed);
     }, 50);
-    const usage = await measured(pgDir, () => importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id));
+    const usage = await measured(pgDir, () =>
+      importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id),
+    );
     clearInterval(sampler);
     const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
     const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
@@ -170,10 +174,7 @@ export async function main(): Promise<void> {
     );
     await runner.stop();
     await app.close();
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

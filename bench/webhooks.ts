@@ -4,18 +4,11 @@
 // when 100,000 invoices are posted, with and without an endpoint subscribed. Prints figures and
 // a final JSON line.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { startApp, type App } from "../src/app.ts";
+import { type App } from "../src/app.ts";
 import { postRun } from "../src/billruns/posting.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { createLogger } from "../src/log.ts";
+import { startBenchApp, withBenchDatabase } from "./support.ts";
 import { expandPostedDocuments, startDeliverer } from "../src/webhooks/deliverer.ts";
 import { createEndpoint } from "../src/webhooks/endpoints.ts";
 
@@ -83,23 +76,16 @@ async function timePosting(app: App, runId: string): Promise<number> {
 }
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({
-      ...process.env,
-      NODE_ENV: "production",
-      LOG_LEVEL: "warn",
+  await withBenchDatabase("billrun-bench-", async ({ dir, url }) => {
+    const { app, config } = await startBenchApp(url, {
       BILLRUN_DATA_DIR: dir,
       BILLRUN_WEBHOOK_ALLOW_HTTP: "true",
       BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true",
       BILLRUN_WEBHOOK_POLL_SECONDS: "0.01",
     });
-    const app = await startApp(config, url, createLogger("warn"));
-    const admin = await app.pool.query<{ id: string }>("INSERT INTO users (id, email, name, role) VALUES (gen_random_uuid(), 'bench@localhost', 'Bench', 'ADMIN') RETURNING id");
+    const admin = await app.pool.query<{ id: string }>(
+      "INSERT INTO users (id, email, name, role) VALUES (gen_random_uuid(), 'bench@localhost', 'Bench', 'ADMIN') RETURNING id",
+    );
     const adminId = admin.rows[0]!.id;
 
     // (1) Throughput.
@@ -186,10 +172,7 @@ export async function main(): Promise<void> {
       }),
     );
     await app.close();
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

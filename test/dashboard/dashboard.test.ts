@@ -1,35 +1,17 @@
 // The dashboard end to end: the built web app, served by the real HTTP server, driven in a real
 // headless Chromium (Debian's `chromium`, through playwright-core) against the public API.
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount } from "../support/billing.ts";
+import { buildWeb, chromiumUnavailable, launchChromium, openPage, screenshot } from "../support/chromium.ts";
 import { registerWorkers, startRun } from "../../src/billruns/executor.ts";
 import { cancelBillRun, createBillRun, deleteBillRun } from "../../src/billruns/service.ts";
 import { QUEUES } from "../../src/jobs.ts";
 import { createSchedule } from "../../src/schedules/service.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const ARTIFACTS = path.join(REPO, "test-artifacts");
-
-/** Why the browser tests cannot run here, or null. Installs Chromium (as root, with apt) when it is missing. */
-function chromiumUnavailable(): string | null {
-  if (existsSync(CHROMIUM)) return null;
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return `${CHROMIUM} is missing and installing it needs root (apt-get install chromium)`;
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const update = spawnSync("apt-get", ["update", "-qq"], { env, stdio: "ignore", timeout: 300_000 });
-  const install = update.status === 0 ? spawnSync("apt-get", ["install", "-y", "-qq", "chromium"], { env, stdio: "ignore", timeout: 600_000 }) : update;
-  if (install.status === 0 && existsSync(CHROMIUM)) return null;
-  return `${CHROMIUM} is missing and apt-get could not install it (status ${install.status ?? install.error?.message})`;
-}
 
 const unavailable = chromiumUnavailable();
 if (unavailable) console.warn(`\n  SKIPPING the dashboard browser tests: ${unavailable}\n`);
@@ -49,14 +31,7 @@ let accounts: {
 
 beforeAll(async () => {
   if (unavailable) return;
-  // A fresh build of web/ of its own: what is tested is the current source, and a parallel
-  // `npm run build:web` (or another test run) cannot swap the files under this server.
-  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
-  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
-    cwd: REPO,
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  webRoot = await buildWeb();
 
   t = await createTestApp();
   http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
@@ -72,20 +47,10 @@ beforeAll(async () => {
     mismatch: { accountNumber: mismatch.account.accountNumber, subscriptionNumber: mismatch.subscription.subscriptionNumber },
   };
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    // The browser logs refused requests (the bad token's 401) by itself: not the app's errors.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-  });
+  browser = await launchChromium();
+  page = await openPage(browser, pageErrors, { viewport: { width: 1366, height: 860 } });
   // Cancel and Delete ask for confirmation.
   page.on("dialog", (dialog) => void dialog.accept());
-  await mkdir(ARTIFACTS, { recursive: true });
 });
 
 afterAll(async () => {
@@ -214,7 +179,7 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
     await page.getByRole("checkbox", { name: "Has errors" }).uncheck();
     await row(number).waitFor();
 
-    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-list.png"), fullPage: true });
+    await screenshot(page, "dashboard-list");
     expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
   });
 
@@ -235,7 +200,7 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
     expect(await mismatch.textContent()).toMatch(/GBP/);
     for (const good of accounts.good) expect(await panel.getByText(good.accountNumber).count()).toBe(0);
 
-    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-detail.png"), fullPage: true });
+    await screenshot(page, "dashboard-detail");
 
     // Allowed actions for COMPLETED with failures: Post, Cancel, Retry; not Delete.
     const button = (name: string) => page.getByRole("group", { name: "Bill run actions" }).getByRole("button", { name, exact: true });
@@ -271,7 +236,7 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
       expect.stringMatching(/^PostingPostedsystem/),
     ]);
 
-    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-detail-posted.png"), fullPage: true });
+    await screenshot(page, "dashboard-detail-posted");
 
     await page.getByRole("tab", { name: /Invoices/ }).click();
     const invoices = page.getByRole("tabpanel", { name: /Invoices/ });
@@ -290,7 +255,10 @@ describe.skipIf(unavailable !== null)("dashboard in headless Chromium", () => {
 
     const [csv] = await Promise.all([page.waitForEvent("download"), invoices.getByRole("button", { name: "Export CSV", exact: true }).click()]);
     expect(csv.suggestedFilename()).toMatch(/^BR-\d+-invoices\.csv$/);
-    const lines = (await readFile((await csv.path())!, "utf8")).replace(/^\uFEFF/, "").trim().split("\r\n");
+    const lines = (await readFile((await csv.path())!, "utf8"))
+      .replace(/^\uFEFF/, "")
+      .trim()
+      .split("\r\n");
     expect(lines[0]).toBe("id,invoiceNumber,account.accountNumber,account.name,currency,amount,balance,status,invoiceDate,dueDate,postedAt");
     expect(lines).toHaveLength(4);
     expect(lines.some((l) => l.includes(invoiceNumber))).toBe(true);

@@ -1,16 +1,12 @@
 // GraphiQL as the README describes it: served at /graphql, the token under Headers, and the
 // `Watch` subscription showing a run's event, in a real headless Chromium.
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
-import { CHROMIUM, CHROMIUM_ARGS, chromiumUnavailable } from "../support/chromium.ts";
+import { chromiumUnavailable, launchChromium, screenshot } from "../support/chromium.ts";
 import { readmeBlocks } from "../support/readme.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 
-const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
 const unavailable = chromiumUnavailable();
 if (unavailable) console.warn(`\n  SKIPPING the GraphiQL browser test: ${unavailable}\n`);
 
@@ -24,12 +20,11 @@ beforeAll(async () => {
   if (unavailable) return;
   t = await createTestApp();
   http = await startHttpServer(t.app, 0, "127.0.0.1");
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   // Text goes into GraphiQL's editors as a user pastes it (typing would trigger auto-closing brackets).
   context = await browser.newContext({ viewport: { width: 1366, height: 860 }, permissions: ["clipboard-read", "clipboard-write"] });
   page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  await mkdir(ARTIFACTS, { recursive: true });
 });
 afterAll(async () => {
   await browser?.close();
@@ -88,7 +83,7 @@ describe.skipIf(unavailable !== null)("GraphiQL in headless Chromium", () => {
       shown = (await response.innerText()).replace(/\u00a0/g, " ");
       if (/"billRunStatusChanged"/.test(shown)) break;
     }
-    await page.screenshot({ path: path.join(ARTIFACTS, "graphiql-watch.png") });
+    await screenshot(page, "graphiql-watch", false);
     expect(shown).toMatch(/"billRunStatusChanged"/);
     expect(shown).toMatch(/"status":\s*"PENDING"/);
     expect(shown).toMatch(/"previousStatus":\s*null/);

@@ -1,19 +1,15 @@
 // The dashboard's Import page in headless Chromium: a file chosen, sent, followed live, then its rejected rows.
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
+import { buildWeb, CHROMIUM, launchChromium, openPage, screenshot } from "../support/chromium.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const ARTIFACTS = path.join(REPO, "test-artifacts");
 const unavailable = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (the dashboard test installs it)`;
 if (unavailable) console.warn(`\n  SKIPPING the import page browser test: ${unavailable}\n`);
 
@@ -29,28 +25,14 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   if (unavailable) return;
-  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
-  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
-    cwd: REPO,
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  webRoot = await buildWeb();
   t = await createTestApp();
   runner = startImportRunner(t.app, { pollMs: 100 });
   http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
   origin = new URL(http.url).origin;
   files = await mkdtemp(path.join(tmpdir(), "billrun-import-files-"));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
-  page.setDefaultTimeout(20_000);
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-  });
-  await mkdir(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+  page = await openPage(browser, pageErrors, { viewport: { width: 1366, height: 900 } }, 20_000);
 });
 
 afterAll(async () => {
@@ -90,7 +72,7 @@ describe.skipIf(unavailable !== null)("the Import page", () => {
       ["2347", "billCycleDay", "VALIDATION", expect.stringContaining("between 1 and 31")],
     ]);
     await page.locator('section[aria-labelledby="recent-imports"] tr[data-id]').first().waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-import.png"), fullPage: true });
+    await screenshot(page, "dashboard-import");
     expect(await t.app.db.account.count({ where: { accountNumber: { startsWith: "WEB-" } } })).toBe(2998);
   });
 

@@ -1,23 +1,17 @@
 // Reviewing a run in the dashboard, in headless Chromium against the real server: deep links,
 // a document's lines, account search among 10,000, fixing a failed account and retrying without
 // leaving the run, confirmations that say what will happen, and the phone-width layout.
-import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
-import { CHROMIUM, CHROMIUM_ARGS, chromiumUnavailable } from "../support/chromium.ts";
+import { buildWeb, chromiumUnavailable, launchChromium, openPage, screenshot, storeToken } from "../support/chromium.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const ARTIFACTS = path.join(REPO, "test-artifacts");
 const unavailable = chromiumUnavailable();
 if (unavailable) console.warn(`\n  SKIPPING the dashboard review tests: ${unavailable}\n`);
 
@@ -40,12 +34,7 @@ const actionButton = (name: string) => page.getByRole("group", { name: "Bill run
 
 beforeAll(async () => {
   if (unavailable) return;
-  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
-  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
-    cwd: REPO,
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  webRoot = await buildWeb();
   t = await createTestApp();
   http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
   origin = new URL(http.url).origin;
@@ -60,22 +49,14 @@ beforeAll(async () => {
   await waitForStatus(t, runId, ["COMPLETED"]);
   runNumber = (await t.app.db.billRun.findUniqueOrThrow({ where: { id: runId } })).billRunNumber;
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 860 }, locale: "en-US", timezoneId: "America/New_York" });
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    // The browser logs refused requests (e.g. the PDF probe's 404) by itself: not the app's errors.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-  });
+  browser = await launchChromium();
+  page = await openPage(browser, pageErrors, { viewport: { width: 1280, height: 860 }, locale: "en-US", timezoneId: "America/New_York" });
   page.on("dialog", (dialog) => {
     dialogs.push(dialog.message());
     void (dismissNext ? dialog.dismiss() : dialog.accept());
     dismissNext = false;
   });
-  await page.goto(`${origin}/`);
-  await page.evaluate((token) => localStorage.setItem("billrun.token", token), t.tokens.operator);
-  await mkdir(ARTIFACTS, { recursive: true });
+  await storeToken(page, origin, t.tokens.operator);
 }, 120_000);
 
 afterAll(async () => {
@@ -87,7 +68,16 @@ afterAll(async () => {
 
 describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () => {
   it("answers every screen's address with the app, and leaves the API's paths alone", async () => {
-    for (const address of [`/bill-runs/${runId}`, `/bill-runs/${runId}/failed`, "/bill-runs/new", "/invoices/x", "/credit-memos/x", "/accounts", "/accounts/x", "/schedules/x"]) {
+    for (const address of [
+      `/bill-runs/${runId}`,
+      `/bill-runs/${runId}/failed`,
+      "/bill-runs/new",
+      "/invoices/x",
+      "/credit-memos/x",
+      "/accounts",
+      "/accounts/x",
+      "/schedules/x",
+    ]) {
       const response = await fetch(`${origin}${address}`);
       expect(response.status, address).toBe(200);
       expect(response.headers.get("content-type")).toContain("text/html");
@@ -106,7 +96,10 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     // Times name their zone; the run took a measured while.
     expect(await page.locator(".summary .details").textContent()).toMatch(/EST|EDT|GMT-[45]/);
     expect(await page.locator(".summary .details").textContent()).toContain("America/New_York");
-    await page.locator('[data-counter="duration"]').getByText(/accounts\/s/).waitFor();
+    await page
+      .locator('[data-counter="duration"]')
+      .getByText(/accounts\/s/)
+      .waitFor();
   });
 
   it("opens an invoice from the run and shows its lines, totals and balance; back returns to the run", async () => {
@@ -116,12 +109,19 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     await usd.getByRole("link", { name: /^INV-/ }).click();
     await page.getByRole("heading", { name: /^Invoice INV-/ }).waitFor();
     const line = page.locator("table.lines tbody tr").first();
-    expect((await line.locator("th, td").allTextContents()).map(nbsp)).toEqual(["Seats", expect.stringMatching(/^S-/), "2026-01-01 – 2026-01-31", "3", "USD 12.50", "USD 37.50"]);
+    expect((await line.locator("th, td").allTextContents()).map(nbsp)).toEqual([
+      "Seats",
+      expect.stringMatching(/^S-/),
+      "2026-01-01 – 2026-01-31",
+      "3",
+      "USD 12.50",
+      "USD 37.50",
+    ]);
     expect(nbsp(await page.locator("[data-total]").textContent())).toBe("USD 37.50");
     expect(nbsp(await page.locator("[data-balance]").textContent())).toBe("USD 37.50");
     await page.getByText("No payments.").waitFor();
     await page.getByRole("link", { name: runNumber, exact: true }).waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "review-invoice.png"), fullPage: true });
+    await screenshot(page, "review-invoice");
     await page.goBack();
     await page.getByRole("heading", { name: `Bill run ${runNumber}` }).waitFor();
     await page.goForward();
@@ -203,11 +203,15 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     const retryId = (await retryLink.getAttribute("data-retry-run"))!;
     const retryNumber = (await retryLink.textContent())!;
     await waitForStatus(t, retryId, ["COMPLETED"]);
-    await page.screenshot({ path: path.join(ARTIFACTS, "review-retry.png"), fullPage: true });
+    await screenshot(page, "review-retry");
     await retryLink.click();
     await page.getByRole("heading", { name: `Bill run ${retryNumber}` }).waitFor();
     expect(page.url()).toBe(`${origin}/bill-runs/${retryId}`);
-    await page.getByText(`Retry of${runNumber}`).or(page.getByRole("link", { name: runNumber })).first().waitFor();
+    await page
+      .getByText(`Retry of${runNumber}`)
+      .or(page.getByRole("link", { name: runNumber }))
+      .first()
+      .waitFor();
     await page.locator('[data-counter="failed"]').getByText("0").waitFor();
     await page.goBack();
     await page.getByRole("heading", { name: `Bill run ${runNumber}` }).waitFor();
@@ -249,7 +253,10 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     await waitForStatus(t, id, ["CANCELED"]);
     expect(await actionButton("Post").isEnabled()).toBe(true);
     await actionButton("Post").click();
-    await page.locator("#action-message").getByText(/Post was not done: BR-\d+ changed meanwhile and is now Canceled/).waitFor();
+    await page
+      .locator("#action-message")
+      .getByText(/Post was not done: BR-\d+ changed meanwhile and is now Canceled/)
+      .waitFor();
     hold = false;
     await page.unrouteAll();
     await page.locator(".head-status [data-status=CANCELED]").waitFor();
@@ -266,7 +273,7 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     const results = page.getByRole("list", { name: "Matching accounts" });
     await results.locator('[data-account="BULK-00007777"]').waitFor();
     expect(await results.locator("li").count()).toBe(1);
-    await page.screenshot({ path: path.join(ARTIFACTS, "review-account-search.png"), fullPage: true });
+    await screenshot(page, "review-account-search");
     // The address keeps the search; the keyboard opens the account.
     expect(page.url()).toContain("/accounts?q=xotic%20wid");
     await results.getByRole("link").focus();
@@ -335,7 +342,12 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
   });
 
   it("works with the keyboard alone: from the list to a run, across its tabs, to a failed account and back", async () => {
-    const focused = () => page.evaluate(() => ({ text: document.activeElement?.textContent?.trim() ?? "", role: document.activeElement?.getAttribute("role"), tag: document.activeElement?.tagName }));
+    const focused = () =>
+      page.evaluate(() => ({
+        text: document.activeElement?.textContent?.trim() ?? "",
+        role: document.activeElement?.getAttribute("role"),
+        tag: document.activeElement?.tagName,
+      }));
     /** Presses Tab until `wanted` holds for the focused element (at most 80 times). */
     async function tabTo(wanted: (f: Awaited<ReturnType<typeof focused>>) => boolean, key = "Tab"): Promise<void> {
       for (let i = 0; i < 80; i++) {
@@ -388,7 +400,7 @@ describe.skipIf(unavailable !== null)("the dashboard as a review workspace", () 
     }
     await page.goto(`${origin}/bill-runs/${runId}`);
     await page.getByRole("heading", { name: `Bill run ${runNumber}` }).waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "review-mobile-run.png"), fullPage: true });
+    await screenshot(page, "review-mobile-run");
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 

@@ -1,18 +1,13 @@
 // The run page's Timing block (BillRun.metrics), in the built dashboard, in headless Chromium.
-import { spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
-import { CHROMIUM, CHROMIUM_ARGS, chromiumUnavailable } from "../support/chromium.ts";
+import { buildWeb, chromiumUnavailable, launchChromium, storeToken } from "../support/chromium.ts";
 import { registerWorkers, type Workers } from "../../src/billruns/executor.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const unavailable = chromiumUnavailable();
 if (unavailable) console.warn(`\n  SKIPPING the run timing browser test: ${unavailable}\n`);
 
@@ -24,16 +19,11 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (unavailable) return;
-  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
-  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
-    cwd: REPO,
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  webRoot = await buildWeb();
   t = await createTestApp();
   workers = await registerWorkers(t.app, 1);
   http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -54,8 +44,7 @@ describe.skipIf(unavailable !== null)("run page", () => {
     const page = await browser.newPage();
     page.setDefaultTimeout(15_000);
     const origin = new URL(http.url).origin;
-    await page.goto(`${origin}/`);
-    await page.evaluate((token) => localStorage.setItem("billrun.token", token), t.tokens.viewer);
+    await storeToken(page, origin, t.tokens.viewer);
     await page.goto(`${origin}/bill-runs/${encodeURIComponent(id)}`);
     const block = page.getByRole("region", { name: "Timing" });
     await block.locator('[data-metric="processing"]').filter({ hasNotText: "—" }).waitFor();

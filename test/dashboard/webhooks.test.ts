@@ -1,22 +1,16 @@
 // The dashboard's Webhooks page in headless Chromium (Debian's `chromium`): an ADMIN adds an
 // endpoint (its secret shown once), sends a test that a real receiver verifies, redelivers it,
 // disables the endpoint; an OPERATOR reads the same page without the buttons.
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
+import { buildWeb, CHROMIUM, launchChromium, openPage, screenshot, storeToken } from "../support/chromium.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
 import { startReceiver, type TestReceiver } from "../webhooks/receiver.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const ARTIFACTS = path.join(REPO, "test-artifacts");
 // test/dashboard/dashboard.test.ts installs Chromium when it can; without it both files skip.
 const unavailable = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing`;
 
@@ -32,28 +26,14 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   if (unavailable) return;
-  webRoot = await mkdtemp(path.join(tmpdir(), "billrun-web-"));
-  const build = spawnSync(process.execPath, [path.join(REPO, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--outDir", webRoot, "--emptyOutDir"], {
-    cwd: REPO,
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  webRoot = await buildWeb();
   t = await createTestApp({ BILLRUN_WEBHOOK_ALLOW_HTTP: "true", BILLRUN_WEBHOOK_ALLOW_PRIVATE: "true", BILLRUN_WEBHOOK_POLL_SECONDS: "0.05" });
   http = await startHttpServer(t.app, 0, "127.0.0.1", { webRoot });
   origin = new URL(http.url).origin;
   receiver = await startReceiver();
   deliverer = startDeliverer(t.app);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) pageErrors.push(message.text());
-  });
-  await mkdir(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+  page = await openPage(browser, pageErrors, { viewport: { width: 1366, height: 860 } });
 });
 
 afterAll(async () => {
@@ -66,8 +46,7 @@ afterAll(async () => {
 });
 
 async function signIn(token: string): Promise<void> {
-  await page.goto(`${origin}/webhooks`);
-  await page.evaluate((value) => localStorage.setItem("billrun.token", value), token);
+  await storeToken(page, origin, token, "/webhooks");
   await page.reload();
   await page.getByRole("heading", { name: "Webhooks" }).waitFor();
 }
@@ -101,7 +80,7 @@ describe.skipIf(unavailable !== null)("dashboard: webhooks", () => {
     await page.getByText(`Event ${receiver.received[0]!.webhookId} queued again.`).waitFor();
     await line.getByRole("button", { name: "Deliveries" }).click();
     await page.locator('#webhook-delivery-list [data-status="SUCCEEDED"]').first().waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-webhooks.png"), fullPage: true });
+    await screenshot(page, "dashboard-webhooks");
 
     await line.getByRole("button", { name: /Disable/ }).click();
     await line.locator('[data-status="DISABLED"]').waitFor();

@@ -1,11 +1,11 @@
 // The README's GraphQL examples, run as written against the real server, over the transports
 // the README names: whatever it shows must work (and a renamed field breaks this test).
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Kind, parse, validate, type OperationDefinitionNode } from "graphql";
 import { createClient as createSseClient } from "graphql-sse";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startServer, wsClient } from "../support/server.ts";
+import { type TestApp } from "../support/app.ts";
+import { serveTestApp, wsClient } from "../support/server.ts";
 import { README, readmeBlocks } from "../support/readme.ts";
 import type { HttpServer } from "../../src/http.ts";
 import { loadDemoData } from "../../src/demo/seed.ts";
@@ -13,16 +13,7 @@ import { schema } from "../../src/graphql/schema.ts";
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
-
-beforeAll(async () => {
-  t = await createTestApp();
-  await loadDemoData(t.app.db, 30);
-  http = await startServer(t);
-});
-afterAll(async () => {
-  await http?.close();
-  await t?.close();
-});
+serveTestApp((app, server) => ((t = app), (http = server)), { prepare: (app) => loadDemoData(app.app.db, 30) });
 
 interface Example {
   source: string;
@@ -60,6 +51,36 @@ function typedErrors(data: Record<string, unknown> | undefined): unknown[] {
   return Object.values(data ?? {}).filter((value) => typeof value === "object" && value !== null && "code" in value);
 }
 
+/** The result sink both subscription clients (graphql-ws and graphql-sse) take. */
+interface Sink {
+  next: (result: { data?: unknown; errors?: unknown }) => void;
+  error: (error: unknown) => void;
+  complete: () => void;
+}
+
+/**
+ * Subscribes `client` to `example`, creates runs until a result or an error arrives, expects no error, and
+ * disposes of the subscription and the client.
+ */
+async function expectDelivery(
+  client: { subscribe: (payload: { query: string; operationName?: string }, sink: Sink) => () => void; dispose: () => unknown },
+  example: Example,
+): Promise<void> {
+  const received: unknown[] = [];
+  const failures: unknown[] = [];
+  const dispose = client.subscribe(
+    { query: example.source, operationName: example.operation.name?.value },
+    { next: (r) => (r.errors ? failures.push(r.errors) : received.push(r.data)), error: (e) => failures.push(e), complete: () => {} },
+  );
+  try {
+    await createRunsUntil(() => received.length > 0 || failures.length > 0);
+    expect(failures).toEqual([]);
+  } finally {
+    dispose();
+    await client.dispose();
+  }
+}
+
 const runMutation = () => examples().find((e) => e.operation.operation === "mutation" && /createBillRun/.test(e.source))!;
 
 /** Creates runs (with the README's own `Run` mutation) until `done` says an event has arrived. */
@@ -87,7 +108,10 @@ describe("the README's examples", () => {
       const result = await run(example);
       expect(result.errors, name).toBeUndefined();
       expect(typedErrors(result.data), name).toEqual([]);
-      expect(Object.values(result.data ?? {}).every((value) => value !== null), name).toBe(true);
+      expect(
+        Object.values(result.data ?? {}).every((value) => value !== null),
+        name,
+      ).toBe(true);
     }
     // `Runs` lists the run `Run` created.
     const runs = await run(examples().find((e) => e.operation.name?.value === "Runs")!);
@@ -99,36 +123,12 @@ describe("the README's examples", () => {
 
     it(`subscription ${name} delivers over graphql-ws, with the token in connectionParams`, async () => {
       const client = wsClient(http.wsUrl, t.tokens.admin);
-      const received: unknown[] = [];
-      const failures: unknown[] = [];
-      const dispose = client.subscribe(
-        { query: example.source, operationName: example.operation.name?.value },
-        { next: (r) => (r.errors ? failures.push(r.errors) : received.push(r.data)), error: (e) => failures.push(e), complete: () => {} },
-      );
-      try {
-        await createRunsUntil(() => received.length > 0 || failures.length > 0);
-        expect(failures).toEqual([]);
-      } finally {
-        dispose();
-        await client.dispose();
-      }
+      await expectDelivery(client, example);
     });
 
     it(`subscription ${name} delivers over Server-Sent Events (graphql-sse, distinct connections), with the README's headers`, async () => {
       const client = createSseClient({ url: http.url, headers: readmeHeaders(), retryAttempts: 0 });
-      const received: unknown[] = [];
-      const failures: unknown[] = [];
-      const dispose = client.subscribe(
-        { query: example.source, operationName: example.operation.name?.value },
-        { next: (r) => (r.errors ? failures.push(r.errors) : received.push(r.data)), error: (e) => failures.push(e), complete: () => {} },
-      );
-      try {
-        await createRunsUntil(() => received.length > 0 || failures.length > 0);
-        expect(failures).toEqual([]);
-      } finally {
-        dispose();
-        client.dispose();
-      }
+      await expectDelivery(client, example);
     });
   }
 });

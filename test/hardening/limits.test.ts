@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startServer } from "../support/server.ts";
+import { describe, expect, it } from "vitest";
+import { type TestApp } from "../support/app.ts";
+import { serveTestApp } from "../support/server.ts";
 import type { HttpServer } from "../../src/http.ts";
 import type { App } from "../../src/app.ts";
 import type { Config } from "../../src/config.ts";
@@ -9,15 +9,7 @@ import { codes, messages, post, toRaw, wsClient, wsRun } from "./helpers.ts";
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
-
-beforeAll(async () => {
-  t = await createTestApp();
-  http = await startServer(t);
-});
-afterAll(async () => {
-  await http?.close();
-  await t?.close();
-});
+serveTestApp((app, server) => ((t = app), (http = server)));
 
 /** A Yoga over the same app and database with other settings (as another process would have). */
 function yogaWith(env: Partial<Pick<Config, "env" | "isDevelopment">>, security: Partial<Config["security"]> = {}): Yoga {
@@ -140,7 +132,14 @@ describe("text PostgreSQL cannot store", () => {
     expect(literal.body.errors?.[0]?.message).toMatch(/Invalid Unicode escape sequence/);
     expect(await t.app.db.apiToken.count()).toBe(before);
     // A surrogate pair is one well-formed character, and is stored as it is.
-    const emoji = await post(t, { query: `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenPayload { apiToken { label } } } }`, variables: { input: { label: "ci \ud83d\ude00" } } }, { accept: GRAPHQL_RESPONSE });
+    const emoji = await post(
+      t,
+      {
+        query: `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreateApiTokenPayload { apiToken { label } } } }`,
+        variables: { input: { label: "ci \ud83d\ude00" } },
+      },
+      { accept: GRAPHQL_RESPONSE },
+    );
     expect(emoji.body.errors).toBeUndefined();
     expect(emoji.body.data).toEqual({ createApiToken: { apiToken: { label: "ci \ud83d\ude00" } } });
   });
@@ -153,7 +152,10 @@ describe("page sizes: first/last within 0..100", () => {
     expect(literal.status).toBe(400);
     expect(literal.body.data ?? null).toBeNull();
     expect(literal.body.errors).toEqual([
-      expect.objectContaining({ message: "first must be between 0 and 100 (was 101) on accounts", extensions: expect.objectContaining({ code: "VALIDATION", field: ["accounts", "first"] }) }),
+      expect.objectContaining({
+        message: "first must be between 0 and 100 (was 101) on accounts",
+        extensions: expect.objectContaining({ code: "VALIDATION", field: ["accounts", "first"] }),
+      }),
     ]);
     const variable = await query(`query($n: Int) { runs: billRuns(first: $n) { totalCount } }`, { n: 5000 });
     expect(variable.body.errors?.map((e) => e.extensions)).toEqual([expect.objectContaining({ code: "VALIDATION", field: ["runs", "first"] })]);

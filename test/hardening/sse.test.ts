@@ -1,21 +1,13 @@
 // Subscriptions over Server-Sent Events get what every other request gets: authentication,
 // the query limits, CSRF prevention and error masking.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startServer } from "../support/server.ts";
+import { describe, expect, it } from "vitest";
+import { type TestApp } from "../support/app.ts";
+import { serveTestApp } from "../support/server.ts";
 import type { HttpServer } from "../../src/http.ts";
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
-
-beforeAll(async () => {
-  t = await createTestApp();
-  http = await startServer(t);
-});
-afterAll(async () => {
-  await http?.close();
-  await t?.close();
-});
+serveTestApp((app, server) => ((t = app), (http = server)));
 
 /** The `event: next` results of a stream that ends by itself (or the first `take` of them). */
 async function stream(init: { method?: string; query: string; token?: string | null; headers?: Record<string, string> }, take = Infinity) {
@@ -38,7 +30,11 @@ async function stream(init: { method?: string; query: string; token?: string | n
     for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
       const block = text.slice(0, end);
       text = text.slice(end + 2);
-      const data = block.split("\n").find((line) => line.startsWith("data:"))?.slice(5).trim();
+      const data = block
+        .split("\n")
+        .find((line) => line.startsWith("data:"))
+        ?.slice(5)
+        .trim();
       if (block.startsWith("event: next") && data) results.push(JSON.parse(data) as (typeof results)[number]);
     }
     if (results.length >= take) break;
@@ -52,7 +48,10 @@ describe("subscriptions over Server-Sent Events", () => {
     for (const method of ["POST", "GET"]) {
       const ok = await stream({ method, query: "subscription { heartbeat(intervalMs: 100) }", token: t.tokens.viewer }, 2);
       expect(ok.results, method).toHaveLength(2);
-      expect(ok.results.every((r) => typeof (r.data as { heartbeat: string }).heartbeat === "string"), method).toBe(true);
+      expect(
+        ok.results.every((r) => typeof (r.data as { heartbeat: string }).heartbeat === "string"),
+        method,
+      ).toBe(true);
     }
   });
 

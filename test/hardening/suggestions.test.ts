@@ -2,9 +2,9 @@
 // whatever the kind of name (field, argument, input field, enum value, type, directive), whether
 // it comes from validation or from coercing variables, with or without a token, over HTTP,
 // Server-Sent Events and WebSockets.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startServer } from "../support/server.ts";
+import { describe, expect, it } from "vitest";
+import { type TestApp } from "../support/app.ts";
+import { serveTestApp } from "../support/server.ts";
 import type { HttpServer } from "../../src/http.ts";
 import type { App } from "../../src/app.ts";
 import { createGraphQLServer } from "../../src/graphql/yoga.ts";
@@ -12,15 +12,7 @@ import { wsClient, wsRun } from "./helpers.ts";
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
-
-beforeAll(async () => {
-  t = await createTestApp({ NODE_ENV: "production" });
-  http = await startServer(t);
-});
-afterAll(async () => {
-  await http?.close();
-  await t?.close();
-});
+serveTestApp((app, server) => ((t = app), (http = server)), { env: { NODE_ENV: "production" } });
 
 interface Case {
   kind: string;
@@ -33,15 +25,30 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { kind: "field", query: `{ settings { advancedArSettlment } }`, hint: /Did you mean "advancedArSettlement"\?/, message: /Cannot query field "advancedArSettlment" on type "Settings"\.$/ },
+  {
+    kind: "field",
+    query: `{ settings { advancedArSettlment } }`,
+    hint: /Did you mean "advancedArSettlement"\?/,
+    message: /Cannot query field "advancedArSettlment" on type "Settings"\.$/,
+  },
   {
     kind: "field of a union (inline fragment hint)",
     query: `mutation { postBillRun(id: "x") { code } }`,
     hint: /Did you mean to use an inline fragment on/,
     message: /Cannot query field "code" on type "PostBillRunResult"\.$/,
   },
-  { kind: "argument", query: `{ billRuns(frist: 1) { totalCount } }`, hint: /Did you mean "first" or "last"\?/, message: /Unknown argument "frist" on field "Query\.billRuns"\.$/ },
-  { kind: "directive argument", query: `{ me @include(iff: true) { role } }`, hint: /Did you mean "if"\?/, message: /Unknown argument "iff" on directive "@include"\.$/ },
+  {
+    kind: "argument",
+    query: `{ billRuns(frist: 1) { totalCount } }`,
+    hint: /Did you mean "first" or "last"\?/,
+    message: /Unknown argument "frist" on field "Query\.billRuns"\.$/,
+  },
+  {
+    kind: "directive argument",
+    query: `{ me @include(iff: true) { role } }`,
+    hint: /Did you mean "if"\?/,
+    message: /Unknown argument "iff" on directive "@include"\.$/,
+  },
   { kind: "directive", query: `{ me @skp(if: true) { role } }`, hint: false, message: /Unknown directive "@skp"\.$/ },
   {
     kind: "enum value (literal)",
@@ -112,7 +119,10 @@ async function overSse(query: string, variables: Record<string, unknown> | undef
 
 describe("suggestions with NODE_ENV=production", () => {
   it("are drawn by every case outside production (so the cases below test something)", async () => {
-    const development = createGraphQLServer({ ...t.app, config: { ...t.app.config, env: "development", isDevelopment: true, security: { ...t.app.config.security, fieldSuggestions: true } } } as App);
+    const development = createGraphQLServer({
+      ...t.app,
+      config: { ...t.app.config, env: "development", isDevelopment: true, security: { ...t.app.config.security, fieldSuggestions: true } },
+    } as App);
     for (const c of CASES) {
       const response = await development.fetch("http://localhost/graphql", {
         method: "POST",

@@ -1,20 +1,10 @@
 import { readFile } from "node:fs/promises";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
-import { errorsOf, importAndWait } from "./helpers.ts";
+import { expect, it } from "vitest";
+import { type TestApp } from "../support/app.ts";
+import { errorsOf, importAndWait, withImportRunner } from "./helpers.ts";
 
 let t: TestApp;
-let runner: ImportRunner;
-
-beforeAll(async () => {
-  t = await createTestApp();
-  runner = startImportRunner(t.app, { pollMs: 100 });
-});
-afterAll(async () => {
-  await runner?.stop();
-  await t?.close();
-});
+withImportRunner((app) => (t = app));
 
 const example = (name: string) => readFile(new URL(`../../docs/examples/${name}`, import.meta.url), "utf8");
 
@@ -32,7 +22,10 @@ it("imports every example file of docs/examples without a rejected row", async (
     expect({ file, status: job.status, errors: errorsOf(job) }).toEqual({ file, status: "COMPLETED", errors: [] });
     expect(job.rowsImported).toBe(rows);
   }
-  const s = await t.app.db.subscription.findUniqueOrThrow({ where: { subscriptionNumber: "EX-S-1002" }, include: { charges: { orderBy: { position: "asc" } } } });
+  const s = await t.app.db.subscription.findUniqueOrThrow({
+    where: { subscriptionNumber: "EX-S-1002" },
+    include: { charges: { orderBy: { position: "asc" } } },
+  });
   expect(s.charges.map((c) => [c.name, c.price.toString(), c.startDate.toISOString().slice(0, 10)])).toEqual([
     ["Support", "1200", "2026-02-15"],
     ["Loyalty credit", "-10", "2026-03-15"],

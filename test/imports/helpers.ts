@@ -1,4 +1,6 @@
-import type { TestApp } from "../support/app.ts";
+import { afterAll, beforeAll } from "vitest";
+import { createTestApp, type TestApp } from "../support/app.ts";
+import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
 import type { ImportJob } from "../../src/generated/prisma/client.ts";
 
 export const JOB_FIELDS = `id kind format mode atomic status rowsTotal rowsImported rowsSkipped rowsRejected progress errorMessage fileName
@@ -54,7 +56,13 @@ export async function upload(
 }
 
 /** Uploads and returns the job's id (the upload must be accepted). */
-export async function startUpload(t: TestApp, kind: keyof typeof MUTATION, format: "CSV" | "NDJSON", content: string, options: Parameters<typeof upload>[4] = {}): Promise<string> {
+export async function startUpload(
+  t: TestApp,
+  kind: keyof typeof MUTATION,
+  format: "CSV" | "NDJSON",
+  content: string,
+  options: Parameters<typeof upload>[4] = {},
+): Promise<string> {
   const { body } = await upload(t, kind, format, content, options);
   const payload = body.data?.[MUTATION[kind]];
   if (!payload || payload.__typename !== "ImportJob") throw new Error(`upload refused: ${JSON.stringify(body)}`);
@@ -76,7 +84,13 @@ export async function finished(t: TestApp, id: string, timeoutMs = 60_000): Prom
   return result.data!.importJob;
 }
 
-export async function importAndWait(t: TestApp, kind: keyof typeof MUTATION, format: "CSV" | "NDJSON", content: string, options: Parameters<typeof upload>[4] = {}) {
+export async function importAndWait(
+  t: TestApp,
+  kind: keyof typeof MUTATION,
+  format: "CSV" | "NDJSON",
+  content: string,
+  options: Parameters<typeof upload>[4] = {},
+) {
   return finished(t, await startUpload(t, kind, format, content, options));
 }
 
@@ -84,3 +98,18 @@ export const errorsOf = (job: JobView) => job.errors.edges.map((e) => e.node);
 
 export const csv = (...lines: string[]) => lines.join("\n") + "\n";
 export const ndjson = (...rows: object[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+
+/** Gives the calling test file a test app with an import runner (polling every 100 ms), handed to `use` before its tests and stopped after them. */
+export function withImportRunner(use: (t: TestApp) => void): void {
+  let t: TestApp | undefined;
+  let runner: ImportRunner | undefined;
+  beforeAll(async () => {
+    t = await createTestApp();
+    runner = startImportRunner(t.app, { pollMs: 100 });
+    use(t);
+  });
+  afterAll(async () => {
+    await runner?.stop();
+    await t?.close();
+  });
+}

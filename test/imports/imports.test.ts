@@ -1,21 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../support/app.ts";
-import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type TestApp } from "../support/app.ts";
 import { stageImport } from "../../src/imports/staging.ts";
 import { wakeImportRunners } from "../../src/imports/runner.ts";
-import { csv, errorsOf, finished, importAndWait, ndjson, upload } from "./helpers.ts";
+import { csv, errorsOf, finished, importAndWait, ndjson, upload, withImportRunner } from "./helpers.ts";
 
 let t: TestApp;
-let runner: ImportRunner;
-
-beforeAll(async () => {
-  t = await createTestApp();
-  runner = startImportRunner(t.app, { pollMs: 100 });
-});
-afterAll(async () => {
-  await runner?.stop();
-  await t?.close();
-});
+withImportRunner((app) => (t = app));
 
 const ACCOUNT_HEADER = "accountNumber,name,currency,billCycleDay,batch,billToEmail,paymentTermDays,status";
 
@@ -27,7 +17,15 @@ describe("importing accounts", () => {
       "CSV",
       csv(ACCOUNT_HEADER, "CSV-1,Acme Inc,USD,1,2,billing@acme.example,15,ACTIVE", 'CSV-2,"Quote, Comma & Co",EUR,31,,,,', "CSV-3,Yen Corp,JPY,15,,,,INACTIVE"),
     );
-    expect(job).toMatchObject({ status: "COMPLETED", rowsTotal: 3, rowsImported: 3, rowsSkipped: 0, rowsRejected: 0, progress: 1, createdBy: { email: "operator@example.com" } });
+    expect(job).toMatchObject({
+      status: "COMPLETED",
+      rowsTotal: 3,
+      rowsImported: 3,
+      rowsSkipped: 0,
+      rowsRejected: 0,
+      progress: 1,
+      createdBy: { email: "operator@example.com" },
+    });
     const rows = await t.app.db.account.findMany({ where: { accountNumber: { startsWith: "CSV-" } }, orderBy: { accountNumber: "asc" } });
     expect(rows.map((a) => [a.accountNumber, a.name, a.currency, a.billCycleDay, a.batch, a.billToEmail, a.paymentTermDays, a.status])).toEqual([
       ["CSV-1", "Acme Inc", "USD", 1, 2, "billing@acme.example", 15, "ACTIVE"],
@@ -41,7 +39,10 @@ describe("importing accounts", () => {
       t,
       "ACCOUNTS",
       "NDJSON",
-      ndjson({ accountNumber: "ND-1", name: "Json One", currency: "GBP", billCycleDay: 5 }, { name: "Numbered For Me", currency: "KWD", billCycleDay: 28, billToEmail: null }),
+      ndjson(
+        { accountNumber: "ND-1", name: "Json One", currency: "GBP", billCycleDay: 5 },
+        { name: "Numbered For Me", currency: "KWD", billCycleDay: 28, billToEmail: null },
+      ),
     );
     expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 2, rowsRejected: 0 });
     expect(await t.app.db.account.findUnique({ where: { accountNumber: "ND-1" } })).toMatchObject({ name: "Json One", currency: "GBP", billCycleDay: 5 });
@@ -110,7 +111,12 @@ describe("importing accounts", () => {
   it("stops at a CSV record over 1 MiB: FAILED, nothing after it imported", async () => {
     const operator = await t.app.db.user.findUniqueOrThrow({ where: { email: "operator@example.com" } });
     const file = csv("accountNumber,name,currency,billCycleDay", "BIG-1,Fine,USD,1", `BIG-2,"${"x".repeat(1_100_000)}",USD,1`, "BIG-3,Never read,USD,1");
-    const id = await stageImport(t.app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: null, createdById: operator.id }, [Buffer.from(file)], 10 * 1024 * 1024);
+    const id = await stageImport(
+      t.app,
+      { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: null, createdById: operator.id },
+      [Buffer.from(file)],
+      10 * 1024 * 1024,
+    );
     wakeImportRunners();
     const job = await finished(t, id);
     expect(job.status).toBe("FAILED");
@@ -127,7 +133,12 @@ describe("importing accounts", () => {
   });
 
   it("refuses an unknown NDJSON field on its row", async () => {
-    const job = await importAndWait(t, "ACCOUNTS", "NDJSON", ndjson({ accountNumber: "NDX-1", name: "A", currency: "USD", billCycleDay: 1, colour: "blue" }) + "not json\n");
+    const job = await importAndWait(
+      t,
+      "ACCOUNTS",
+      "NDJSON",
+      ndjson({ accountNumber: "NDX-1", name: "A", currency: "USD", billCycleDay: 1, colour: "blue" }) + "not json\n",
+    );
     expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsRejected: 2 });
     expect(errorsOf(job).map((e) => [e.line, e.field, e.code])).toEqual([
       [1, "colour", "VALIDATION"],
@@ -144,14 +155,22 @@ describe("importing accounts", () => {
     expect(again).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsSkipped: 2, rowsRejected: 0 });
     expect(await t.app.db.account.findMany({ where: { accountNumber: { startsWith: "UP-" } }, orderBy: { accountNumber: "asc" } })).toEqual(before);
 
-    const changed = await importAndWait(t, "ACCOUNTS", "NDJSON", ndjson({ accountNumber: "UP-2", name: "Renamed Two" }, { accountNumber: "UP-1", currency: "GBP" }), { mode: "UPSERT" });
+    const changed = await importAndWait(
+      t,
+      "ACCOUNTS",
+      "NDJSON",
+      ndjson({ accountNumber: "UP-2", name: "Renamed Two" }, { accountNumber: "UP-1", currency: "GBP" }),
+      { mode: "UPSERT" },
+    );
     expect(changed).toMatchObject({ rowsImported: 1, rowsRejected: 1 });
     expect(errorsOf(changed)).toEqual([{ line: 2, field: "currency", code: "VALIDATION", message: expect.stringMatching(/cannot change/) }]);
     expect(await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "UP-2" } })).toMatchObject({ name: "Renamed Two", currency: "EUR", batch: 3 });
   });
 
   it("with atomic: true, one bad row means nothing imports", async () => {
-    const job = await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "AT-1,Fine,USD,1,,,,", "AT-2,Broken,USD,99,,,,", "AT-3,Fine,USD,1,,,,"), { atomic: true });
+    const job = await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "AT-1,Fine,USD,1,,,,", "AT-2,Broken,USD,99,,,,", "AT-3,Fine,USD,1,,,,"), {
+      atomic: true,
+    });
     expect(job).toMatchObject({ status: "FAILED", rowsImported: 0, rowsRejected: 1 });
     expect(job.errorMessage).toMatch(/nothing was imported/);
     expect(errorsOf(job).map((e) => e.line)).toEqual([3]);
@@ -185,10 +204,26 @@ describe("importing subscriptions", () => {
       ),
     );
     expect(job).toMatchObject({ status: "COMPLETED", rowsTotal: 4, rowsImported: 4, rowsRejected: 0 });
-    const sc1 = await t.app.db.subscription.findUniqueOrThrow({ where: { subscriptionNumber: "SC-1" }, include: { charges: { orderBy: { position: "asc" } }, account: true } });
+    const sc1 = await t.app.db.subscription.findUniqueOrThrow({
+      where: { subscriptionNumber: "SC-1" },
+      include: { charges: { orderBy: { position: "asc" } }, account: true },
+    });
     expect(sc1.account.accountNumber).toBe("SUB-A");
     expect(sc1.invoiceSeparately).toBe(false);
-    expect(sc1.charges.map((c) => [c.position, c.name, c.type, c.currency, c.price.toString(), c.quantity.toString(), c.startDate.toISOString().slice(0, 10), c.billingPeriod, c.billingTiming, c.unitOfMeasure])).toEqual([
+    expect(
+      sc1.charges.map((c) => [
+        c.position,
+        c.name,
+        c.type,
+        c.currency,
+        c.price.toString(),
+        c.quantity.toString(),
+        c.startDate.toISOString().slice(0, 10),
+        c.billingPeriod,
+        c.billingTiming,
+        c.unitOfMeasure,
+      ]),
+    ).toEqual([
       [0, "Platform", "RECURRING", "USD", "100", "1", "2026-01-01", "MONTH", "IN_ADVANCE", null],
       [1, "Setup", "ONE_TIME", "USD", "-25.5", "2", "2026-01-15", null, null, null],
       [2, "API calls", "USAGE", "USD", "0.001", "1", "2026-01-01", "MONTH", "IN_ARREARS", "call"],
@@ -205,8 +240,25 @@ describe("importing subscriptions", () => {
       "SUBSCRIPTIONS",
       "NDJSON",
       ndjson(
-        { subscriptionNumber: "SN-1", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "RECURRING", price: "9.99", quantity: "3", billingPeriod: "MONTH" },
-        { subscriptionNumber: "SN-2", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "RECURRING", price: "9.99", billingPeriod: "MONTH" },
+        {
+          subscriptionNumber: "SN-1",
+          accountNumber: "SUB-A",
+          startDate: "2026-03-01",
+          chargeName: "Seat",
+          chargeType: "RECURRING",
+          price: "9.99",
+          quantity: "3",
+          billingPeriod: "MONTH",
+        },
+        {
+          subscriptionNumber: "SN-2",
+          accountNumber: "SUB-A",
+          startDate: "2026-03-01",
+          chargeName: "Seat",
+          chargeType: "RECURRING",
+          price: "9.99",
+          billingPeriod: "MONTH",
+        },
         { subscriptionNumber: "SN-2", chargeName: "Minutes", chargeType: "USAGE", price: "0.02", billingPeriod: "MONTH" },
         { subscriptionNumber: "SN-3", accountNumber: "NOBODY", startDate: "2026-03-01", chargeName: "Seat", chargeType: "ONE_TIME", price: "1" },
         { subscriptionNumber: "SN-4", accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: "Seat", chargeType: "ONE_TIME", price: 12.5 },
@@ -230,7 +282,13 @@ describe("importing subscriptions", () => {
 
   it("UPSERT: the same subscriptions again change nothing", async () => {
     const before = await t.app.db.charge.count();
-    const job = await importAndWait(t, "SUBSCRIPTIONS", "CSV", csv(SUBSCRIPTION_HEADER, "SC-2,SUB-B,2026-02-10,true,Support,RECURRING,,1200,,,2027-02-10,ANNUAL,IN_ARREARS,"), { mode: "UPSERT" });
+    const job = await importAndWait(
+      t,
+      "SUBSCRIPTIONS",
+      "CSV",
+      csv(SUBSCRIPTION_HEADER, "SC-2,SUB-B,2026-02-10,true,Support,RECURRING,,1200,,,2027-02-10,ANNUAL,IN_ARREARS,"),
+      { mode: "UPSERT" },
+    );
     expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsSkipped: 1, rowsRejected: 0 });
     expect(await t.app.db.charge.count()).toBe(before);
   });
@@ -244,7 +302,13 @@ describe("importing usage", () => {
       t,
       "USAGE",
       "CSV",
-      csv(USAGE_HEADER, "SC-1,API calls,1500,call,2026-01-20,u-1", "SC-1,API calls,0.5,call,2026-01-21,", "SC-1,API calls,7,call,2026-01-22,u-2", "SC-1,API calls,7,call,2026-01-22,u-2"),
+      csv(
+        USAGE_HEADER,
+        "SC-1,API calls,1500,call,2026-01-20,u-1",
+        "SC-1,API calls,0.5,call,2026-01-21,",
+        "SC-1,API calls,7,call,2026-01-22,u-2",
+        "SC-1,API calls,7,call,2026-01-22,u-2",
+      ),
     );
     expect(first).toMatchObject({ status: "COMPLETED", rowsTotal: 4, rowsImported: 3, rowsSkipped: 1, rowsRejected: 0 });
     const again = await importAndWait(
@@ -320,8 +384,18 @@ describe("who may import", () => {
   });
 
   it("lets an admin import, and lists jobs newest first with their rejected rows paged", async () => {
-    const id = (await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "PG-1,,USD,1,,,,", "PG-2,,USD,1,,,,", "PG-3,,USD,1,,,,"), { token: t.tokens.admin })).id;
-    const page = await t.gql<{ importJobs: { totalCount: number; edges: { node: { id: string; errors: { edges: { cursor: string; node: { line: number } }[]; pageInfo: { hasNextPage: boolean } } } }[] } }, object>(
+    const id = (
+      await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "PG-1,,USD,1,,,,", "PG-2,,USD,1,,,,", "PG-3,,USD,1,,,,"), { token: t.tokens.admin })
+    ).id;
+    const page = await t.gql<
+      {
+        importJobs: {
+          totalCount: number;
+          edges: { node: { id: string; errors: { edges: { cursor: string; node: { line: number } }[]; pageInfo: { hasNextPage: boolean } } } }[];
+        };
+      },
+      object
+    >(
       `{ importJobs(first: 1) { totalCount edges { node { id errors(first: 2) { edges { cursor node { line } } pageInfo { hasNextPage } } } } } }`,
       {},
       t.tokens.viewer,

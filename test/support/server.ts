@@ -1,14 +1,37 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createClient, type Client } from "graphql-ws";
+import { afterAll, beforeAll } from "vitest";
 import WebSocket from "ws";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
-import type { TestApp } from "./app.ts";
+import { createTestApp, type TestApp } from "./app.ts";
 
 /** The real HTTP + WebSocket server on a free port. */
 export async function startServer(t: TestApp): Promise<HttpServer & { wsUrl: string }> {
   const http = await startHttpServer(t.app, 0, "127.0.0.1");
   return { ...http, wsUrl: http.url.replace(/^http/, "ws") };
+}
+
+/**
+ * Gives the calling test file a test app (created with `env`, then `prepare`d) and the real server over it:
+ * started before the file's tests and handed to `use`, closed after them.
+ */
+export function serveTestApp(
+  use: (t: TestApp, http: HttpServer & { wsUrl: string }) => void,
+  options: { env?: Record<string, string>; prepare?: (t: TestApp) => Promise<unknown> } = {},
+): void {
+  let t: TestApp | undefined;
+  let http: (HttpServer & { wsUrl: string }) | undefined;
+  beforeAll(async () => {
+    t = await createTestApp(options.env);
+    await options.prepare?.(t);
+    http = await startServer(t);
+    use(t, http);
+  });
+  afterAll(async () => {
+    await http?.close();
+    await t?.close();
+  });
 }
 
 export function wsClient(url: string, token: string | null): Client {
