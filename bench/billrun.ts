@@ -211,7 +211,9 @@ async function printProfile(app: Pick<App, "pool">, billRunId: string, runMs: nu
   for (const t of tables.rows) console.log(`  ${t.relname.padEnd(18)} inserted ${t.ins.padStart(8)}  updated ${t.upd.padStart(8)} (${t.hot} HOT)`);
   console.log("profile: jobs (seconds summed over jobs; first start and last end after the run was created)");
   for (const j of jobs.rows) {
-    console.log(`  ${j.name.padEnd(16)} ${j.jobs.padStart(5)} jobs  queued ${Number(j.wait).toFixed(2)} s  active ${Number(j.active).toFixed(2)} s  first ${Number(j.first).toFixed(2)} s  last ${Number(j.last).toFixed(2)} s`);
+    console.log(
+      `  ${j.name.padEnd(16)} ${j.jobs.padStart(5)} jobs  queued ${Number(j.wait).toFixed(2)} s  active ${Number(j.active).toFixed(2)} s  first ${Number(j.first).toFixed(2)} s  last ${Number(j.last).toFixed(2)} s`,
+    );
   }
 }
 

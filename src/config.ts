@@ -32,7 +32,11 @@ const environment = z.object({
   BILLRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3_600).default(25),
   BILLRUN_DRAIN_SECONDS: z.coerce.number().min(0).max(3_600).optional(),
   BILLRUN_WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  BILLRUN_WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  BILLRUN_WS_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
   BILLRUN_WS_KEEPALIVE_SECONDS: z.coerce.number().min(1).max(3_600).default(12),
   SMTP_URL: z.string().optional(),
   EMAIL_FROM: z.string().default("Billrun <billrun@localhost>"),
@@ -51,8 +55,16 @@ const environment = z.object({
   BILLRUN_WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().min(0.05).max(300).default(10),
   BILLRUN_WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(3_600).default(5),
   BILLRUN_WEBHOOK_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3_600),
-  BILLRUN_WEBHOOK_RETRY_HOURS: z.coerce.number().min(0.0001).max(24 * 30).default(72),
-  BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(120),
+  BILLRUN_WEBHOOK_RETRY_HOURS: z.coerce
+    .number()
+    .min(0.0001)
+    .max(24 * 30)
+    .default(72),
+  BILLRUN_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce
+    .number()
+    .min(0.0001)
+    .max(24 * 365)
+    .default(120),
   BILLRUN_WEBHOOK_LEASE_SECONDS: z.coerce.number().min(1).max(3_600).default(30),
   BILLRUN_WEBHOOK_ALLOW_HTTP: booleanFlag(false),
   BILLRUN_WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
@@ -60,7 +72,12 @@ const environment = z.object({
     .string()
     .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, "BILLRUN_WEBHOOK_SECRET_KEY must be 32 bytes, as 64 hex digits or base64")
     .optional(),
-  BILLRUN_IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(2 * 1024 ** 3),
+  BILLRUN_IMPORT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 40)
+    .default(2 * 1024 ** 3),
   BILLRUN_IMPORT_BATCH_ROWS: z.coerce.number().int().min(1).max(50_000).default(5_000),
   BILLRUN_IMPORT_CONCURRENCY: z.coerce.number().int().min(0).max(16).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -71,9 +88,18 @@ const environment = z.object({
   BILLRUN_MAX_TOKENS: z.coerce.number().int().min(100).max(100_000).default(2000),
   BILLRUN_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(1_000).default(10),
   BILLRUN_MAX_COST: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
-  BILLRUN_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+  BILLRUN_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(1024 * 1024),
   BILLRUN_CORS_ORIGINS: z.string().optional(),
-  BILLRUN_IDEMPOTENCY_TTL_HOURS: z.coerce.number().min(0.001).max(24 * 365).default(24),
+  BILLRUN_IDEMPOTENCY_TTL_HOURS: z.coerce
+    .number()
+    .min(0.001)
+    .max(24 * 365)
+    .default(24),
   BILLRUN_WS_REAUTH_SECONDS: z.coerce.number().min(0.05).max(3_600).default(10),
   BILLRUN_METRICS: booleanFlag(false),
   BILLRUN_METRICS_TOKEN: z.string().min(16, "BILLRUN_METRICS_TOKEN must be at least 16 characters").optional(),
@@ -92,7 +118,10 @@ function humanIssue(issue: z.core.$ZodIssue): string {
     case "too_big":
       return issue.origin === "string" ? `must be at most ${issue.maximum} characters long` : `must be at most ${issue.maximum}`;
     case "invalid_value":
-      return `must be one of ${issue.values.filter((v) => v !== "").map(String).join(", ")}`;
+      return `must be one of ${issue.values
+        .filter((v) => v !== "")
+        .map(String)
+        .join(", ")}`;
     case "invalid_format":
       return issue.format === "url" ? "must be a full URL (scheme://host...)" : `must be a valid ${issue.format}`;
     default:
@@ -118,7 +147,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (c.BILLRUN_METRICS && c.BILLRUN_METRICS_TOKEN === undefined && c.BILLRUN_METRICS_PORT === undefined) {
     // Metrics name runs, queues and failure codes: not for whoever can reach the API port.
     throw new ConfigError([
-      configProblem("BILLRUN_METRICS", env.BILLRUN_METRICS, "needs BILLRUN_METRICS_TOKEN (a bearer token for /metrics) or BILLRUN_METRICS_PORT (a port of its own)"),
+      configProblem(
+        "BILLRUN_METRICS",
+        env.BILLRUN_METRICS,
+        "needs BILLRUN_METRICS_TOKEN (a bearer token for /metrics) or BILLRUN_METRICS_PORT (a port of its own)",
+      ),
     ]);
   }
   const dataDir = path.resolve(c.BILLRUN_DATA_DIR);
@@ -237,7 +270,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxPageSize: 100,
       maxBodyBytes: c.BILLRUN_MAX_BODY_BYTES,
       /** Unset: any origin may call the API from a browser (it takes bearer tokens only, never cookies). */
-      corsOrigins: c.BILLRUN_CORS_ORIGINS?.split(",").map((o) => o.trim()).filter((o) => o.length > 0),
+      corsOrigins: c.BILLRUN_CORS_ORIGINS?.split(",")
+        .map((o) => o.trim())
+        .filter((o) => o.length > 0),
       idempotencyTtlMs: c.BILLRUN_IDEMPOTENCY_TTL_HOURS * 3_600_000,
       /** Safety net: how often open subscriptions are checked against the database (changes are announced and applied at once). */
       wsReauthMs: c.BILLRUN_WS_REAUTH_SECONDS * 1000,

@@ -97,7 +97,11 @@ function connectionFailure(error: unknown, url: string, source: DatabaseSource):
   switch (e?.code) {
     case "28P01":
     case "28000":
-      return new StartupError(`${where} refused the user or password in ${setting}`, `correct the user and password in ${setting} (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, pgLines);
+      return new StartupError(
+        `${where} refused the user or password in ${setting}`,
+        `correct the user and password in ${setting} (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`,
+        pgLines,
+      );
     case "3D000":
       return new StartupError(`${where} does not exist`, `create it (CREATE DATABASE), or correct the database name in ${setting}`, pgLines);
     case "53300":
@@ -111,7 +115,11 @@ function connectionFailure(error: unknown, url: string, source: DatabaseSource):
   if (network.includes(reason) || timedOut) {
     const detail = [`${reason || "timeout"}: ${e?.message || e?.errors?.map((inner) => inner.message).join("; ") || ""}`];
     return announced
-      ? new StartupError(`the embedded PostgreSQL of npm start (announced in the database-url file) does not answer`, "start `npm start` in the same directory first, or set DATABASE_URL", detail)
+      ? new StartupError(
+          `the embedded PostgreSQL of npm start (announced in the database-url file) does not answer`,
+          "start `npm start` in the same directory first, or set DATABASE_URL",
+          detail,
+        )
       : new StartupError(`${where} (DATABASE_URL) cannot be reached`, "check that PostgreSQL runs there and that DATABASE_URL names its host and port", detail);
   }
   return new StartupError(`${where} refused the connection`, `check ${setting}`, pgLines.length > 0 ? pgLines : [String(e?.message ?? error)]);

@@ -113,10 +113,7 @@ export async function startHttpServer(app: App, port: number, host = "127.0.0.1"
       if (inFlight > 0) {
         app.log.info({ requests: inFlight, graceSeconds: graceMs / 1000 }, "waiting for HTTP requests in flight");
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (allDone = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-        ]);
+        await Promise.race([new Promise<void>((resolve) => (allDone = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
         clearTimeout(timer);
         if (inFlight > 0) app.log.warn({ requests: inFlight }, "HTTP requests still in flight at the end of the grace period were cut off");
       }
@@ -251,7 +248,9 @@ async function serveDashboard(req: IncomingMessage, res: ServerResponse, webRoot
     if (relative === "index.html") {
       res
         .writeHead(503, { "content-type": "text/html; charset=utf-8" })
-        .end(`<!doctype html><title>Billrun</title><p>The dashboard is not built: run <code>npm run build:web</code>. The API is at <a href="${graphqlEndpoint}">${graphqlEndpoint}</a>.</p>\n`);
+        .end(
+          `<!doctype html><title>Billrun</title><p>The dashboard is not built: run <code>npm run build:web</code>. The API is at <a href="${graphqlEndpoint}">${graphqlEndpoint}</a>.</p>\n`,
+        );
     } else {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
     }

@@ -62,9 +62,7 @@ export function describeStartupFailure(error: unknown): string {
     return describeStartupFailure(portInUse(listen.port ?? 0, "PORT"));
   }
   if (listen?.syscall === "listen" && listen.code === "EACCES") {
-    return describeStartupFailure(
-      new StartupError(`this user may not listen on port ${listen.port} (PORT)`, "choose a port above 1023, e.g. PORT=4000"),
-    );
+    return describeStartupFailure(new StartupError(`this user may not listen on port ${listen.port} (PORT)`, "choose a port above 1023, e.g. PORT=4000"));
   }
   const text =
     error instanceof Error
@@ -107,10 +105,7 @@ export function guardStartup(): { setLogger: (log: Logger) => void; done: () => 
 }
 
 export function portInUse(port: number, variable: string): StartupError {
-  return new StartupError(
-    `port ${port} (${variable}) is already in use by another program`,
-    `stop that program, or set ${variable} to a free port`,
-  );
+  return new StartupError(`port ${port} (${variable}) is already in use by another program`, `stop that program, or set ${variable} to a free port`);
 }
 
 /**

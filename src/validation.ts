@@ -11,9 +11,7 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, root 
   throw new ValidationError(`${field.join(".")}: ${issue.message}`, field);
 }
 
-export const currencyCode = z
-  .string()
-  .refine((c) => isCurrency(c), { message: "unknown currency code (use an ISO 4217 code such as USD, EUR, JPY)" });
+export const currencyCode = z.string().refine((c) => isCurrency(c), { message: "unknown currency code (use an ISO 4217 code such as USD, EUR, JPY)" });
 
 /**
  * Characters that show nothing: white space (Zs, tabs...) and format characters (Cf: zero-width

@@ -8,7 +8,10 @@ import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
 import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 
 const decimalString = (what: string) =>
-  z.string().trim().regex(/^-?\d{1,15}(\.\d{1,8})?$/, `${what} must be a decimal number with at most 15 digits before and 8 after the point`);
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d{1,15}(\.\d{1,8})?$/, `${what} must be a decimal number with at most 15 digits before and 8 after the point`);
 const nonNegativeDecimal = (what: string) => decimalString(what).refine((v) => !v.startsWith("-"), `${what} must not be negative`);
 const uuid = (what: string) => z.string().refine(isUuid, `${what} is not a valid id`);
 
@@ -18,7 +21,10 @@ const accountFields = {
   billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31"),
   batch: z.number().int().min(1, "batch must be between 1 and 50").max(50, "batch must be between 1 and 50"),
   // Only white space or invisible characters: no bill-to contact, as empty.
-  billToEmail: z.string().transform(normaliseText).pipe(z.union([z.literal(""), email])),
+  billToEmail: z
+    .string()
+    .transform(normaliseText)
+    .pipe(z.union([z.literal(""), email])),
   paymentTermDays: z.number().int().min(0, "payment terms must not be negative").max(3650, "payment terms must be at most 3650 days"),
   status: z.enum(AccountStatus),
 };
@@ -27,9 +33,13 @@ const createAccountInput = z.object({
   accountNumber: z
     .string()
     .transform(normaliseText)
-    .pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
-    // The A-00000000 form is the generator's own; a hand-picked one could collide with it later.
-    .refine((n) => !/^A-\d{8,}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out"))
+    .pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "account number: letters, digits, - and _, at most 40")
+        // The A-00000000 form is the generator's own; a hand-picked one could collide with it later.
+        .refine((n) => !/^A-\d{8,}$/.test(n), "numbers of the form A-00000000 are assigned automatically; leave accountNumber out"),
+    )
     .optional(),
   name: accountFields.name,
   currency: accountFields.currency,
@@ -102,8 +112,12 @@ const createSubscriptionInput = z
     subscriptionNumber: z
       .string()
       .transform(normaliseText)
-      .pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
-      .refine((n) => !/^S-\d{8,}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out"))
+      .pipe(
+        z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "subscription number: letters, digits, - and _, at most 40")
+          .refine((n) => !/^S-\d{8,}$/.test(n), "numbers of the form S-00000000 are assigned automatically; leave subscriptionNumber out"),
+      )
       .optional(),
     startDate: isoDate,
     invoiceSeparately: z.boolean().default(false),
@@ -207,7 +221,10 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
   }
   const currency = charge.subscription.account.currency;
   if (!amountFits(extendedAmount(charge.price.toFixed(), data.quantity, currency), minorUnits(currency))) {
-    throw new ValidationError(`input.quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)`, ["input", "quantity"]);
+    throw new ValidationError(`input.quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)`, [
+      "input",
+      "quantity",
+    ]);
   }
   const usageDate = dateOnly(data.usageDate);
   if (usageDate < charge.startDate) {
@@ -221,8 +238,6 @@ export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> 
     data: { subscriptionId: charge.subscriptionId, chargeId: charge.id, quantity: data.quantity, unitOfMeasure: data.unitOfMeasure, usageDate },
   });
 }
-
-
 
 /** The input rules of the mutations above, for bulk import to apply the same ones row by row. */
 export const inputSchemas = { createAccountInput, updateAccountInput, createSubscriptionInput, recordUsageInput } as const;

@@ -9,9 +9,7 @@ export const SECURITY_CHANNEL = "billrun_security";
  * A committed change that may take access away from open subscriptions: a token revoked, or a
  * user's role or status changed (the new values). Ids only: never a token or its hash.
  */
-export type SecurityNotice =
-  | { kind: "TOKEN_REVOKED"; tokenId: string }
-  | { kind: "USER_CHANGED"; userId: string; role: Role; disabled: boolean };
+export type SecurityNotice = { kind: "TOKEN_REVOKED"; tokenId: string } | { kind: "USER_CHANGED"; userId: string; role: Role; disabled: boolean };
 
 /**
  * Announces `notice` to every process. Call it inside the transaction that makes the change:

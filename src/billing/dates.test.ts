@@ -58,7 +58,13 @@ describe("validation", () => {
 });
 
 describe("calendar", () => {
-  it.each([[2024, true], [2027, false], [2028, true], [1900, false], [2000, true]])("%i leap: %s", (year, leap) => {
+  it.each([
+    [2024, true],
+    [2027, false],
+    [2028, true],
+    [1900, false],
+    [2000, true],
+  ])("%i leap: %s", (year, leap) => {
     expect(isLeapYear(year as number)).toBe(leap);
   });
 

@@ -1,16 +1,7 @@
 // SPEC §1 worked examples (account bill cycle day 1, USD), each with its exact amounts.
 import { describe, expect, it } from "vitest";
 import { billAccount } from "./engine.ts";
-import {
-  expectOk,
-  itemSummary,
-  makeAccount,
-  makeCharge,
-  makeSubscription,
-  makeUsageCharge,
-  runAt,
-  usage,
-} from "./test-support.ts";
+import { expectOk, itemSummary, makeAccount, makeCharge, makeSubscription, makeUsageCharge, runAt, usage } from "./test-support.ts";
 
 describe("SPEC worked examples", () => {
   it("1. RECURRING MONTH IN_ADVANCE 30.00 from 2026-01-10, T = 2026-02-01: 21.29 partial + 30.00", () => {
@@ -74,9 +65,7 @@ describe("SPEC worked examples", () => {
   });
 
   describe("6. example 1's charge billed through 2026-03-01, subscription cancelled on 2026-02-15", () => {
-    const account = makeAccount([
-      makeSubscription([makeCharge({ chargedThroughDate: "2026-03-01" })], { cancelledOn: "2026-02-15" }),
-    ]);
+    const account = makeAccount([makeSubscription([makeCharge({ chargedThroughDate: "2026-03-01" })], { cancelledOn: "2026-02-15" })]);
 
     it("T = 2026-02-15: credit −30 × 14/28 = −15.00 in a credit memo of 15.00; charged through moves back", () => {
       const result = expectOk(billAccount(account, runAt("2026-02-15")));

@@ -34,10 +34,7 @@ const chargeSeed: fc.Arbitrary<ChargeSeed> = fc.record({
   quantity: fc.constantFrom("0", "1", "1", "2", "3", "10", "1.5", "0.25"),
   startDate: date("2024-01-01", "2030-12-31"),
   endAfterDays: fc.option(fc.integer({ min: 1, max: 900 })),
-  usage: fc.array(
-    fc.record({ offsetDays: fc.integer({ min: -20, max: 500 }), quantity: fc.constantFrom("1", "7", "12.5", "0", "1000") }),
-    { maxLength: 5 },
-  ),
+  usage: fc.array(fc.record({ offsetDays: fc.integer({ min: -20, max: 500 }), quantity: fc.constantFrom("1", "7", "12.5", "0", "1000") }), { maxLength: 5 }),
 });
 
 const subscriptionSeed = fc.record({
@@ -107,7 +104,11 @@ const accountArb: fc.Arbitrary<AccountInput> = fc
  * dates, charge starts and service ends — since that is where off-by-one mistakes hide.
  */
 function targetFor(account: AccountInput): fc.Arbitrary<string> {
-  const events = chargesOf(account).flatMap((charge) => [charge.startDate, charge.endDate, ...account.subscriptions.map((subscription) => subscription.cancelledOn)]);
+  const events = chargesOf(account).flatMap((charge) => [
+    charge.startDate,
+    charge.endDate,
+    ...account.subscriptions.map((subscription) => subscription.cancelledOn),
+  ]);
   const eventDates = events.filter((event): event is string => event !== null);
   const billCycleDates = fc
     .record({ year: fc.integer({ min: 2024, max: 2033 }), month: fc.integer({ min: 1, max: 12 }) })
@@ -117,9 +118,7 @@ function targetFor(account: AccountInput): fc.Arbitrary<string> {
 
 const accountAndTarget = accountArb.chain((account) => fc.tuple(fc.constant(account), targetFor(account)));
 const accountAndTwoTargets = accountArb.chain((account) => fc.tuple(fc.constant(account), targetFor(account), targetFor(account)));
-const accountAndTargets = accountArb.chain((account) =>
-  fc.tuple(fc.constant(account), fc.array(targetFor(account), { minLength: 1, maxLength: 4 })),
-);
+const accountAndTargets = accountArb.chain((account) => fc.tuple(fc.constant(account), fc.array(targetFor(account), { minLength: 1, maxLength: 4 })));
 
 function chargesOf(account: AccountInput): ChargeInput[] {
   return account.subscriptions.flatMap((subscription) => subscription.charges);
@@ -136,7 +135,11 @@ function itemKey(item: ProposedItem): string {
 }
 
 /** Bills at each target date in turn, storing the moved dates in between, like successive bill runs. */
-function billSuccessively(account: AccountInput, targets: readonly string[], afterEachRun?: (billed: AccountInput, targetDate: string, items: ProposedItem[]) => void) {
+function billSuccessively(
+  account: AccountInput,
+  targets: readonly string[],
+  afterEachRun?: (billed: AccountInput, targetDate: string, items: ProposedItem[]) => void,
+) {
   const items: ProposedItem[] = [];
   let current = account;
   for (const targetDate of targets) {
@@ -169,7 +172,13 @@ function expectBilledExactlyWhatIsDue(account: AccountInput, targetDate: string,
     const serviceEnd = serviceEndOf(account, charge);
     const resume = charge.chargedThroughDate ?? charge.startDate;
     if (parseDate(resume) >= serviceEnd) continue;
-    const [next] = periodsBetween(charge.startDate, account.billCycleDay, charge.billingPeriod ?? "MONTH", resume, formatDate(Math.min(serviceEnd, parseDate(resume) + 400)));
+    const [next] = periodsBetween(
+      charge.startDate,
+      account.billCycleDay,
+      charge.billingPeriod ?? "MONTH",
+      resume,
+      formatDate(Math.min(serviceEnd, parseDate(resume) + 400)),
+    );
     expect((isInAdvance(charge) ? next.start : next.end) > targetDate).toBe(true);
   }
 }
@@ -310,9 +319,7 @@ describe("billAccount properties", () => {
         const twice = billSuccessively(account, [t1, t2]);
         const once = billSuccessively(account, [t2]);
         expect(twice.items.map(itemKey).sort()).toEqual(once.items.map(itemKey).sort());
-        expect(chargesOf(twice.account).map((charge) => charge.chargedThroughDate)).toEqual(
-          chargesOf(once.account).map((charge) => charge.chargedThroughDate),
-        );
+        expect(chargesOf(twice.account).map((charge) => charge.chargedThroughDate)).toEqual(chargesOf(once.account).map((charge) => charge.chargedThroughDate));
       }),
       { numRuns: RUNS },
     );

@@ -44,13 +44,19 @@ describe("recurring periods and proration", () => {
       name: "bill cycle day 29 in February 2028 is the 29th",
       account: single({ startDate: "2028-01-29" }, { billCycleDay: 29 }),
       target: "2028-02-29",
-      items: [["2028-01-29", "2028-02-29", "30.00"], ["2028-02-29", "2028-03-29", "30.00"]],
+      items: [
+        ["2028-01-29", "2028-02-29", "30.00"],
+        ["2028-02-29", "2028-03-29", "30.00"],
+      ],
     },
     {
       name: "bill cycle day 29 in February 2027 is the 28th",
       account: single({ startDate: "2027-01-29" }, { billCycleDay: 29 }),
       target: "2027-02-28",
-      items: [["2027-01-29", "2027-02-28", "30.00"], ["2027-02-28", "2027-03-29", "30.00"]],
+      items: [
+        ["2027-01-29", "2027-02-28", "30.00"],
+        ["2027-02-28", "2027-03-29", "30.00"],
+      ],
     },
     {
       name: "bill cycle day 29 starting on 2027-02-28 has no partial period",
@@ -62,13 +68,21 @@ describe("recurring periods and proration", () => {
       name: "bill cycle day 30 across February, in arrears, with a partial first period of 15/31",
       account: single({ startDate: "2026-01-15", billingTiming: "IN_ARREARS" }, { billCycleDay: 30 }),
       target: "2026-03-30",
-      items: [["2026-01-15", "2026-01-30", "14.52"], ["2026-01-30", "2026-02-28", "30.00"], ["2026-02-28", "2026-03-30", "30.00"]],
+      items: [
+        ["2026-01-15", "2026-01-30", "14.52"],
+        ["2026-01-30", "2026-02-28", "30.00"],
+        ["2026-02-28", "2026-03-30", "30.00"],
+      ],
     },
     {
       name: "bill cycle day 31 across February and April",
       account: single({ startDate: "2026-01-31" }, { billCycleDay: 31 }),
       target: "2026-03-31",
-      items: [["2026-01-31", "2026-02-28", "30.00"], ["2026-02-28", "2026-03-31", "30.00"], ["2026-03-31", "2026-04-30", "30.00"]],
+      items: [
+        ["2026-01-31", "2026-02-28", "30.00"],
+        ["2026-02-28", "2026-03-31", "30.00"],
+        ["2026-03-31", "2026-04-30", "30.00"],
+      ],
     },
     {
       name: "bill cycle day 31: partial February is 18 of 28 days",
@@ -80,7 +94,10 @@ describe("recurring periods and proration", () => {
       name: "QUARTER: partial first period 14 of 90 days, then a full quarter",
       account: single({ startDate: "2026-02-15", billingPeriod: "QUARTER", price: "90.00" }),
       target: "2026-03-01",
-      items: [["2026-02-15", "2026-03-01", "14.00"], ["2026-03-01", "2026-06-01", "90.00"]],
+      items: [
+        ["2026-02-15", "2026-03-01", "14.00"],
+        ["2026-03-01", "2026-06-01", "90.00"],
+      ],
     },
     {
       name: "SEMI_ANNUAL: partial first period 14 of 184 days",
@@ -98,19 +115,29 @@ describe("recurring periods and proration", () => {
       name: "ANNUAL from 2028-02-29 with bill cycle day 29: next boundary 2029-02-28",
       account: single({ startDate: "2028-02-29", billingPeriod: "ANNUAL", price: "1200.00" }, { billCycleDay: 29 }),
       target: "2029-02-28",
-      items: [["2028-02-29", "2029-02-28", "1200.00"], ["2029-02-28", "2030-02-28", "1200.00"]],
+      items: [
+        ["2028-02-29", "2029-02-28", "1200.00"],
+        ["2029-02-28", "2030-02-28", "1200.00"],
+      ],
     },
     {
       name: "QUARTER in arrears with a final period cut by endDate: 45 of 91 days",
       account: single({ startDate: "2026-01-01", endDate: "2026-05-16", billingPeriod: "QUARTER", billingTiming: "IN_ARREARS", price: "90.00" }),
       target: "2026-07-01",
-      items: [["2026-01-01", "2026-04-01", "90.00"], ["2026-04-01", "2026-05-16", "44.51"]],
+      items: [
+        ["2026-01-01", "2026-04-01", "90.00"],
+        ["2026-04-01", "2026-05-16", "44.51"],
+      ],
     },
     {
       name: "MONTH in advance with a final period cut by cancelledOn: 19 of 31 days",
       account: single({ startDate: "2026-01-01" }, {}, "2026-03-20"),
       target: "2026-03-01",
-      items: [["2026-01-01", "2026-02-01", "30.00"], ["2026-02-01", "2026-03-01", "30.00"], ["2026-03-01", "2026-03-20", "18.39"]],
+      items: [
+        ["2026-01-01", "2026-02-01", "30.00"],
+        ["2026-02-01", "2026-03-01", "30.00"],
+        ["2026-03-01", "2026-03-20", "18.39"],
+      ],
     },
     {
       name: "service ends at the earlier of endDate and cancelledOn",
@@ -134,13 +161,19 @@ describe("recurring periods and proration", () => {
       name: "billing resumes at chargedThroughDate",
       account: single({ chargedThroughDate: "2026-02-01" }),
       target: "2026-03-01",
-      items: [["2026-02-01", "2026-03-01", "30.00"], ["2026-03-01", "2026-04-01", "30.00"]],
+      items: [
+        ["2026-02-01", "2026-03-01", "30.00"],
+        ["2026-03-01", "2026-04-01", "30.00"],
+      ],
     },
     {
       name: "resuming mid-period (a cancellation undone) prorates the rest of that period",
       account: single({ chargedThroughDate: "2026-02-15" }),
       target: "2026-03-01",
-      items: [["2026-02-15", "2026-03-01", "15.00"], ["2026-03-01", "2026-04-01", "30.00"]],
+      items: [
+        ["2026-02-15", "2026-03-01", "15.00"],
+        ["2026-03-01", "2026-04-01", "30.00"],
+      ],
     },
     {
       name: "nothing before the charge starts (in advance)",
@@ -205,11 +238,7 @@ describe("cancellation credits", () => {
   });
 
   it("credits the unused part of a year billed in advance: 181 of 365 days", () => {
-    const account = single(
-      { startDate: "2026-03-01", billingPeriod: "ANNUAL", price: "1200.00", chargedThroughDate: "2027-03-01" },
-      {},
-      "2026-09-01",
-    );
+    const account = single({ startDate: "2026-03-01", billingPeriod: "ANNUAL", price: "1200.00", chargedThroughDate: "2027-03-01" }, {}, "2026-09-01");
     expect(itemSummary(billAccount(account, runAt("2026-10-01")))).toEqual([["2026-09-01", "2027-03-01", "-595.07"]]);
   });
 
@@ -249,7 +278,15 @@ describe("cancellation credits", () => {
 });
 
 describe("one-time charges", () => {
-  const oneTime = { type: "ONE_TIME", name: "Setup", startDate: "2026-02-10", price: "99.00", quantity: "2", billingPeriod: null, billingTiming: null } as const;
+  const oneTime = {
+    type: "ONE_TIME",
+    name: "Setup",
+    startDate: "2026-02-10",
+    price: "99.00",
+    quantity: "2",
+    billingPeriod: null,
+    billingTiming: null,
+  } as const;
 
   it("is not billed before its start date", () => {
     const result = expectOk(billAccount(single(oneTime), runAt("2026-02-09")));
@@ -260,7 +297,15 @@ describe("one-time charges", () => {
   it("is billed by the first run on or after its start date, service period [start, start]", () => {
     const result = expectOk(billAccount(single(oneTime), runAt("2026-02-10")));
     expect(allItems(result)).toEqual([
-      expect.objectContaining({ chargeType: "ONE_TIME", kind: "CHARGE", serviceStart: "2026-02-10", serviceEnd: "2026-02-10", quantity: "2", unitPrice: "99.00", amount: "198.00" }),
+      expect.objectContaining({
+        chargeType: "ONE_TIME",
+        kind: "CHARGE",
+        serviceStart: "2026-02-10",
+        serviceEnd: "2026-02-10",
+        quantity: "2",
+        unitPrice: "99.00",
+        amount: "198.00",
+      }),
     ]);
     expect(result.chargeUpdates).toEqual([{ chargeId: "charge-1", from: null, to: "2026-02-11" }]);
   });
@@ -276,9 +321,7 @@ describe("one-time charges", () => {
 
   it("is not billed when the subscription was cancelled on or before its start date", () => {
     expect(itemSummary(billAccount(single(oneTime, {}, "2026-02-10"), runAt("2026-03-01")))).toEqual([]);
-    expect(itemSummary(billAccount(single(oneTime, {}, "2026-02-11"), runAt("2026-03-01")))).toEqual([
-      ["2026-02-10", "2026-02-10", "198.00"],
-    ]);
+    expect(itemSummary(billAccount(single(oneTime, {}, "2026-02-11"), runAt("2026-03-01")))).toEqual([["2026-02-10", "2026-02-10", "198.00"]]);
   });
 });
 
@@ -308,9 +351,7 @@ describe("currencies and rounding", () => {
   });
 
   it("HALF_UP on a full period price with more digits than the currency: 0.125 → 0.13", () => {
-    expect(itemSummary(billAccount(single({ startDate: "2026-02-01", price: "0.125" }), runAt("2026-02-01")))).toEqual([
-      ["2026-02-01", "2026-03-01", "0.13"],
-    ]);
+    expect(itemSummary(billAccount(single({ startDate: "2026-02-01", price: "0.125" }), runAt("2026-02-01")))).toEqual([["2026-02-01", "2026-03-01", "0.13"]]);
   });
 
   it("KWD usage: 3 × 0.4445 = 1.3335 → 1.334", () => {
@@ -341,10 +382,9 @@ describe("usage", () => {
   });
 
   it("ignores records before the charged-through date and after the service end", () => {
-    const account = makeAccount(
-      [makeSubscription([makeUsageCharge({ chargedThroughDate: "2026-02-01" })], { cancelledOn: "2026-02-20" })],
-      { usage: [usage("100", "2026-01-15"), usage("5", "2026-02-10"), usage("7", "2026-02-25")] },
-    );
+    const account = makeAccount([makeSubscription([makeUsageCharge({ chargedThroughDate: "2026-02-01" })], { cancelledOn: "2026-02-20" })], {
+      usage: [usage("100", "2026-01-15"), usage("5", "2026-02-10"), usage("7", "2026-02-25")],
+    });
     const result = expectOk(billAccount(account, runAt("2026-03-01")));
     expect(allItems(result).map((item) => [item.serviceStart, item.serviceEnd, item.quantity, item.amount])).toEqual([
       ["2026-02-01", "2026-02-20", "5", "0.50"],
@@ -428,20 +468,12 @@ describe("documents", () => {
 
   it("consolidates several subscriptions' items in subscription, charge and period order", () => {
     const account = makeAccount([
-      makeSubscription([
-        makeCharge({ id: "b", startDate: "2026-01-15", billingTiming: "IN_ARREARS" }),
-        makeCharge({ id: "a", startDate: "2026-02-01" }),
-      ]),
+      makeSubscription([makeCharge({ id: "b", startDate: "2026-01-15", billingTiming: "IN_ARREARS" }), makeCharge({ id: "a", startDate: "2026-02-01" })]),
       makeSubscription([makeCharge({ id: "c", startDate: "2026-01-01" })], { id: "sub-2" }),
     ]);
     const result = expectOk(billAccount(account, runAt("2026-02-01")));
     expect(result.documents).toHaveLength(1);
-    expect(allItems(result).map((item) => `${item.chargeId}:${item.serviceStart}`)).toEqual([
-      "b:2026-01-15",
-      "a:2026-02-01",
-      "c:2026-01-01",
-      "c:2026-02-01",
-    ]);
+    expect(allItems(result).map((item) => `${item.chargeId}:${item.serviceStart}`)).toEqual(["b:2026-01-15", "a:2026-02-01", "c:2026-01-01", "c:2026-02-01"]);
     expect(result.documents[0].total).toBe("106.45"); // 30 × 17/31 = 16.45, + 30 + 30 + 30
     expect(result.chargeUpdates.map((update) => update.chargeId)).toEqual(["b", "a", "c"]);
   });
@@ -462,7 +494,7 @@ describe("documents", () => {
     expect(result.documents[0].items).toHaveLength(2);
   });
 
-  it("a free charge makes a zero-amount invoice (JPY: \"0\")", () => {
+  it('a free charge makes a zero-amount invoice (JPY: "0")', () => {
     const result = expectOk(billAccount(single({ startDate: "2026-02-01", price: "0", currency: "JPY" }, { currency: "JPY" }), runAt("2026-02-01")));
     expect(result.documents[0]).toMatchObject({ type: "INVOICE", total: "0", amount: "0" });
   });
@@ -486,10 +518,10 @@ describe("run filters", () => {
   const account = makeAccount(
     [
       makeSubscription([makeCharge({ startDate: "2026-02-01" }), makeUsageCharge()]),
-      makeSubscription(
-        [makeCharge({ id: "setup", name: "Setup", type: "ONE_TIME", startDate: "2026-01-20", price: "99.00", billingPeriod: null })],
-        { id: "sub-2", subscriptionNumber: "S-00000002" },
-      ),
+      makeSubscription([makeCharge({ id: "setup", name: "Setup", type: "ONE_TIME", startDate: "2026-01-20", price: "99.00", billingPeriod: null })], {
+        id: "sub-2",
+        subscriptionNumber: "S-00000002",
+      }),
     ],
     { usage: [usage("10", "2026-01-05")] },
   );
@@ -521,9 +553,7 @@ describe("run filters", () => {
       makeSubscription([makeCharge({ id: "charge-2", startDate: "2026-02-01" })], { id: "sub-2" }),
     ]);
     expect(expectFailure(billAccount(mixed, runAt("2026-02-01"))).failure.code).toBe("CURRENCY_MISMATCH");
-    expect(itemSummary(billAccount(mixed, runAt("2026-02-01", { subscriptionIds: ["sub-2"] })))).toEqual([
-      ["2026-02-01", "2026-03-01", "30.00"],
-    ]);
+    expect(itemSummary(billAccount(mixed, runAt("2026-02-01", { subscriptionIds: ["sub-2"] })))).toEqual([["2026-02-01", "2026-03-01", "30.00"]]);
   });
 });
 
@@ -553,13 +583,9 @@ describe("failures", () => {
   });
 
   it("reports every failing subscription; the account takes the first one's code", () => {
-    const account = makeAccount(
-      [
-        makeSubscription([euroCharge]),
-        makeSubscription([makeUsageCharge()], { id: "sub-2", subscriptionNumber: "S-00000002" }),
-      ],
-      { usage: [usage("4", "2026-01-15", { unitOfMeasure: "GB" })] },
-    );
+    const account = makeAccount([makeSubscription([euroCharge]), makeSubscription([makeUsageCharge()], { id: "sub-2", subscriptionNumber: "S-00000002" })], {
+      usage: [usage("4", "2026-01-15", { unitOfMeasure: "GB" })],
+    });
     const { failure } = expectFailure(billAccount(account, runAt("2026-02-01")));
     const usageMessage = 'Usage of 4 GB on 2026-01-15 for charge "API calls" of subscription S-00000002 cannot be rated: the charge is rated per call';
     expect(failure).toEqual({
@@ -649,7 +675,9 @@ describe("amounts that cannot be stored", () => {
   const oneTime = { type: "ONE_TIME", startDate: "2026-02-10", billingPeriod: null, billingTiming: null } as const;
 
   it("an item of 10^20 or more fails its subscription with AMOUNT_OUT_OF_RANGE", () => {
-    const { failure } = expectFailure(billAccount(single({ ...oneTime, name: "Huge", price: "999999999999999.99999999", quantity: "999999999999999.99999999" }), runAt("2026-03-01")));
+    const { failure } = expectFailure(
+      billAccount(single({ ...oneTime, name: "Huge", price: "999999999999999.99999999", quantity: "999999999999999.99999999" }), runAt("2026-03-01")),
+    );
     expect(failure.code).toBe("AMOUNT_OUT_OF_RANGE");
     expect(failure.subscriptions).toEqual([{ subscriptionId: "sub-1", code: "AMOUNT_OUT_OF_RANGE", message: expect.stringContaining('Charge "Huge"') }]);
   });

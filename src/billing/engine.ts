@@ -8,17 +8,7 @@
 
 import { formatDate, parseDate } from "./dates.ts";
 import type { DayNumber } from "./dates.ts";
-import {
-  addDecimals,
-  amountFits,
-  formatDecimal,
-  formatScaled,
-  minorUnits,
-  multiplyDecimals,
-  parseDecimal,
-  rescaleHalfUp,
-  scaleAndRound,
-} from "./money.ts";
+import { addDecimals, amountFits, formatDecimal, formatScaled, minorUnits, multiplyDecimals, parseDecimal, rescaleHalfUp, scaleAndRound } from "./money.ts";
 import type { ScaledDecimal } from "./money.ts";
 import { boundary, PERIOD_MONTHS, periodIndexContaining, periodSchedule, splitAtBoundaries } from "./periods.ts";
 import type { PeriodSchedule } from "./periods.ts";
@@ -143,14 +133,10 @@ function accountContext(account: AccountInput, run: PreparedRun): AccountContext
     throw new BillingInputError(`Account ${account.accountNumber} has an unknown currency "${account.currency}"`);
   }
   if (!Number.isInteger(account.billCycleDay) || account.billCycleDay < 1 || account.billCycleDay > 31) {
-    throw new BillingInputError(
-      `Account ${account.accountNumber} has bill cycle day ${account.billCycleDay}; it must be 1 to 31`,
-    );
+    throw new BillingInputError(`Account ${account.accountNumber} has bill cycle day ${account.billCycleDay}; it must be 1 to 31`);
   }
   if (!Number.isInteger(account.paymentTermDays) || account.paymentTermDays < 0) {
-    throw new BillingInputError(
-      `Account ${account.accountNumber} has payment terms of ${account.paymentTermDays} days; it must be a whole number ≥ 0`,
-    );
+    throw new BillingInputError(`Account ${account.accountNumber} has payment terms of ${account.paymentTermDays} days; it must be a whole number ≥ 0`);
   }
   return { account, run, scale, usageByCharge: null };
 }
@@ -191,11 +177,7 @@ interface BilledSubscription {
   readonly problems: Problem[];
 }
 
-function billSubscription(
-  subscription: SubscriptionInput,
-  context: AccountContext,
-  chargeUpdates: ChargeUpdate[],
-): BilledSubscription {
+function billSubscription(subscription: SubscriptionInput, context: AccountContext, chargeUpdates: ChargeUpdate[]): BilledSubscription {
   const outcome: BilledSubscription = { subscription, items: [], total: 0n, problems: [] };
   const subscriptionEnd = subscriptionServiceEnd(subscription);
   for (const charge of subscription.charges) {
@@ -233,11 +215,7 @@ function subscriptionFailure(subscription: SubscriptionInput, problems: readonly
   };
 }
 
-function accountFailure(
-  account: AccountInput,
-  missingContact: boolean,
-  subscriptions: SubscriptionFailure[],
-): AccountFailure {
+function accountFailure(account: AccountInput, missingContact: boolean, subscriptions: SubscriptionFailure[]): AccountFailure {
   const contactMessage = `Account ${account.accountNumber} has no bill-to email address`;
   if (subscriptions.length === 0) return { code: "MISSING_BILL_TO_CONTACT", message: contactMessage, subscriptions };
   const subscriptionMessage =
@@ -389,14 +367,7 @@ function creditAfterServiceEnd(
 }
 
 /** price × quantity × days ÷ full period days, rounded once HALF_UP; a full period is exactly price × quantity. */
-function periodAmount(
-  priced: PricedCharge,
-  start: DayNumber,
-  end: DayNumber,
-  fullStart: DayNumber,
-  fullEnd: DayNumber,
-  scale: number,
-): bigint {
+function periodAmount(priced: PricedCharge, start: DayNumber, end: DayNumber, fullStart: DayNumber, fullEnd: DayNumber, scale: number): bigint {
   if (start === fullStart && end === fullEnd) {
     priced.fullPeriodAmount ??= rescaleHalfUp(priced.extendedPrice, scale);
     return priced.fullPeriodAmount;
@@ -526,12 +497,7 @@ function composeDocuments(billed: readonly BilledSubscription[], context: Accoun
   return documents;
 }
 
-function composeDocument(
-  subscriptionId: string | null,
-  items: ProposedItem[],
-  total: bigint,
-  context: AccountContext,
-): ProposedDocument {
+function composeDocument(subscriptionId: string | null, items: ProposedItem[], total: bigint, context: AccountContext): ProposedDocument {
   const { run, account, scale } = context;
   return {
     // A zero total is a (zero-amount) invoice, not a credit memo.

@@ -21,8 +21,15 @@ import {
 
 describe("currencies", () => {
   it.each([
-    ["USD", 2], ["EUR", 2], ["GBP", 2], ["CAD", 2], ["AUD", 2],
-    ["JPY", 0], ["KRW", 0], ["KWD", 3], ["BHD", 3],
+    ["USD", 2],
+    ["EUR", 2],
+    ["GBP", 2],
+    ["CAD", 2],
+    ["AUD", 2],
+    ["JPY", 0],
+    ["KRW", 0],
+    ["KWD", 3],
+    ["BHD", 3],
   ])("%s has %i minor units", (code, units) => {
     expect(isCurrency(code)).toBe(true);
     expect(minorUnits(code)).toBe(units);
@@ -84,8 +91,15 @@ describe("decimal strings", () => {
 
 describe("HALF_UP rounding", () => {
   it.each([
-    [5n, 2n, 3n], [-5n, 2n, -3n], [7n, 2n, 4n], [3n, 2n, 2n],
-    [1n, 3n, 0n], [2n, 3n, 1n], [-2n, 3n, -1n], [-1n, 3n, 0n], [5n, -2n, -3n],
+    [5n, 2n, 3n],
+    [-5n, 2n, -3n],
+    [7n, 2n, 4n],
+    [3n, 2n, 2n],
+    [1n, 3n, 0n],
+    [2n, 3n, 1n],
+    [-2n, 3n, -1n],
+    [-1n, 3n, 0n],
+    [5n, -2n, -3n],
   ])("%i ÷ %i → %i (ties away from zero)", (numerator, denominator, expected) => {
     expect(divideHalfUp(numerator, denominator)).toBe(expected);
   });

@@ -17,9 +17,7 @@ export const CURRENCIES = Object.freeze({
 
 export type CurrencyCode = keyof typeof CURRENCIES;
 
-export const CURRENCY_CODES: readonly CurrencyCode[] = Object.freeze(
-  Object.keys(CURRENCIES) as CurrencyCode[],
-);
+export const CURRENCY_CODES: readonly CurrencyCode[] = Object.freeze(Object.keys(CURRENCIES) as CurrencyCode[]);
 
 export function isCurrency(code: string): code is CurrencyCode {
   return Object.hasOwn(CURRENCIES, code);
@@ -85,12 +83,7 @@ export function rescaleHalfUp(value: ScaledDecimal, targetScale: number): bigint
 }
 
 /** value × numerator ÷ denominator, rounded once HALF_UP to `targetScale` digits. */
-export function scaleAndRound(
-  value: ScaledDecimal,
-  numerator: bigint,
-  denominator: bigint,
-  targetScale: number,
-): bigint {
+export function scaleAndRound(value: ScaledDecimal, numerator: bigint, denominator: bigint, targetScale: number): bigint {
   if (value.scale <= targetScale) {
     return divideHalfUp(value.units * numerator * powerOfTen(targetScale - value.scale), denominator);
   }

@@ -101,13 +101,7 @@ export interface PeriodView {
  * The billing periods of a charge that starts on `startDate`, between `from` and `to`
  * (dates as strings) — for previews, documentation and tests.
  */
-export function periodsBetween(
-  startDate: string,
-  billCycleDay: number,
-  billingPeriod: BillingPeriod,
-  from: string,
-  to: string,
-): PeriodView[] {
+export function periodsBetween(startDate: string, billCycleDay: number, billingPeriod: BillingPeriod, from: string, to: string): PeriodView[] {
   const schedule = periodSchedule(parseDate(startDate), billCycleDay, PERIOD_MONTHS[billingPeriod]);
   const fromDay = Math.max(parseDate(from), schedule.startDay);
   return splitAtBoundaries(schedule, fromDay, parseDate(to)).map((piece) => ({

@@ -111,9 +111,7 @@ export function applyChargeUpdates(account: AccountInput, updates: readonly Char
     ...account,
     subscriptions: account.subscriptions.map((subscription) => ({
       ...subscription,
-      charges: subscription.charges.map((charge) =>
-        moved.has(charge.id) ? { ...charge, chargedThroughDate: moved.get(charge.id) ?? null } : charge,
-      ),
+      charges: subscription.charges.map((charge) => (moved.has(charge.id) ? { ...charge, chargedThroughDate: moved.get(charge.id) ?? null } : charge)),
     })),
   };
 }

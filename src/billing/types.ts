@@ -117,5 +117,4 @@ export interface AccountFailure {
 }
 
 export type AccountResult =
-  | { accountId: string; ok: true; documents: ProposedDocument[]; chargeUpdates: ChargeUpdate[] }
-  | { accountId: string; ok: false; failure: AccountFailure };
+  { accountId: string; ok: true; documents: ProposedDocument[]; chargeUpdates: ChargeUpdate[] } | { accountId: string; ok: false; failure: AccountFailure };

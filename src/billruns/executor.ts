@@ -162,7 +162,11 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
 }
 
 /** Metrics of a committed chunk, and the run's duration when it completed the run. */
-function recordCommitted(app: App, billRunId: string, committed: { accounts: number; invoices: number; creditMemos: number; failureCodes: string[]; completed: boolean }): void {
+function recordCommitted(
+  app: App,
+  billRunId: string,
+  committed: { accounts: number; invoices: number; creditMemos: number; failureCodes: string[]; completed: boolean },
+): void {
   recordChunkCommitted(committed);
   if (!committed.completed) return;
   app.pool
@@ -358,10 +362,7 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       if (inHand.size > 0) {
         app.log.info({ jobs: inHand.size, graceSeconds: graceMs / 1000 }, "waiting for the bill-run jobs in hand");
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (settled = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-        ]);
+        await Promise.race([new Promise<void>((resolve) => (settled = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
         clearTimeout(timer);
       }
       const left = [...inHand.values()];

@@ -189,8 +189,19 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
     let position = 0;
     for (const i of d.items) {
       rows.push([
-        timeOrderedId(), d.id, i.chargeId, i.subscriptionId, position++, i.chargeName, i.chargeType, i.kind,
-        i.serviceStart, i.serviceEnd, i.quantity, i.unitPrice, i.amount,
+        timeOrderedId(),
+        d.id,
+        i.chargeId,
+        i.subscriptionId,
+        position++,
+        i.chargeName,
+        i.chargeType,
+        i.kind,
+        i.serviceStart,
+        i.serviceEnd,
+        i.quantity,
+        i.unitPrice,
+        i.amount,
       ]);
     }
   }
@@ -199,8 +210,19 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
 }
 
 const ITEM_COLUMNS = [
-  "id", "document_id", "charge_id", "subscription_id", "position", "charge_name", "charge_type", "kind",
-  "service_start", "service_end", "quantity", "unit_price", "amount",
+  "id",
+  "document_id",
+  "charge_id",
+  "subscription_id",
+  "position",
+  "charge_name",
+  "charge_type",
+  "kind",
+  "service_start",
+  "service_end",
+  "quantity",
+  "unit_price",
+  "amount",
 ];
 
 async function recordFailures(sql: Sql, { billRunId, chunk }: RunChunk, failures: AccountFailureRecord[]) {

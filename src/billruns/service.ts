@@ -82,22 +82,22 @@ export async function assertTargetsExist(app: App, input: RunFilters): Promise<s
   await assertAllExist(app, "accounts", input.accountIds, "accountIds");
   await assertAllExist(app, "subscriptions", input.subscriptionIds, "subscriptionIds");
   if (!input.accountNumbers || input.accountNumbers.length === 0) return input.accountIds;
-  const found = await app.pool.query<{ id: string; account_number: string }>(
-    "SELECT id, account_number FROM accounts WHERE account_number = ANY($1::text[])",
-    [input.accountNumbers],
-  );
+  const found = await app.pool.query<{ id: string; account_number: string }>("SELECT id, account_number FROM accounts WHERE account_number = ANY($1::text[])", [
+    input.accountNumbers,
+  ]);
   const known = new Set(found.rows.map((r) => r.account_number));
   const missing = input.accountNumbers.filter((number) => !known.has(number));
   if (missing.length > 0) {
     const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? `, and ${missing.length - 5} more` : "");
-    throw new ValidationError(`account number${missing.length === 1 ? "" : "s"} ${shown} ${missing.length === 1 ? "does" : "do"} not exist`, ["input", "accountNumbers"]);
+    throw new ValidationError(`account number${missing.length === 1 ? "" : "s"} ${shown} ${missing.length === 1 ? "does" : "do"} not exist`, [
+      "input",
+      "accountNumbers",
+    ]);
   }
   return [...new Set([...(input.accountIds ?? []), ...found.rows.map((r) => r.id)])];
 }
 
-const createBillRunInput = z
-  .object({ targetDate: isoDate, invoiceDate: isoDate.optional(), ...runFilterFields })
-  .superRefine(checkRunFilters);
+const createBillRunInput = z.object({ targetDate: isoDate, invoiceDate: isoDate.optional(), ...runFilterFields }).superRefine(checkRunFilters);
 
 export interface CreateRunOptions {
   createdById: string | null;
@@ -345,7 +345,9 @@ export async function retryFailedAccounts(app: App, billRunId: string, actorId: 
     ]);
     if (live.rows[0]) return live.rows[0].id;
 
-    const failed = await sql.query<{ account_id: string }>(`SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'FAILED'`, [billRunId]);
+    const failed = await sql.query<{ account_id: string }>(`SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'FAILED'`, [
+      billRunId,
+    ]);
     if (failed.rows.length === 0) throw new InvalidStateError(`bill run ${run.bill_run_number} has no failed accounts`);
     const failedIds = failed.rows.map((f) => f.account_id);
     const billedSince = await sql.query<{ account_id: string; bill_run_number: string }>(
@@ -455,4 +457,3 @@ export async function billingPreview(app: App, accountId: string, targetDate: st
 function requireUuid(id: string): void {
   if (!isUuid(id)) throw new NotFoundError(`bill run ${id} not found`);
 }
-

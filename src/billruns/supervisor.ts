@@ -179,7 +179,10 @@ async function sweep(app: App, stalls: Map<string, string>): Promise<void> {
         sql,
       );
       for (const r of orphaned.rows) {
-        app.log.info({ queue: r.name, billRunId: r.data?.billRunId, chunk: r.data?.chunk, holder: r.process_id }, "the worker holding a bill-run job is gone; job sent again");
+        app.log.info(
+          { queue: r.name, billRunId: r.data?.billRunId, chunk: r.data?.chunk, holder: r.process_id },
+          "the worker holding a bill-run job is gone; job sent again",
+        );
       }
       if (moved > 0) app.log.info({ jobs: moved }, "jobs of gone workers sent again");
     }
@@ -226,7 +229,7 @@ async function sweep(app: App, stalls: Map<string, string>): Promise<void> {
   for (const run of leftovers.halfDone) {
     await transaction(app.pool, async (sql) => {
       // Locked by the process doing it: that one lives, leave it be.
-      const mine = await sql.query("SELECT 1 FROM bill_runs WHERE id = $1 AND status = $2::\"BillRunStatus\" FOR UPDATE SKIP LOCKED", [run.id, run.status]);
+      const mine = await sql.query('SELECT 1 FROM bill_runs WHERE id = $1 AND status = $2::"BillRunStatus" FOR UPDATE SKIP LOCKED', [run.id, run.status]);
       if (!mine.rowCount) return;
       if (run.status === "CANCEL_IN_PROGRESS") {
         const actor = await sql.query<{ actor_id: string | null }>(

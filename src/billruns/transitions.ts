@@ -108,10 +108,9 @@ export async function transition(
 ): Promise<TransitionResult> {
   const result = await tryTransition(sql, billRunId, name, options);
   if (result) return result;
-  const current = await sql.query<{ bill_run_number: string; status: BillRunStatus }>(
-    "SELECT bill_run_number, status FROM bill_runs WHERE id = $1",
-    [billRunId],
-  );
+  const current = await sql.query<{ bill_run_number: string; status: BillRunStatus }>("SELECT bill_run_number, status FROM bill_runs WHERE id = $1", [
+    billRunId,
+  ]);
   const run = current.rows[0];
   if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
   const allowed = TRANSITIONS[name].from.join(" or ");

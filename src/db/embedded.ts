@@ -94,11 +94,15 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   let port = options.port ?? (await freePort());
   const flags = [
-    "-c", "listen_addresses=127.0.0.1",
+    "-c",
+    "listen_addresses=127.0.0.1",
     // TCP only: no socket lock files in /tmp shared with other clusters and users.
-    "-c", "unix_socket_directories=",
-    "-c", "max_connections=300",
-    "-c", "shared_buffers=256MB",
+    "-c",
+    "unix_socket_directories=",
+    "-c",
+    "max_connections=300",
+    "-c",
+    "shared_buffers=256MB",
   ];
   if (options.ephemeral) {
     flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
@@ -175,7 +179,10 @@ async function launch(
   logFile: string,
   ownGroup: boolean,
 ): Promise<Launched> {
-  const size = await stat(logFile).then((s) => s.size, () => 0);
+  const size = await stat(logFile).then(
+    (s) => s.size,
+    () => 0,
+  );
   if (size > LOG_ROTATE_BYTES) await rename(logFile, `${logFile}.1`);
   const output = await open(logFile, "a", 0o600);
   const offset = (await output.stat()).size;
@@ -226,21 +233,43 @@ async function launch(
 }
 
 /** What PostgreSQL wrote since `offset`, as a StartupError naming the cause when it is known. */
-async function postgresFailure(logFile: string, offset: number, dataDir: string, port: number, code: number | null, signal: string | null): Promise<StartupError> {
-  const text = await readFile(logFile, "utf8").then((all) => all.slice(offset), () => "");
+async function postgresFailure(
+  logFile: string,
+  offset: number,
+  dataDir: string,
+  port: number,
+  code: number | null,
+  signal: string | null,
+): Promise<StartupError> {
+  const text = await readFile(logFile, "utf8").then(
+    (all) => all.slice(offset),
+    () => "",
+  );
   const lines = postgresLines(text);
   const all = text;
   if (/could not bind|could not create any TCP\/IP sockets|Address already in use/.test(all)) {
-    return new StartupError(`the database port ${port} (BILLRUN_PG_PORT) is already in use by another program`, "stop that program, or set BILLRUN_PG_PORT to a free port (or unset it: a free one is picked)", lines);
+    return new StartupError(
+      `the database port ${port} (BILLRUN_PG_PORT) is already in use by another program`,
+      "stop that program, or set BILLRUN_PG_PORT to a free port (or unset it: a free one is picked)",
+      lines,
+    );
   }
   if (/No space left on device/.test(all)) {
     return new StartupError(`the disk holding ${dataDir} is full`, "free some space on it, then start again", lines);
   }
   if (/has invalid permissions|has wrong ownership|Permission denied/.test(all)) {
-    return new StartupError(`PostgreSQL may not use ${dataDir}`, `give the directory to the user PostgreSQL runs as${isRoot ? ' ("postgres")' : ""}, with permissions 0700: chmod 700 ${dataDir}`, lines);
+    return new StartupError(
+      `PostgreSQL may not use ${dataDir}`,
+      `give the directory to the user PostgreSQL runs as${isRoot ? ' ("postgres")' : ""}, with permissions 0700: chmod 700 ${dataDir}`,
+      lines,
+    );
   }
   if (/incompatible with server/.test(all)) {
-    return new StartupError(`${dataDir} was created by another PostgreSQL major version`, `start the Billrun version that created it, or move the directory away to start with an empty database`, lines);
+    return new StartupError(
+      `${dataDir} was created by another PostgreSQL major version`,
+      `start the Billrun version that created it, or move the directory away to start with an empty database`,
+      lines,
+    );
   }
   if (/lock file .* already exists/.test(all)) {
     return new StartupError(`another PostgreSQL runs on ${dataDir}`, "stop it (or the Billrun process that started it), then start again", lines);
@@ -334,7 +363,10 @@ async function takeOverDataDir(dataDir: string, log: (line: string) => void): Pr
   try {
     process.kill(pid, "SIGINT");
   } catch (error) {
-    throw new StartupError(`a PostgreSQL (pid ${pid}) of another user holds ${dataDir} (${(error as NodeJS.ErrnoException).code})`, `stop it: kill -INT ${pid}`);
+    throw new StartupError(
+      `a PostgreSQL (pid ${pid}) of another user holds ${dataDir} (${(error as NodeJS.ErrnoException).code})`,
+      `stop it: kill -INT ${pid}`,
+    );
   }
   if (!(await waitForExit(pid, STOP_TIMEOUT_MS))) {
     process.kill(pid, "SIGQUIT");
@@ -398,7 +430,10 @@ async function postgresUser(): Promise<RunAs> {
   } catch {
     await execFileAsync("groupadd", ["postgres"]).catch(() => {});
     await execFileAsync("useradd", ["-g", "postgres", "postgres"]).catch((error: Error) => {
-      throw new StartupError(`PostgreSQL cannot run as root and the user "postgres" could not be created (${error.message.trim()})`, 'create a user "postgres", or run Billrun as a user other than root');
+      throw new StartupError(
+        `PostgreSQL cannot run as root and the user "postgres" could not be created (${error.message.trim()})`,
+        'create a user "postgres", or run Billrun as a user other than root',
+      );
     });
     return lookup();
   }
@@ -438,7 +473,8 @@ async function postgresBinaries(): Promise<{ postgres: string }> {
 function postgresMajor(postgres: string): string {
   const out = spawnSync(postgres, ["--version"], { encoding: "utf8" });
   const match = /(\d+)(?:\.\d+)?/.exec(out.stdout ?? "");
-  if (!match) throw new StartupError(`cannot run ${postgres} (${out.error?.message ?? out.stderr?.trim() ?? "no version"})`, "reinstall the dependencies (npm ci)");
+  if (!match)
+    throw new StartupError(`cannot run ${postgres} (${out.error?.message ?? out.stderr?.trim() ?? "no version"})`, "reinstall the dependencies (npm ci)");
   return match[1]!;
 }
 
@@ -471,7 +507,11 @@ async function initialise(dataDir: string, log: (line: string) => void): Promise
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const output = message.split("ERROR OUTPUT:")[1] ?? message;
-    const lines = output.split("\n").map((line) => line.trim()).filter((line) => line.length > 0).slice(-8);
+    const lines = output
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0)
+      .slice(-8);
     if (/No space left on device/.test(message)) {
       throw new StartupError(`the disk holding ${dataDir} is full`, "free some space on it, then start again", lines);
     }

@@ -87,23 +87,67 @@ export async function loadDemoData(db: Db, accountCount = 300): Promise<DemoSumm
       const base = { subscriptionId, startDate: dateOnly(start), currency };
       charges.push({ ...base, position: 0, name: "Platform fee", type: "RECURRING", price: price(), billingPeriod: "MONTH", billingTiming: "IN_ADVANCE" });
       if (rnd.next() < 0.5) {
-        charges.push({ ...base, position: 1, name: "Support", type: "RECURRING", price: price(), billingPeriod: rnd.pick(["MONTH", "QUARTER"]), billingTiming: "IN_ARREARS" });
+        charges.push({
+          ...base,
+          position: 1,
+          name: "Support",
+          type: "RECURRING",
+          price: price(),
+          billingPeriod: rnd.pick(["MONTH", "QUARTER"]),
+          billingTiming: "IN_ARREARS",
+        });
       }
       if (rnd.next() < 0.2) {
-        charges.push({ ...base, position: 2, name: "Annual licence", type: "RECURRING", price: price(), billingPeriod: "ANNUAL", billingTiming: "IN_ADVANCE", quantity: String(rnd.int(1, 5)) });
+        charges.push({
+          ...base,
+          position: 2,
+          name: "Annual licence",
+          type: "RECURRING",
+          price: price(),
+          billingPeriod: "ANNUAL",
+          billingTiming: "IN_ADVANCE",
+          quantity: String(rnd.int(1, 5)),
+        });
       }
       if (rnd.next() < 0.4) {
         charges.push({ ...base, position: 3, name: "Setup", type: "ONE_TIME", price: price() });
       }
       if (rnd.next() < 0.1) {
-        charges.push({ ...base, position: 4, name: "Loyalty discount", type: "RECURRING", price: `-${price()}`, billingPeriod: "MONTH", billingTiming: "IN_ADVANCE" });
+        charges.push({
+          ...base,
+          position: 4,
+          name: "Loyalty discount",
+          type: "RECURRING",
+          price: `-${price()}`,
+          billingPeriod: "MONTH",
+          billingTiming: "IN_ADVANCE",
+        });
       }
       if (failure === "CURRENCY_MISMATCH" && s === 0) {
-        charges.push({ ...base, currency: "EUR", position: 5, name: "EU add-on", type: "RECURRING", price: "10.00", billingPeriod: "MONTH", billingTiming: "IN_ADVANCE" });
+        charges.push({
+          ...base,
+          currency: "EUR",
+          position: 5,
+          name: "EU add-on",
+          type: "RECURRING",
+          price: "10.00",
+          billingPeriod: "MONTH",
+          billingTiming: "IN_ADVANCE",
+        });
       }
       if (rnd.next() < 0.4 || (failure === "USAGE_RATING_ERROR" && s === 0)) {
         const chargeId = randomUUID();
-        charges.push({ ...base, id: chargeId, position: 6, name: "API calls", type: "USAGE", price: currency === "JPY" ? "1" : currency === "KWD" ? "0.001" : "0.01", billingPeriod: "MONTH", billingTiming: "IN_ARREARS", unitOfMeasure: "call" });
+        charges.push({
+          ...base,
+          id: chargeId,
+          position: 6,
+          name: "API calls",
+          type: "USAGE",
+          price: currency === "JPY" ? "1" : currency === "KWD" ? "0.001" : "0.01",
+          billingPeriod: "MONTH",
+          billingTiming: "IN_ARREARS",
+          unitOfMeasure: "call",
+        });
         for (let m = Number(start.slice(5, 7)); m <= 10; m++) {
           const wrongUnit = failure === "USAGE_RATING_ERROR" && m === 10;
           usage.push({
@@ -111,7 +155,9 @@ export async function loadDemoData(db: Db, accountCount = 300): Promise<DemoSumm
             chargeId,
             quantity: String(rnd.int(100, 20_000)),
             unitOfMeasure: wrongUnit ? "GB" : "call",
-            usageDate: dateOnly(`2026-${String(m).padStart(2, "0")}-${String(rnd.int(Math.max(1, m === Number(start.slice(5, 7)) ? Number(start.slice(8, 10)) : 1), 28)).padStart(2, "0")}`),
+            usageDate: dateOnly(
+              `2026-${String(m).padStart(2, "0")}-${String(rnd.int(Math.max(1, m === Number(start.slice(5, 7)) ? Number(start.slice(8, 10)) : 1), 28)).padStart(2, "0")}`,
+            ),
           });
         }
       }

@@ -89,18 +89,18 @@ function documentPages(app: Pick<App, "pool">, billRunId: string, type: "INVOICE
 async function* documents(app: Pick<App, "pool">, billRunId: string, type: "INVOICE" | "CREDIT_MEMO"): AsyncGenerator<Row[]> {
   for await (const page of documentPages(app, billRunId, type)) {
     yield page.map((d) => [
-        d.id,
-        text(d.number),
-        text(d.account_number),
-        text(d.name),
-        d.currency,
-        formatAmount(d.amount, d.currency),
-        formatAmount(d.balance, d.currency),
-        d.status,
-        d.invoice_date,
-        d.due_date,
-        d.posted_at,
-      ]);
+      d.id,
+      text(d.number),
+      text(d.account_number),
+      text(d.name),
+      d.currency,
+      formatAmount(d.amount, d.currency),
+      formatAmount(d.balance, d.currency),
+      d.status,
+      d.invoice_date,
+      d.due_date,
+      d.posted_at,
+    ]);
   }
 }
 
@@ -230,15 +230,15 @@ async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): Async
     if (result.rows.length === 0) return;
     after = result.rows[result.rows.length - 1]!.position;
     yield result.rows.map((f) => [
-        text(f.account_number),
-        text(f.name),
-        // As the API answers: an account failed without a recorded code is an INTERNAL_ERROR.
-        f.code ?? "INTERNAL_ERROR",
-        text(f.message ?? ""),
-        text(f.subscription_number),
-        f.subscription_code,
-        text(f.subscription_message),
-      ]);
+      text(f.account_number),
+      text(f.name),
+      // As the API answers: an account failed without a recorded code is an INTERNAL_ERROR.
+      f.code ?? "INTERNAL_ERROR",
+      text(f.message ?? ""),
+      text(f.subscription_number),
+      f.subscription_code,
+      text(f.subscription_message),
+    ]);
   }
 }
 

@@ -90,7 +90,12 @@ export async function loadDocument(app: Pick<App, "pool">, type: DocumentKind, i
     dueDate: doc.due_date,
     billRunNumber: doc.bill_run_number,
     account: { accountNumber: doc.account_number, name: doc.name, billToEmail: doc.bill_to_email },
-    seller: { companyName: doc.company_name ?? "", companyAddress: doc.company_address ?? "", companyTaxId: doc.company_tax_id ?? "", companyLogo: doc.company_logo ?? "" },
+    seller: {
+      companyName: doc.company_name ?? "",
+      companyAddress: doc.company_address ?? "",
+      companyTaxId: doc.company_tax_id ?? "",
+      companyLogo: doc.company_logo ?? "",
+    },
     items: items.rows,
     payments: payments.rows,
   };

@@ -15,7 +15,9 @@ const secrets = new WeakMap<object, Promise<string>>();
 function secretOf(app: Pick<App, "pool">): Promise<string> {
   let secret = secrets.get(app);
   if (!secret) {
-    secret = app.pool.query<{ document_link_secret: string }>("SELECT document_link_secret FROM settings WHERE id = 1").then((r) => r.rows[0]!.document_link_secret);
+    secret = app.pool
+      .query<{ document_link_secret: string }>("SELECT document_link_secret FROM settings WHERE id = 1")
+      .then((r) => r.rows[0]!.document_link_secret);
     // A failed read is tried again next time rather than remembered.
     secret.catch(() => secrets.delete(app));
     secrets.set(app, secret);

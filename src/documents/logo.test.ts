@@ -21,14 +21,23 @@ function png(width: number, height: number, damaged = false): Buffer {
   const rows = Buffer.alloc((width * 3 + 1) * height, 0x7f);
   for (let y = 0; y < height; y++) rows[y * (width * 3 + 1)] = 0; // filter: none
   const pixels = damaged ? Buffer.from("definitely not deflate data") : deflateSync(rows);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", pixels),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 const dataUrl = (bytes: Buffer, type = "png") => `data:image/${type};base64,${bytes.toString("base64")}`;
 
 describe("decodeLogo", () => {
   it("takes a PNG data URL, and '' for none", () => {
-    expect(decodeLogo(dataUrl(png(4, 2)))!.subarray(1, 4).toString()).toBe("PNG");
+    expect(
+      decodeLogo(dataUrl(png(4, 2)))!
+        .subarray(1, 4)
+        .toString(),
+    ).toBe("PNG");
     expect(decodeLogo("")).toBeNull();
   });
 

@@ -54,6 +54,12 @@ describe("renderDocumentPdf", () => {
   });
 
   it("refuses an unknown currency rather than guessing its digits", async () => {
-    await expect(renderDocumentPdf({ ...base, currency: "XXX", items: [{ chargeName: "x", serviceStart: "2026-01-01", serviceEnd: "2026-01-01", quantity: "1", unitPrice: "1", amount: "1" }] })).rejects.toThrow(RangeError);
+    await expect(
+      renderDocumentPdf({
+        ...base,
+        currency: "XXX",
+        items: [{ chargeName: "x", serviceStart: "2026-01-01", serviceEnd: "2026-01-01", quantity: "1", unitPrice: "1", amount: "1" }],
+      }),
+    ).rejects.toThrow(RangeError);
   });
 });

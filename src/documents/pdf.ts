@@ -133,7 +133,11 @@ export async function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
     if (y + height > A4.height - MARGIN - 20) {
       doc.addPage();
       y = MARGIN;
-      if (font === "regular") row(COLUMNS.map((c) => c.title), "bold");
+      if (font === "regular")
+        row(
+          COLUMNS.map((c) => c.title),
+          "bold",
+        );
       doc.font(font).fontSize(9);
     }
     let x = MARGIN;
@@ -145,14 +149,31 @@ export async function renderDocumentPdf(data: DocumentData): Promise<Buffer> {
     y += height + 4;
   };
   const rule = () => {
-    doc.moveTo(MARGIN, y - 2).lineTo(A4.width - MARGIN, y - 2).lineWidth(0.5).strokeColor("#888").stroke();
+    doc
+      .moveTo(MARGIN, y - 2)
+      .lineTo(A4.width - MARGIN, y - 2)
+      .lineWidth(0.5)
+      .strokeColor("#888")
+      .stroke();
     y += 2;
   };
 
-  row(COLUMNS.map((c) => c.title), "bold");
+  row(
+    COLUMNS.map((c) => c.title),
+    "bold",
+  );
   rule();
   for (const item of data.items) {
-    row([item.chargeName, period(item.serviceStart, item.serviceEnd), formatQuantity(item.quantity), formatUnitPrice(item.unitPrice, data.currency), money(item.amount)], "regular");
+    row(
+      [
+        item.chargeName,
+        period(item.serviceStart, item.serviceEnd),
+        formatQuantity(item.quantity),
+        formatUnitPrice(item.unitPrice, data.currency),
+        money(item.amount),
+      ],
+      "regular",
+    );
   }
   rule();
 

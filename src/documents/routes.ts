@@ -21,7 +21,9 @@ export function isDocumentRequest(req: IncomingMessage): boolean {
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers }).end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  res
+    .writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers })
+    .end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
 
 /** A path segment decoded; a malformed escape names nothing (ids are UUIDs), so it becomes "". */

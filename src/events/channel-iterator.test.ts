@@ -58,7 +58,10 @@ describe("Channel", () => {
     const channel = new Channel<number>(3, () => {});
     channel.push(1);
     const seen: number[] = [];
-    channel.pipeTo((item) => seen.push(item), () => true);
+    channel.pipeTo(
+      (item) => seen.push(item),
+      () => true,
+    );
     expect(seen).toEqual([1]);
     // More than the queue limit: a piped consumer bounds its own backlog.
     for (let i = 2; i <= 6; i++) channel.push(i);

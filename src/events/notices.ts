@@ -12,7 +12,8 @@ export const EVENTS_CHANNEL = "billrun_events";
 const MAX_NOTICE_BYTES = 7_500;
 
 /** The columns of bill_run_events, as `announceEvents` needs them: select them with RETURNING. */
-export const ANNOUNCED_COLUMNS = "id::text, bill_run_id, bill_run_number, kind, from_status, to_status, actor_id, account_id, subscription_id, code, message, created_at";
+export const ANNOUNCED_COLUMNS =
+  "id::text, bill_run_id, bill_run_number, kind, from_status, to_status, actor_id, account_id, subscription_id, code, message, created_at";
 
 export interface EventRow {
   id: string;

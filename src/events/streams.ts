@@ -104,13 +104,7 @@ async function runState(app: App, billRunId: string): Promise<{ removedEventId: 
  * ever come); with `after` at or past the removal it completes at once. Raises ValidationError
  * for a malformed id, NotFoundError for a run that never existed.
  */
-export async function eventFeed(
-  app: App,
-  loader: EventLoader,
-  feed: EventFeed,
-  billRunId: string | null,
-  after: bigint | null,
-): Promise<Channel<FeedEvent>> {
+export async function eventFeed(app: App, loader: EventLoader, feed: EventFeed, billRunId: string | null, after: bigint | null): Promise<Channel<FeedEvent>> {
   if (billRunId !== null && !isUuid(billRunId)) throw new ValidationError("billRunId is not a valid id", ["billRunId"]);
   const lastByRun = new Map<string, bigint>();
   let lastSeen = after ?? 0n;

@@ -109,7 +109,9 @@ function isKeyValue(key: SortKey, value: unknown): boolean {
       return typeof value === "number" && Number.isSafeInteger(value);
     case "bigint":
       // A PostgreSQL bigint: at most 9223372036854775807.
-      return typeof value === "string" && /^(0|-?[1-9]\d{0,18})$/.test(value) && BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n;
+      return (
+        typeof value === "string" && /^(0|-?[1-9]\d{0,18})$/.test(value) && BigInt(value) <= 9223372036854775807n && BigInt(value) >= -9223372036854775808n
+      );
     case "uuid":
       return typeof value === "string" && isUuid(value);
     case "timestamp":
@@ -148,7 +150,10 @@ export function pageOf(order: KeysetOrder, scope: Scope, args: ConnectionArgs): 
   if (first !== null && first !== undefined && last !== null && last !== undefined) {
     throw new ValidationError("last: give first or last, not both", ["last"]);
   }
-  for (const [name, value] of [["first", first], ["last", last]] as const) {
+  for (const [name, value] of [
+    ["first", first],
+    ["last", last],
+  ] as const) {
     if (value !== null && value !== undefined && (value < 0 || value > MAX_PAGE_SIZE)) {
       throw new ValidationError(`${name} must be between 0 and ${MAX_PAGE_SIZE} (was ${value})`, [name]);
     }

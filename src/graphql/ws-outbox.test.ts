@@ -15,7 +15,13 @@ async function connectedPair(maxBytes = 1 << 20) {
   const accepted = new Promise<{ outbox: Outbox; socket: net.Socket; overflows: number[] }>((resolve) => {
     wss.once("connection", (ws, request) => {
       const state = { outbox: null as unknown as Outbox, socket: request.socket, overflows: [] as number[] };
-      state.outbox = new Outbox(request.socket, () => ws.readyState === ws.OPEN, new FlushScheduler(), maxBytes, (buffered) => state.overflows.push(buffered));
+      state.outbox = new Outbox(
+        request.socket,
+        () => ws.readyState === ws.OPEN,
+        new FlushScheduler(),
+        maxBytes,
+        (buffered) => state.overflows.push(buffered),
+      );
       resolve(state);
     });
   });
@@ -84,7 +90,13 @@ describe("Outbox", () => {
       server.close();
     });
     const overflows: number[] = [];
-    const outbox = new Outbox(socket, () => true, new FlushScheduler(), maxBytes, (buffered) => overflows.push(buffered));
+    const outbox = new Outbox(
+      socket,
+      () => true,
+      new FlushScheduler(),
+      maxBytes,
+      (buffered) => overflows.push(buffered),
+    );
     const message = "x".repeat(64 * 1024);
     let sent = 0;
     while (overflows.length === 0) {

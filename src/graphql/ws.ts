@@ -123,12 +123,18 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   });
 
   wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
-    const outbox = new Outbox(request.socket, () => socket.readyState === socket.OPEN, scheduler, app.config.wsMaxBufferedBytes, (buffered) => {
-      // It could not read a closing frame either: the connection is dropped outright.
-      app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
-      metrics.wsDropped.inc({ reason: "slow_consumer" });
-      socket.terminate();
-    });
+    const outbox = new Outbox(
+      request.socket,
+      () => socket.readyState === socket.OPEN,
+      scheduler,
+      app.config.wsMaxBufferedBytes,
+      (buffered) => {
+        // It could not read a closing frame either: the connection is dropped outright.
+        app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
+        metrics.wsDropped.inc({ reason: "slow_consumer" });
+        socket.terminate();
+      },
+    );
     // ws has already closed the connection when it reports a protocol error (e.g. 1009).
     socket.on("error", (error) => app.log.debug({ err: error }, "WebSocket protocol error"));
     // A client that answers no ping within the keep-alive interval is dropped.

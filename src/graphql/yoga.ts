@@ -35,9 +35,7 @@ export function createGraphQLServer(app: App): Yoga {
     // GraphiQL is bundled (no CDN: the service may run offline). It runs subscriptions over
     // Server-Sent Events on this URL, which carry the headers set in its Headers tab (its
     // WebSocket transport would take connection params only, never those headers).
-    graphiql: app.config.isDevelopment
-      ? { title: "Billrun", subscriptionsProtocol: "SSE", defaultQuery: DEFAULT_QUERY }
-      : false,
+    graphiql: app.config.isDevelopment ? { title: "Billrun", subscriptionsProtocol: "SSE", defaultQuery: DEFAULT_QUERY } : false,
     renderGraphiQL,
     logging: {
       debug: (...args) => app.log.debug(args.map(String).join(" ")),

@@ -99,10 +99,10 @@ async function performClaimed(app: App, ids: string[], perform: () => Promise<st
       .catch((cleanup: unknown) => app.log.warn({ err: cleanup }, "could not free an idempotency key"));
     throw error;
   }
-  await app.pool.query(
-    `UPDATE idempotency_keys SET result_id = $4, completed_at = now() WHERE user_id = $1 AND operation = $2 AND key = $3`,
-    [...ids, resultId],
-  );
+  await app.pool.query(`UPDATE idempotency_keys SET result_id = $4, completed_at = now() WHERE user_id = $1 AND operation = $2 AND key = $3`, [
+    ...ids,
+    resultId,
+  ]);
   return resultId;
 }
 
@@ -119,7 +119,9 @@ function checkKey(key: string): string {
 
 /** SHA-256 of the operation and its input as canonical JSON: sorted keys, nulls and undefined dropped. */
 export function requestHash(operation: string, input: unknown): string {
-  return createHash("sha256").update(`${operation}\u0000${JSON.stringify(canonical(input))}`).digest("hex");
+  return createHash("sha256")
+    .update(`${operation}\u0000${JSON.stringify(canonical(input))}`)
+    .digest("hex");
 }
 
 function canonical(value: unknown): unknown {

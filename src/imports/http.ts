@@ -50,7 +50,8 @@ export async function handleImportRequest(app: App, req: IncomingMessage, res: S
     if (!format) return refuse(res, 400, "VALIDATION", "format: give ?format=csv or ?format=ndjson", true);
     const modeParam = (url.searchParams.get("mode") ?? "create").toUpperCase();
     if (modeParam !== "CREATE" && modeParam !== "UPSERT") return refuse(res, 400, "VALIDATION", "mode: create or upsert", true);
-    if (kind === "USAGE" && modeParam === "UPSERT") return refuse(res, 400, "VALIDATION", "mode: usage is imported in create mode (a usageId makes a record sent again a no-op)", true);
+    if (kind === "USAGE" && modeParam === "UPSERT")
+      return refuse(res, 400, "VALIDATION", "mode: usage is imported in create mode (a usageId makes a record sent again a no-op)", true);
     const atomicParam = (url.searchParams.get("atomic") ?? "false").toLowerCase();
     if (atomicParam !== "true" && atomicParam !== "false") return refuse(res, 400, "VALIDATION", "atomic: true or false", true);
 
@@ -61,7 +62,12 @@ export async function handleImportRequest(app: App, req: IncomingMessage, res: S
     const fileName = url.searchParams.get("fileName");
     let id: string;
     try {
-      id = await stageImport(app, { kind, format, mode: modeParam as ImportMode, atomic: atomicParam === "true", fileName, createdById: user.id }, req, maxBytes);
+      id = await stageImport(
+        app,
+        { kind, format, mode: modeParam as ImportMode, atomic: atomicParam === "true", fileName, createdById: user.id },
+        req,
+        maxBytes,
+      );
     } catch (error) {
       if (error instanceof ImportTooLargeError) {
         return send(res, 413, { errors: [{ message: error.message, extensions: { code: "REQUEST_ENTITY_TOO_LARGE", importJobId: error.jobId } }] }, true);
@@ -71,7 +77,10 @@ export async function handleImportRequest(app: App, req: IncomingMessage, res: S
       throw error;
     }
     wakeImportRunners();
-    const job = await app.db.importJob.findUniqueOrThrow({ where: { id }, select: { id: true, kind: true, format: true, mode: true, atomic: true, status: true, sizeBytes: true } });
+    const job = await app.db.importJob.findUniqueOrThrow({
+      where: { id },
+      select: { id: true, kind: true, format: true, mode: true, atomic: true, status: true, sizeBytes: true },
+    });
     send(res, 202, { importJob: { ...job, sizeBytes: Number(job.sizeBytes) } });
   } catch (error) {
     app.log.error({ err: error, requestId: req.headers["x-request-id"] }, "import upload failed");

@@ -112,7 +112,12 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
         notify();
       } else if (error) {
         const line = (error as CsvError & { lines?: number }).lines ?? 0;
-        skipped.push({ line, values: {}, bytes: parser.info.bytes, error: { line, field: null, code: "VALIDATION", message: `unreadable CSV: ${error.message}` } });
+        skipped.push({
+          line,
+          values: {},
+          bytes: parser.info.bytes,
+          error: { line, field: null, code: "VALIDATION", message: `unreadable CSV: ${error.message}` },
+        });
       }
       return undefined;
     },
@@ -125,14 +130,23 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
       header = record.map((name) => name.trim());
       const unknown = header.filter((name) => !Object.hasOwn(columns, name));
       if (unknown.length > 0) {
-        throw new FileError(`unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; the columns are ${Object.keys(columns).join(", ")}`, line, unknown[0]!);
+        throw new FileError(
+          `unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; the columns are ${Object.keys(columns).join(", ")}`,
+          line,
+          unknown[0]!,
+        );
       }
       const twice = header.find((name, i) => header!.indexOf(name) !== i);
       if (twice) throw new FileError(`column "${twice}" appears twice`, line, twice);
       return;
     }
     if (record.length !== header.length) {
-      out.push({ line, values: {}, bytes: info.bytes, error: { line, field: null, code: "VALIDATION", message: `${record.length} cells where the header has ${header.length}` } });
+      out.push({
+        line,
+        values: {},
+        bytes: info.bytes,
+        error: { line, field: null, code: "VALIDATION", message: `${record.length} cells where the header has ${header.length}` },
+      });
       return;
     }
     const values: Row["values"] = {};
@@ -173,7 +187,8 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
   });
   parser.on("error", (error) => {
     // What the parser cannot skip (a record past the size limit, say) ends the file as unreadable.
-    failure ??= error instanceof CsvError ? new FileError(`unreadable CSV: ${error.message}`, (error as CsvError & { lines?: number }).lines ?? 0, null) : error;
+    failure ??=
+      error instanceof CsvError ? new FileError(`unreadable CSV: ${error.message}`, (error as CsvError & { lines?: number }).lines ?? 0, null) : error;
     notify();
   });
   const feeding = (async () => {
@@ -239,7 +254,8 @@ export async function* readNdjson(chunks: AsyncIterable<Uint8Array>, columns: Co
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
     if (text.trim() === "") return null;
-    if (text.length > MAX_RECORD_BYTES) return { line, values: {}, bytes, error: { line, field: null, code: "VALIDATION", message: `line longer than ${MAX_RECORD_BYTES} characters` } };
+    if (text.length > MAX_RECORD_BYTES)
+      return { line, values: {}, bytes, error: { line, field: null, code: "VALIDATION", message: `line longer than ${MAX_RECORD_BYTES} characters` } };
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -62,7 +62,10 @@ export function startImportRunner(app: App, options: { pollMs?: number } = {}): 
             await client?.end().catch(() => {});
             client = null;
             await app.pool
-              .query(`UPDATE import_jobs SET status = 'FAILED', error_message = 'Unexpected error (see the server log).', finished_at = now() WHERE id = $1 AND status = 'RUNNING'`, [job.id])
+              .query(
+                `UPDATE import_jobs SET status = 'FAILED', error_message = 'Unexpected error (see the server log).', finished_at = now() WHERE id = $1 AND status = 'RUNNING'`,
+                [job.id],
+              )
               .catch(() => {});
           });
           continue;
@@ -185,10 +188,14 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
       const outcome = await (await writer.prepare(client, rows, job.mode)).apply(client);
       await insertErrors(app.pool, job.id, outcome.errors);
       count(rows.length, outcome);
-      await app.pool.query(
-        `UPDATE import_jobs SET bytes_done = $2, rows_total = $3, rows_imported = $4, rows_skipped = $5, rows_rejected = $6 WHERE id = $1`,
-        [job.id, bytes, totals.rows, totals.imported, totals.skipped, totals.rejected],
-      );
+      await app.pool.query(`UPDATE import_jobs SET bytes_done = $2, rows_total = $3, rows_imported = $4, rows_skipped = $5, rows_rejected = $6 WHERE id = $1`, [
+        job.id,
+        bytes,
+        totals.rows,
+        totals.imported,
+        totals.skipped,
+        totals.rejected,
+      ]);
       return;
     }
     const plan = pipelined ? await writer.prepare(app.pool, rows, job.mode) : (await writing, await writer.prepare(client, rows, job.mode));
@@ -294,7 +301,16 @@ async function runJob(app: App, client: pg.Client, job: JobRow, shouldStop: () =
   await client.query("COMMIT");
   await client.query("SELECT pg_advisory_unlock($1, hashtext($2))", [IMPORT_LOCK, job.id]);
   app.log.info(
-    { importJobId: job.id, kind: job.kind, status, rows: totals.rows, imported: totals.imported, skipped: totals.skipped, rejected: totals.rejected, ms: Math.round(performance.now() - started) },
+    {
+      importJobId: job.id,
+      kind: job.kind,
+      status,
+      rows: totals.rows,
+      imported: totals.imported,
+      skipped: totals.skipped,
+      rejected: totals.rejected,
+      ms: Math.round(performance.now() - started),
+    },
     "import finished",
   );
 }

@@ -47,8 +47,7 @@ function zodError(line: number, issues: z.core.$ZodIssue[], column: (path: Prope
   return { line, field, code: "VALIDATION", message: field ? `${field}: ${issue.message}` : issue.message };
 }
 
-const sameDecimal = (a: string | null | undefined, b: string | null | undefined) =>
-  a === b || (a != null && b != null && new Decimal(a).eq(new Decimal(b)));
+const sameDecimal = (a: string | null | undefined, b: string | null | undefined) => a === b || (a != null && b != null && new Decimal(a).eq(new Decimal(b)));
 
 // --- accounts ----------------------------------------------------------------------------------
 
@@ -81,7 +80,14 @@ const accounts: KindWriter = {
   pipelined: (mode) => mode === "CREATE",
   prepare: async (sql, rows, mode) => {
     const errors: RowError[] = [];
-    const numbers = [...new Set(rows.map((r) => r.values.accountNumber).filter((n): n is string => typeof n === "string").map((n) => n.trim()))];
+    const numbers = [
+      ...new Set(
+        rows
+          .map((r) => r.values.accountNumber)
+          .filter((n): n is string => typeof n === "string")
+          .map((n) => n.trim()),
+      ),
+    ];
     const existing = new Map<string, AccountRow>();
     if (numbers.length > 0) {
       const found = await sql.query<AccountRow>(
@@ -108,13 +114,23 @@ const accounts: KindWriter = {
       if (number !== undefined) seen.set(number, row.line);
       const current = number !== undefined ? existing.get(number) : undefined;
       if (mode === "UPSERT" && number === undefined) {
-        errors.push({ line: row.line, field: "accountNumber", code: "VALIDATION", message: "accountNumber: required to UPSERT (it says which account a row is)" });
+        errors.push({
+          line: row.line,
+          field: "accountNumber",
+          code: "VALIDATION",
+          message: "accountNumber: required to UPSERT (it says which account a row is)",
+        });
         continue;
       }
       if (current && mode === "UPSERT") {
         const { accountNumber: _number, currency, ...changes } = row.values;
         if (currency !== undefined && String(currency).trim() !== current.currency) {
-          errors.push({ line: row.line, field: "currency", code: "VALIDATION", message: `currency: account ${number} is billed in ${current.currency}; an account's currency cannot change` });
+          errors.push({
+            line: row.line,
+            field: "currency",
+            code: "VALIDATION",
+            message: `currency: account ${number} is billed in ${current.currency}; an account's currency cannot change`,
+          });
           continue;
         }
         const parsed = inputSchemas.updateAccountInput.safeParse({ id: current.id, ...changes });
@@ -151,7 +167,15 @@ const accounts: KindWriter = {
         line: row.line,
         id: randomUUID(),
         number: d.accountNumber ?? null,
-        data: { name: d.name, currency: d.currency, bill_cycle_day: d.billCycleDay, batch: d.batch, bill_to_email: d.billToEmail, payment_term_days: d.paymentTermDays, status: d.status },
+        data: {
+          name: d.name,
+          currency: d.currency,
+          bill_cycle_day: d.billCycleDay,
+          batch: d.batch,
+          bill_to_email: d.billToEmail,
+          payment_term_days: d.paymentTermDays,
+          status: d.status,
+        },
       });
     }
     return {
@@ -186,7 +210,8 @@ const accounts: KindWriter = {
           imported += created.size;
           // Taken by someone else between the lookup and the insert.
           for (const i of inserts) {
-            if (!created.has(i.id)) errors.push({ line: i.line, field: "accountNumber", code: "CONFLICT", message: `account number ${i.number} is already taken` });
+            if (!created.has(i.id))
+              errors.push({ line: i.line, field: "accountNumber", code: "CONFLICT", message: `account number ${i.number} is already taken` });
           }
         }
         if (updates.length > 0) {
@@ -263,10 +288,20 @@ const subscriptions: KindWriter = {
       if (last && number !== undefined && subscriptionNumberOf(last[0]!) === number) last.push(row);
       else groups.push([row]);
     }
-    const accountNumbers = [...new Set(groups.map((g) => g[0]!.values.accountNumber).filter((n): n is string => typeof n === "string").map((n) => n.trim()))];
+    const accountNumbers = [
+      ...new Set(
+        groups
+          .map((g) => g[0]!.values.accountNumber)
+          .filter((n): n is string => typeof n === "string")
+          .map((n) => n.trim()),
+      ),
+    ];
     const subscriptionNumbers = [...new Set(groups.map((g) => subscriptionNumberOf(g[0]!)).filter((n): n is string => n !== undefined))];
     const [accountsFound, subscriptionsFound] = await Promise.all([
-      sql.query<{ id: string; account_number: string; currency: string }>(`SELECT id, account_number, currency FROM accounts WHERE account_number = ANY($1::text[])`, [accountNumbers]),
+      sql.query<{ id: string; account_number: string; currency: string }>(
+        `SELECT id, account_number, currency FROM accounts WHERE account_number = ANY($1::text[])`,
+        [accountNumbers],
+      ),
       sql.query<{ subscription_number: string; account_number: string }>(
         `SELECT s.subscription_number, a.account_number FROM subscriptions s JOIN accounts a ON a.id = s.account_id WHERE s.subscription_number = ANY($1::text[])`,
         [subscriptionNumbers],
@@ -275,7 +310,14 @@ const subscriptions: KindWriter = {
     const accountByNumber = new Map(accountsFound.rows.map((a) => [a.account_number, a]));
     const existing = new Map(subscriptionsFound.rows.map((s) => [s.subscription_number, s.account_number]));
 
-    type Ready = { id: string; number: string; accountId: string; currency: string; lines: number[]; data: z.output<typeof inputSchemas.createSubscriptionInput> };
+    type Ready = {
+      id: string;
+      number: string;
+      accountId: string;
+      currency: string;
+      lines: number[];
+      data: z.output<typeof inputSchemas.createSubscriptionInput>;
+    };
     const ready: Ready[] = [];
     /** Rejects a whole subscription: `own` errors on their rows, the other rows named after the first. */
     const reject = (group: Row[], own: RowError[]) => {
@@ -283,7 +325,14 @@ const subscriptions: KindWriter = {
       const number = subscriptionNumberOf(group[0]!);
       for (const row of group) {
         const error = own.find((e) => e.line === row.line);
-        errors.push(error ?? { line: row.line, field: "subscriptionNumber", code: "VALIDATION", message: `not imported: subscription ${number} has a rejected row (line ${first})` });
+        errors.push(
+          error ?? {
+            line: row.line,
+            field: "subscriptionNumber",
+            code: "VALIDATION",
+            message: `not imported: subscription ${number} has a rejected row (line ${first})`,
+          },
+        );
       }
     };
     const seen = new Set<string>();
@@ -292,7 +341,10 @@ const subscriptions: KindWriter = {
       const own = group.filter((r) => r.error).map((r) => r.error!);
       const number = subscriptionNumberOf(head);
       if (number === undefined) {
-        reject(group, [...own.filter((e) => e.line !== head.line), { line: head.line, field: "subscriptionNumber", code: "VALIDATION", message: "subscriptionNumber: required (it groups a subscription's charges)" }]);
+        reject(group, [
+          ...own.filter((e) => e.line !== head.line),
+          { line: head.line, field: "subscriptionNumber", code: "VALIDATION", message: "subscriptionNumber: required (it groups a subscription's charges)" },
+        ]);
         continue;
       }
       for (const row of group.slice(1)) {
@@ -309,7 +361,14 @@ const subscriptions: KindWriter = {
         continue;
       }
       if (seen.has(number)) {
-        reject(group, [{ line: head.line, field: "subscriptionNumber", code: "CONFLICT", message: `subscription ${number} appears twice in this batch: a subscription's rows must be consecutive` }]);
+        reject(group, [
+          {
+            line: head.line,
+            field: "subscriptionNumber",
+            code: "CONFLICT",
+            message: `subscription ${number} appears twice in this batch: a subscription's rows must be consecutive`,
+          },
+        ]);
         continue;
       }
       seen.add(number);
@@ -320,7 +379,14 @@ const subscriptions: KindWriter = {
           // Subscriptions are never changed by an import (their charges may be billed already).
           skipped += group.length;
         } else {
-          reject(group, [{ line: head.line, field: "subscriptionNumber", code: "CONFLICT", message: `subscription number ${number} is already taken${owner !== accountNumber ? ` (by account ${owner})` : ""}` }]);
+          reject(group, [
+            {
+              line: head.line,
+              field: "subscriptionNumber",
+              code: "CONFLICT",
+              message: `subscription number ${number} is already taken${owner !== accountNumber ? ` (by account ${owner})` : ""}`,
+            },
+          ]);
         }
         continue;
       }
@@ -360,7 +426,13 @@ const subscriptions: KindWriter = {
         const [top, index, field] = issue.path;
         const onCharge = top === "charges" && typeof index === "number" && group[index];
         const line = onCharge ? group[index]!.line : head.line;
-        const column = onCharge ? (field === undefined ? "chargeName" : chargeColumn(String(field))) : top === "charges" ? "chargeName" : String(top ?? "") || null;
+        const column = onCharge
+          ? field === undefined
+            ? "chargeName"
+            : chargeColumn(String(field))
+          : top === "charges"
+            ? "chargeName"
+            : String(top ?? "") || null;
         reject(group, [{ line, field: column, code: "VALIDATION", message: column ? `${column}: ${issue.message}` : issue.message }]);
         continue;
       }
@@ -378,7 +450,17 @@ const subscriptions: KindWriter = {
                FROM json_to_recordset($1::json) AS s(id uuid, number text, account_id uuid, start_date date, invoice_separately boolean)
              ON CONFLICT (subscription_number) DO NOTHING
              RETURNING id`,
-            [JSON.stringify(ready.map((s) => ({ id: s.id, number: s.number, account_id: s.accountId, start_date: s.data.startDate, invoice_separately: s.data.invoiceSeparately })))],
+            [
+              JSON.stringify(
+                ready.map((s) => ({
+                  id: s.id,
+                  number: s.number,
+                  account_id: s.accountId,
+                  start_date: s.data.startDate,
+                  invoice_separately: s.data.invoiceSeparately,
+                })),
+              ),
+            ],
           );
           const ids = new Set(created.rows.map((r) => r.id));
           const charges: object[] = [];
@@ -453,7 +535,15 @@ const usage: KindWriter = {
   pipelined: () => true,
   prepare: async (sql, rows) => {
     const errors: RowError[] = [];
-    type Valid = { line: number; subscriptionNumber: string; chargeName: string; quantity: string; unitOfMeasure: string; usageDate: string; usageId: string | null };
+    type Valid = {
+      line: number;
+      subscriptionNumber: string;
+      chargeName: string;
+      quantity: string;
+      unitOfMeasure: string;
+      usageDate: string;
+      usageId: string | null;
+    };
     const valid: Valid[] = [];
     for (const row of rows) {
       if (row.error) {
@@ -480,7 +570,15 @@ const usage: KindWriter = {
         continue;
       }
       const d = parsed.data;
-      valid.push({ line: row.line, subscriptionNumber: subscriptionNumber.trim(), chargeName: d.chargeName!, quantity: d.quantity, unitOfMeasure: d.unitOfMeasure, usageDate: d.usageDate, usageId: id });
+      valid.push({
+        line: row.line,
+        subscriptionNumber: subscriptionNumber.trim(),
+        chargeName: d.chargeName!,
+        quantity: d.quantity,
+        unitOfMeasure: d.unitOfMeasure,
+        usageDate: d.usageDate,
+        usageId: id,
+      });
     }
     if (valid.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
@@ -504,11 +602,21 @@ const usage: KindWriter = {
       } else if (!c.charge_id) {
         errors.push({ line: v.line, field: "chargeName", code: "NOT_FOUND", message: `no charge "${v.chargeName}" on subscription ${v.subscriptionNumber}` });
       } else if (c.type !== "USAGE") {
-        errors.push({ line: v.line, field: "chargeName", code: "VALIDATION", message: `chargeName: charge "${v.chargeName}" is a ${c.type} charge, not a USAGE charge` });
+        errors.push({
+          line: v.line,
+          field: "chargeName",
+          code: "VALIDATION",
+          message: `chargeName: charge "${v.chargeName}" is a ${c.type} charge, not a USAGE charge`,
+        });
       } else if (v.usageDate < c.start_date!) {
         errors.push({ line: v.line, field: "usageDate", code: "VALIDATION", message: `usageDate: charge "${v.chargeName}" starts on ${c.start_date!}` });
       } else if (c.charged_through_date && v.usageDate < c.charged_through_date) {
-        errors.push({ line: v.line, field: "usageDate", code: "INVALID_STATE", message: `usage before ${c.charged_through_date} is already billed for charge "${v.chargeName}"` });
+        errors.push({
+          line: v.line,
+          field: "usageDate",
+          code: "INVALID_STATE",
+          message: `usage before ${c.charged_through_date} is already billed for charge "${v.chargeName}"`,
+        });
       } else {
         accepted.push({ ...v, subscriptionId: c.subscription_id, chargeId: c.charge_id });
       }
@@ -523,7 +631,18 @@ const usage: KindWriter = {
              FROM json_to_recordset($1::json) AS u(sid uuid, cid uuid, quantity numeric, uom text, usage_date date, usage_id text)
            ON CONFLICT (usage_id) DO NOTHING
            RETURNING usage_id`,
-          [JSON.stringify(accepted.map((u) => ({ sid: u.subscriptionId, cid: u.chargeId, quantity: u.quantity, uom: u.unitOfMeasure, usage_date: u.usageDate, usage_id: u.usageId })))],
+          [
+            JSON.stringify(
+              accepted.map((u) => ({
+                sid: u.subscriptionId,
+                cid: u.chargeId,
+                quantity: u.quantity,
+                uom: u.unitOfMeasure,
+                usage_date: u.usageDate,
+                usage_id: u.usageId,
+              })),
+            ),
+          ],
         );
         const imported = inserted.rowCount ?? 0;
         let skipped = 0;
@@ -546,14 +665,20 @@ const usage: KindWriter = {
           const byId = new Map(stored.rows.map((s) => [s.usage_id, s]));
           for (const u of repeats) {
             const s = byId.get(u.usageId!);
-            if (s && s.charge_id === u.chargeId && sameDecimal(s.quantity, u.quantity) && s.unit_of_measure === u.unitOfMeasure && s.usage_date === u.usageDate) {
+            if (
+              s &&
+              s.charge_id === u.chargeId &&
+              sameDecimal(s.quantity, u.quantity) &&
+              s.unit_of_measure === u.unitOfMeasure &&
+              s.usage_date === u.usageDate
+            ) {
               skipped++;
             } else {
               errors.push({ line: u.line, field: "usageId", code: "CONFLICT", message: `usageId ${u.usageId} is already recorded with other values` });
             }
           }
         }
-          return { imported, skipped, errors };
+        return { imported, skipped, errors };
       },
     };
   },

@@ -72,17 +72,13 @@ export function composeRunStatusEmail(p: RunStatusPayload, options: { publicUrl?
   text.push("");
 
   const h = escapeHtml;
-  const html: string[] = [
-    "<!doctype html>",
-    `<html><body style="font-family: sans-serif">`,
-    `<p>${h(headline)}</p>`,
-  ];
+  const html: string[] = ["<!doctype html>", `<html><body style="font-family: sans-serif">`, `<p>${h(headline)}</p>`];
   if (p.errorMessage) html.push(`<p><strong>Reason:</strong> ${h(p.errorMessage)}</p>`);
   html.push("<table>", ...counts.map(([l, v]) => `<tr><th align="left">${h(l)}</th><td>${h(v)}</td></tr>`), "</table>");
   html.push("<h3>Invoice totals</h3>", totals.length > 0 ? `<ul>${totals.map((t) => `<li>${h(t)}</li>`).join("")}</ul>` : "<p>none</p>");
   if (p.failures.length > 0) {
     html.push(`<h3>Failed accounts (${p.failedAccountCount})</h3>`, "<table>");
-    html.push("<tr><th align=\"left\">Account</th><th align=\"left\">Name</th><th align=\"left\">Code</th><th align=\"left\">Message</th></tr>");
+    html.push('<tr><th align="left">Account</th><th align="left">Name</th><th align="left">Code</th><th align="left">Message</th></tr>');
     for (const f of p.failures) {
       html.push(`<tr><td>${h(f.accountNumber)}</td><td>${h(f.name)}</td><td>${h(f.code)}</td><td>${h(f.message)}</td></tr>`);
       for (const s of f.subscriptions) {

@@ -223,10 +223,7 @@ export function startMailer(app: App, overrides: Partial<MailerOptions> = {}): M
   async function record(row: OutboxRow, error: unknown): Promise<void> {
     if (!error) {
       serverFailures = 0;
-      await app.pool.query(
-        "UPDATE email_outbox SET status = 'SENT', sent_at = now(), last_error = NULL WHERE id = $1 AND status = 'SENDING'",
-        [row.id],
-      );
+      await app.pool.query("UPDATE email_outbox SET status = 'SENT', sent_at = now(), last_error = NULL WHERE id = $1 AND status = 'SENDING'", [row.id]);
       return;
     }
     const e = error as NodemailerError;

@@ -42,7 +42,13 @@ export function observabilityPlugins(config: Config): Plugin[] {
   }
   if (tracingActive()) {
     plugins.push(
-      useOpenTelemetry({ resolvers: false, variables: false, result: false, document: true }, trace.getTracerProvider() as never, undefined, undefined, "billrun") as Plugin,
+      useOpenTelemetry(
+        { resolvers: false, variables: false, result: false, document: true },
+        trace.getTracerProvider() as never,
+        undefined,
+        undefined,
+        "billrun",
+      ) as Plugin,
     );
   }
   return plugins;

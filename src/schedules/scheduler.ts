@@ -112,15 +112,18 @@ async function runSchedule(app: App, scheduleId: string, now: Date): Promise<{ a
           app.log.error({ scheduleId, occurrence: latest.date, reason: e.message }, "scheduled bill run could not be created");
         }
       }
-      await sql.query(
-        "UPDATE bill_run_schedule_occurrences SET bill_run_id = $3, error = $4 WHERE schedule_id = $1 AND occurrence_date = $2",
-        [scheduleId, latest.date, billRunId, error],
-      );
+      await sql.query("UPDATE bill_run_schedule_occurrences SET bill_run_id = $3, error = $4 WHERE schedule_id = $1 AND occurrence_date = $2", [
+        scheduleId,
+        latest.date,
+        billRunId,
+        error,
+      ]);
     }
-    await sql.query(
-      "UPDATE bill_run_schedules SET next_run_at = $2, last_run_at = $3, updated_at = now() WHERE id = $1",
-      [scheduleId, next?.at ?? null, latest.at],
-    );
+    await sql.query("UPDATE bill_run_schedules SET next_run_at = $2, last_run_at = $3, updated_at = now() WHERE id = $1", [
+      scheduleId,
+      next?.at ?? null,
+      latest.at,
+    ]);
     if (billRunId) app.log.info({ scheduleId, occurrence: latest.date, billRunId }, "scheduled bill run created");
     return { acted: true, billRunId };
   });

@@ -8,8 +8,7 @@ import { assertTargetsExist, checkRunFilters, runFilterFields } from "../billrun
 import { firstOccurrenceAtOrAfter, localDate, type Recurrence } from "./recurrence.ts";
 import { isValidTimeZone } from "./timezone.ts";
 
-const offset = (what: string) =>
-  z.number().int().min(-366, `${what} is between -366 and 366 days`).max(366, `${what} is between -366 and 366 days`).default(0);
+const offset = (what: string) => z.number().int().min(-366, `${what} is between -366 and 366 days`).max(366, `${what} is between -366 and 366 days`).default(0);
 
 // The filters and options are those of createBillRun, checked the same way, so that a schedule
 // that is accepted creates runs that are.

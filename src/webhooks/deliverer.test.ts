@@ -24,7 +24,12 @@ describe("delivery rules", () => {
 
   it("backs off exponentially, capped, with jitter within ±25%", () => {
     const options = { retryBaseMs: 5_000, retryMaxMs: 3_600_000 };
-    for (const [attempt, exact] of [[1, 5_000], [2, 10_000], [5, 80_000], [20, 3_600_000]] as const) {
+    for (const [attempt, exact] of [
+      [1, 5_000],
+      [2, 10_000],
+      [5, 80_000],
+      [20, 3_600_000],
+    ] as const) {
       for (let i = 0; i < 50; i++) {
         const delay = retryDelayMs(attempt, options);
         expect(delay).toBeGreaterThanOrEqual(exact * 0.75);
@@ -35,7 +40,11 @@ describe("delivery rules", () => {
 
   it("signs so that the Standard Webhooks verifier accepts each secret, and renders amounts in minor units", () => {
     const [a, b] = [generateSecret(), generateSecret()];
-    const body = renderBody({ type: "invoice.posted", createdAt: new Date(), data: { invoice: { currency: "JPY", amount: "1200.0000", balance: "1200.0000" } } });
+    const body = renderBody({
+      type: "invoice.posted",
+      createdAt: new Date(),
+      data: { invoice: { currency: "JPY", amount: "1200.0000", balance: "1200.0000" } },
+    });
     expect(JSON.parse(body).data.invoice).toEqual({ currency: "JPY", amount: "1200", balance: "1200" });
     const headers = signatureHeaders("42", new Date(), body, [a, b]);
     expect(headers["webhook-signature"].split(" ")).toHaveLength(2);
@@ -56,7 +65,22 @@ describe("delivery rules", () => {
 
 describe("addresses", () => {
   it("refuses loopback, private, link-local, metadata and reserved addresses, v4 and v6", () => {
-    for (const address of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.100.100.200", "0.0.0.0", "224.0.0.1", "::1", "::", "fe80::1", "fd00:ec2::254", "::ffff:10.0.0.1", "64:ff9b::a00:1"]) {
+    for (const address of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "192.168.0.1",
+      "169.254.169.254",
+      "100.100.100.200",
+      "0.0.0.0",
+      "224.0.0.1",
+      "::1",
+      "::",
+      "fe80::1",
+      "fd00:ec2::254",
+      "::ffff:10.0.0.1",
+      "64:ff9b::a00:1",
+    ]) {
       expect(isForbiddenAddress(address), address).toBe(true);
     }
     for (const address of ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]) expect(isForbiddenAddress(address), address).toBe(false);

@@ -319,7 +319,10 @@ export function startDeliverer(app: App, overrides: Partial<DelivererOptions> = 
           ok = false;
           failingFrom ??= attemptedAt;
           if (result.outcome === "RETRY") {
-            log.warn({ endpointId: endpoint.id, deliveryId: delivery.id, webhookId: delivery.event_id, error: result.error, retryInMs: retryMs }, "webhook not delivered; will retry");
+            log.warn(
+              { endpointId: endpoint.id, deliveryId: delivery.id, webhookId: delivery.event_id, error: result.error, retryInMs: retryMs },
+              "webhook not delivered; will retry",
+            );
             endpointState = { ok, failingFrom, pauseMs: retryMs };
             break;
           }

@@ -160,10 +160,9 @@ async function requireEnabled(app: App, endpointId: string): Promise<void> {
  */
 export async function redeliver(app: App, deliveryId: string, userId: string): Promise<bigint> {
   if (!/^[0-9]{1,18}$/.test(deliveryId)) throw new NotFoundError(`webhook delivery ${deliveryId} not found`);
-  const found = await app.pool.query<{ endpoint_id: string; event_id: string }>(
-    "SELECT endpoint_id, event_id::text FROM webhook_deliveries WHERE id = $1",
-    [deliveryId],
-  );
+  const found = await app.pool.query<{ endpoint_id: string; event_id: string }>("SELECT endpoint_id, event_id::text FROM webhook_deliveries WHERE id = $1", [
+    deliveryId,
+  ]);
   const delivery = found.rows[0];
   if (!delivery) throw new NotFoundError(`webhook delivery ${deliveryId} not found`);
   await requireEnabled(app, delivery.endpoint_id);

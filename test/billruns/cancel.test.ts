@@ -131,14 +131,14 @@ describe("cancelBillRun on a run of cancellation credits", () => {
   it("moves chargedThroughDate forward again, and a new run gives the same credit", async () => {
     const { account, subscription } = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
     await runToCompletion(t, { targetDate: "2026-02-01", accountIds: [account.id] });
-    const cancelSubscription = await t.gql<Json, unknown>(
-      `mutation($input: CancelSubscriptionInput!) { cancelSubscription(input: $input) { __typename } }`,
-      { input: { subscriptionId: subscription.id, cancelledOn: "2026-02-15" } },
-    );
+    const cancelSubscription = await t.gql<Json, unknown>(`mutation($input: CancelSubscriptionInput!) { cancelSubscription(input: $input) { __typename } }`, {
+      input: { subscriptionId: subscription.id, cancelledOn: "2026-02-15" },
+    });
     expect(dataOf(cancelSubscription).cancelSubscription.__typename).toBe("CustomerSubscription");
 
     const credit = await runToCompletion(t, { targetDate: "2026-02-15", accountIds: [account.id] });
-    const memo = (run: Json) => nodes(run.creditMemos).map((m: Json) => [m.status, m.amount, m.items.map((i: Json) => [i.kind, i.serviceStartDate, i.serviceEndDate, i.amount])]);
+    const memo = (run: Json) =>
+      nodes(run.creditMemos).map((m: Json) => [m.status, m.amount, m.items.map((i: Json) => [i.kind, i.serviceStartDate, i.serviceEndDate, i.amount])]);
     expect(memo(credit)).toEqual([["DRAFT", "15.00", [["CREDIT", "2026-02-15", "2026-03-01", "-15.00"]]]]);
     expect(await chargedThrough(t, subscription.id)).toEqual(["2026-02-15"]);
 

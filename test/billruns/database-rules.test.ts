@@ -204,6 +204,10 @@ describe("document and record numbers", () => {
     await waitForStatus(t, run.id, ["COMPLETED"]);
     const done = await getRun(t, run.id);
     expect(done).toMatchObject({ invoiceCount: 2, failedAccountCount: 0 });
-    expect(nodes(done.invoices).map((i: Json) => i.invoiceNumber).sort()).toEqual(["INV-100000000", "INV-99999999"]);
+    expect(
+      nodes(done.invoices)
+        .map((i: Json) => i.invoiceNumber)
+        .sort(),
+    ).toEqual(["INV-100000000", "INV-99999999"]);
   });
 });

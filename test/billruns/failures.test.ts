@@ -55,7 +55,11 @@ describe("CONCURRENT_BILL_RUN", () => {
       failedAccountCount: 1,
       invoiceTotals: [{ currency: "USD", amount: "102.58" }],
     });
-    expect(nodes(run.invoices).map((i: Json) => i.account.id).sort()).toEqual([a.account.id, c.account.id].sort());
+    expect(
+      nodes(run.invoices)
+        .map((i: Json) => i.account.id)
+        .sort(),
+    ).toEqual([a.account.id, c.account.id].sort());
     expect(nodes(run.failedAccounts)).toEqual([
       {
         account: { id: b.account.id, accountNumber: b.account.accountNumber },
@@ -128,7 +132,9 @@ describe("USAGE_RATING_ERROR", () => {
       code: "USAGE_RATING_ERROR",
     });
     expect(failure.subscriptions[0].message).toMatch(
-      new RegExp(`^Usage of 250(\\.0+)? MB on 2026-01-15 for charge "Data" of subscription ${subscription.subscriptionNumber} cannot be rated: the charge is rated per GB$`),
+      new RegExp(
+        `^Usage of 250(\\.0+)? MB on 2026-01-15 for charge "Data" of subscription ${subscription.subscriptionNumber} cannot be rated: the charge is rated per GB$`,
+      ),
     );
     expect(failure.message).toBe(failure.subscriptions[0].message);
     // Atomic per account: the healthy subscription was not billed either.
@@ -162,7 +168,9 @@ describe("failed accounts and run filters", () => {
     const seen = pages.flatMap((p: Json) => p.edges).map((e: Json) => e.node);
     expect(seen.map((n: Json) => n.account.accountNumber)).toEqual(failing.map((f) => f.account.accountNumber).sort());
     const nested = dataOf(
-      await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { failedAccounts(first: 10) { edges { node { account { accountNumber } } } } } }`, { id: run.id }),
+      await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { failedAccounts(first: 10) { edges { node { account { accountNumber } } } } } }`, {
+        id: run.id,
+      }),
     ).billRun.failedAccounts;
     expect(nested.edges.map((e: Json) => e.node.account.accountNumber)).toEqual(seen.map((n: Json) => n.account.accountNumber));
     for (const node of seen) {

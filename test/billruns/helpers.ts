@@ -9,8 +9,7 @@ export const RUN_FIELDS = `id billRunNumber status hasErrors targetDate invoiceD
   invoiceTotals { currency amount } errorMessage postedAt retriedFrom { id }
   statusHistory { from to by { email } }`;
 
-const RESULT = (fields: string) =>
-  `__typename ... on BillRun { ${fields} } ... on Error { code message } ... on ValidationError { field }`;
+const RESULT = (fields: string) => `__typename ... on BillRun { ${fields} } ... on Error { code message } ... on ValidationError { field }`;
 
 // Results are loosely typed on purpose: the assertions say what each test expects.
 export type Json = any;

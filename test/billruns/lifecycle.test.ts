@@ -24,10 +24,13 @@ async function createRun(input: Record<string, unknown>, token?: string) {
 }
 
 async function getRun(id: string) {
-  const result = await t.gql<{ billRun: Record<string, unknown> }, unknown>(`query($id: ID!) { billRun(id: $id) { ${RUN_FIELDS}
+  const result = await t.gql<{ billRun: Record<string, unknown> }, unknown>(
+    `query($id: ID!) { billRun(id: $id) { ${RUN_FIELDS}
     invoices(first: 50) { totalCount edges { node { invoiceNumber status amount balance account { accountNumber } items { chargeName serviceStartDate serviceEndDate amount } } } }
     creditMemos(first: 50) { totalCount edges { node { creditMemoNumber status amount } } }
-    failedAccounts(first: 50) { totalCount edges { node { account { accountNumber } code message subscriptions { subscription { subscriptionNumber } code message } } } } } }`, { id });
+    failedAccounts(first: 50) { totalCount edges { node { account { accountNumber } code message subscriptions { subscription { subscriptionNumber } code message } } } } } }`,
+    { id },
+  );
   return result.data!.billRun as any;
 }
 

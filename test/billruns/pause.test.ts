@@ -48,7 +48,10 @@ describe("pauseBillRun and resumeBillRun", () => {
   it("refuses ad-hoc runs, unknown ids, moves outside the table and viewers, changing nothing", async () => {
     const { account } = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
     const adHoc = await createRun(t, { targetDate: "2026-01-15", accountIds: [account.id] });
-    for (const [name, action] of [["pauseBillRun", "paused"], ["resumeBillRun", "resumed"]] as const) {
+    for (const [name, action] of [
+      ["pauseBillRun", "paused"],
+      ["resumeBillRun", "resumed"],
+    ] as const) {
       expect(await act(name, adHoc.id)).toMatchObject({
         code: "INVALID_STATE",
         message: `bill run ${adHoc.billRunNumber} was not created by a schedule; only a scheduled run can be ${action}`,
@@ -62,17 +65,29 @@ describe("pauseBillRun and resumeBillRun", () => {
     const run = await getRun(t, runId);
     const viewer = await t.gql(`mutation($id: ID!) { pauseBillRun(id: $id) { __typename } }`, { id: runId }, t.tokens.viewer);
     expect(viewer.errors?.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
-    expect(await act("resumeBillRun", runId)).toMatchObject({ code: "INVALID_STATE", message: `bill run ${run.billRunNumber} is PENDING; only a PAUSED run can be resumed` });
+    expect(await act("resumeBillRun", runId)).toMatchObject({
+      code: "INVALID_STATE",
+      message: `bill run ${run.billRunNumber} is PENDING; only a PAUSED run can be resumed`,
+    });
     expect((await getRun(t, runId)).status).toBe("PENDING");
 
     expect(await act("pauseBillRun", runId)).toMatchObject({ status: "PAUSED" });
-    expect(await act("pauseBillRun", runId)).toMatchObject({ code: "INVALID_STATE", message: `bill run ${run.billRunNumber} is PAUSED; only a PENDING run can be paused` });
+    expect(await act("pauseBillRun", runId)).toMatchObject({
+      code: "INVALID_STATE",
+      message: `bill run ${run.billRunNumber} is PAUSED; only a PENDING run can be paused`,
+    });
     expect((await getRun(t, runId)).statusHistory.map((h: Json) => h.to)).toEqual(["PENDING", "PAUSED"]);
 
     // A PAUSED run can be canceled; then neither pause nor resume applies.
     expect(await cancelRun(t, runId)).toMatchObject({ status: "CANCELED" });
-    expect(await act("pauseBillRun", runId)).toMatchObject({ code: "INVALID_STATE", message: `bill run ${run.billRunNumber} is CANCELED; only a PENDING run can be paused` });
-    expect(await act("resumeBillRun", runId)).toMatchObject({ code: "INVALID_STATE", message: `bill run ${run.billRunNumber} is CANCELED; only a PAUSED run can be resumed` });
+    expect(await act("pauseBillRun", runId)).toMatchObject({
+      code: "INVALID_STATE",
+      message: `bill run ${run.billRunNumber} is CANCELED; only a PENDING run can be paused`,
+    });
+    expect(await act("resumeBillRun", runId)).toMatchObject({
+      code: "INVALID_STATE",
+      message: `bill run ${run.billRunNumber} is CANCELED; only a PAUSED run can be resumed`,
+    });
   });
 
   it("two starts of one run at once fix its accounts once, and every account is billed", async () => {
@@ -103,7 +118,12 @@ describe("pauseBillRun and resumeBillRun", () => {
     expect((await getRun(t, held.runId)).status).toBe("PAUSED");
     expect(await targeted(held.runId)).toEqual([]);
     await waitForStatus(t, twice.runId, ["COMPLETED"]);
-    expect(await getRun(t, twice.runId)).toMatchObject({ accountsTotal: 8, accountsProcessed: 8, invoiceCount: 8, invoiceTotals: [{ currency: "USD", amount: "100.00" }] });
+    expect(await getRun(t, twice.runId)).toMatchObject({
+      accountsTotal: 8,
+      accountsProcessed: 8,
+      invoiceCount: 8,
+      invoiceTotals: [{ currency: "USD", amount: "100.00" }],
+    });
 
     expect(await act("resumeBillRun", held.runId)).toMatchObject({ __typename: "BillRun" });
     await waitForStatus(t, held.runId, ["COMPLETED"]);
@@ -129,7 +149,10 @@ describe("pauseBillRun and resumeBillRun", () => {
         expect(await cancelRun(t, runId)).toMatchObject({ status: "CANCELED" });
       } else {
         outcomes.add("started");
-        expect(result).toMatchObject({ code: "INVALID_STATE", message: expect.stringMatching(/ is (PROCESSING|COMPLETED); only a PENDING run can be paused$/) });
+        expect(result).toMatchObject({
+          code: "INVALID_STATE",
+          message: expect.stringMatching(/ is (PROCESSING|COMPLETED); only a PENDING run can be paused$/),
+        });
         await waitForStatus(t, runId, ["COMPLETED"]);
         expect((await getRun(t, runId)).invoiceCount).toBe(3);
         billed += 3;

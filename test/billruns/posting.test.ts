@@ -51,9 +51,7 @@ async function creditMemoRun() {
   expect(run).toMatchObject({ invoiceCount: 0, creditMemoCount: 1, failedAccountCount: 0, invoiceTotals: [] });
   const memo = nodes(run.creditMemos)[0];
   expect(memo).toMatchObject({ status: "DRAFT", amount: "15.00", balance: "15.00", postedAt: null });
-  expect(memo.items.map((i: Json) => [i.kind, i.serviceStartDate, i.serviceEndDate, i.amount])).toEqual([
-    ["CREDIT", "2026-02-15", "2026-03-01", "-15.00"],
-  ]);
+  expect(memo.items.map((i: Json) => [i.kind, i.serviceStartDate, i.serviceEndDate, i.amount])).toEqual([["CREDIT", "2026-02-15", "2026-03-01", "-15.00"]]);
   return run;
 }
 
@@ -127,10 +125,7 @@ describe("concurrent posting", () => {
     expect(reread.statusHistory).toEqual(posted.statusHistory);
     expect(await countRows(t, "documents")).toBe(documentsBefore);
     expect(await countRows(t, "document_items")).toBe(itemsBefore);
-    const perAccount = await t.app.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM documents WHERE bill_run_id = $1 GROUP BY account_id",
-      [run.id],
-    );
+    const perAccount = await t.app.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM documents WHERE bill_run_id = $1 GROUP BY account_id", [run.id]);
     expect(perAccount.rows.map((r) => r.n)).toEqual([1, 1, 1, 1, 1]);
   });
 });

@@ -32,10 +32,14 @@ const retry = (billRunId: string, key?: string) =>
     { id: billRunId, key },
   );
 const cancel = (id: string, key?: string) =>
-  gql("cancelBillRun", `mutation($id: ID!, $key: String) { cancelBillRun(id: $id, idempotencyKey: $key) { __typename ... on BillRun { id status } ${ERRORS} } }`, {
-    id,
-    key,
-  });
+  gql(
+    "cancelBillRun",
+    `mutation($id: ID!, $key: String) { cancelBillRun(id: $id, idempotencyKey: $key) { __typename ... on BillRun { id status } ${ERRORS} } }`,
+    {
+      id,
+      key,
+    },
+  );
 const remove = (id: string, key?: string) =>
   gql(
     "deleteBillRun",
@@ -83,7 +87,11 @@ describe("retryFailedAccounts: one live retry per run", () => {
     // The account is fixed, the retry bills it.
     await updateAccount(t.app.db, { id: source.bad.id, billToEmail: "fixed@example.com" });
     await execute(retryRun!.id);
-    expect(await t.app.db.billRun.findUniqueOrThrow({ where: { id: retryRun!.id } })).toMatchObject({ status: "COMPLETED", invoiceCount: 1, failedAccountCount: 0 });
+    expect(await t.app.db.billRun.findUniqueOrThrow({ where: { id: retryRun!.id } })).toMatchObject({
+      status: "COMPLETED",
+      invoiceCount: 1,
+      failedAccountCount: 0,
+    });
 
     const emailsBefore = await t.app.db.emailOutbox.count();
     expect(await retry(source.id)).toEqual({
@@ -127,10 +135,9 @@ describe("retryFailedAccounts: one live retry per run", () => {
     const source = await runWithFailure();
     const live = await retry(source.id);
     await expect(
-      t.app.pool.query(
-        `INSERT INTO bill_runs (id, target_date, invoice_date, retried_from_id) VALUES (gen_random_uuid(), '2026-02-01', '2026-02-01', $1)`,
-        [source.id],
-      ),
+      t.app.pool.query(`INSERT INTO bill_runs (id, target_date, invoice_date, retried_from_id) VALUES (gen_random_uuid(), '2026-02-01', '2026-02-01', $1)`, [
+        source.id,
+      ]),
     ).rejects.toMatchObject({ code: "23505", constraint: "bill_runs_one_live_retry_key" });
     expect((await retriesOf(source.id)).map((r) => r.id)).toEqual([live.id]);
   });

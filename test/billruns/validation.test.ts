@@ -105,10 +105,9 @@ describe("createBillRun validation", () => {
   it("refuses an invalid date with a top-level error and creates nothing", async () => {
     const runsBefore = await countRows(t, "bill_runs");
     for (const targetDate of ["2026-02-30", "01/02/2026", "2026-2-1"]) {
-      const result = await t.gql<Json, unknown>(
-        `mutation($input: CreateBillRunInput!) { createBillRun(input: $input) { __typename } }`,
-        { input: { targetDate } },
-      );
+      const result = await t.gql<Json, unknown>(`mutation($input: CreateBillRunInput!) { createBillRun(input: $input) { __typename } }`, {
+        input: { targetDate },
+      });
       expect(result.data ?? null).toBeNull();
       expect(result.errors).toHaveLength(1);
       expect(result.errors![0]!.message).toContain("Date must be a calendar date written YYYY-MM-DD");
@@ -116,10 +115,9 @@ describe("createBillRun validation", () => {
     // Also as a literal in the document, and for invoiceDate.
     const literal = await t.gql<Json, unknown>(`mutation { createBillRun(input: { targetDate: "2026-13-01" }) { __typename } }`);
     expect(literal.errors?.[0]?.message).toContain("Date must be a calendar date written YYYY-MM-DD");
-    const invoiceDate = await t.gql<Json, unknown>(
-      `mutation($input: CreateBillRunInput!) { createBillRun(input: $input) { __typename } }`,
-      { input: { targetDate: "2026-02-01", invoiceDate: "2026-02-29" } },
-    );
+    const invoiceDate = await t.gql<Json, unknown>(`mutation($input: CreateBillRunInput!) { createBillRun(input: $input) { __typename } }`, {
+      input: { targetDate: "2026-02-01", invoiceDate: "2026-02-29" },
+    });
     expect(invoiceDate.errors?.[0]?.message).toContain("Date must be a calendar date written YYYY-MM-DD");
     expect(await countRows(t, "bill_runs")).toBe(runsBefore);
   });

@@ -23,7 +23,10 @@ beforeAll(async () => {
   base = server.url.replace(/\/graphql$/, "");
 
   await seedBulkAccounts(t.app.pool, BULK);
-  const named = async (name: string, charges: Parameters<typeof seedAccount>[1]["charges"] = [{ name: "=cmd|' /C calc'!A0", type: "ONE_TIME", price: "1.00" }]) => {
+  const named = async (
+    name: string,
+    charges: Parameters<typeof seedAccount>[1]["charges"] = [{ name: "=cmd|' /C calc'!A0", type: "ONE_TIME", price: "1.00" }],
+  ) => {
     const { account } = await seedAccount(t, { charges });
     return t.app.db.account.update({ where: { id: account.id }, data: { name } });
   };
@@ -90,7 +93,19 @@ describe("CSV exports of a bill run", () => {
     const api = await allNodes("invoices", "id invoiceNumber account { accountNumber name } currency amount balance status invoiceDate dueDate postedAt");
     expect(api.length).toBeGreaterThanOrEqual(BULK);
     const { header, rows } = await csvOf(`/exports/bill-runs/${run.id}/invoices.csv`);
-    expect(header).toEqual(["id", "invoiceNumber", "account.accountNumber", "account.name", "currency", "amount", "balance", "status", "invoiceDate", "dueDate", "postedAt"]);
+    expect(header).toEqual([
+      "id",
+      "invoiceNumber",
+      "account.accountNumber",
+      "account.name",
+      "currency",
+      "amount",
+      "balance",
+      "status",
+      "invoiceDate",
+      "dueDate",
+      "postedAt",
+    ]);
     const expected = api
       .map((i) => ({
         id: i.id,
@@ -160,9 +175,14 @@ describe("CSV exports of a bill run", () => {
   it("credit-memos.csv and failed-accounts.csv", async () => {
     const memos = await csvOf(`/exports/bill-runs/${run.id}/credit-memos.csv`);
     expect(memos.header[1]).toBe("creditMemoNumber");
-    expect(memos.rows).toEqual([expect.objectContaining({ "account.accountNumber": specials.credit.accountNumber, "account.name": "Credit customer", amount: "15.00", status: "DRAFT" })]);
+    expect(memos.rows).toEqual([
+      expect.objectContaining({ "account.accountNumber": specials.credit.accountNumber, "account.name": "Credit customer", amount: "15.00", status: "DRAFT" }),
+    ]);
 
-    const api = await allNodes("failedAccounts", "account { accountNumber name } code message subscriptions { subscription { subscriptionNumber } code message }");
+    const api = await allNodes(
+      "failedAccounts",
+      "account { accountNumber name } code message subscriptions { subscription { subscriptionNumber } code message }",
+    );
     expect(api).toHaveLength(1);
     const failed = await csvOf(`/exports/bill-runs/${run.id}/failed-accounts.csv`);
     expect(failed.header).toEqual([

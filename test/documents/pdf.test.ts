@@ -31,7 +31,9 @@ const INVOICE_FIELDS = `id invoiceNumber status currency amount balance invoiceD
   account { accountNumber name } items { chargeName serviceStartDate serviceEndDate quantity unitPrice amount }`;
 
 async function invoicesOf(billRunId: string): Promise<Json[]> {
-  const result = await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { invoices(first: 50) { edges { node { ${INVOICE_FIELDS} } } } } }`, { id: billRunId });
+  const result = await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { invoices(first: 50) { edges { node { ${INVOICE_FIELDS} } } } } }`, {
+    id: billRunId,
+  });
   return dataOf(result).billRun.invoices.edges.map((e: Json) => e.node);
 }
 
@@ -128,7 +130,10 @@ describe("invoice PDFs", () => {
   });
 
   it("renders credit memos at their own path", async () => {
-    const result = await t.gql<Json, unknown>(`query($id: ID!) { billRun(id: $id) { creditMemos(first: 5) { edges { node { id creditMemoNumber amount } } } } }`, { id: runId });
+    const result = await t.gql<Json, unknown>(
+      `query($id: ID!) { billRun(id: $id) { creditMemos(first: 5) { edges { node { id creditMemoNumber amount } } } } }`,
+      { id: runId },
+    );
     const [memo] = dataOf(result).billRun.creditMemos.edges.map((e: Json) => e.node);
     expect(memo.amount).toBe("15.00");
     const response = await download(`/documents/credit-memos/${memo.id}.pdf`, t.tokens.viewer);
@@ -190,12 +195,17 @@ describe("invoice PDFs", () => {
 
   it("refuses a seller block it could not print, changing nothing", async () => {
     const update = (input: Record<string, unknown>) =>
-      t.gql<Json, unknown>(
-        `mutation($input: UpdateSettingsInput!) { updateSettings(input: $input) { __typename ... on ValidationError { field message } } }`,
-        { input },
-      );
-    expect(dataOf(await update({ companyName: "Bad\u0007Bell" })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyName"] });
-    expect(dataOf(await update({ companyTaxId: "x".repeat(101) })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyTaxId"] });
+      t.gql<Json, unknown>(`mutation($input: UpdateSettingsInput!) { updateSettings(input: $input) { __typename ... on ValidationError { field message } } }`, {
+        input,
+      });
+    expect(dataOf(await update({ companyName: "Bad\u0007Bell" })).updateSettings).toMatchObject({
+      __typename: "ValidationError",
+      field: ["input", "companyName"],
+    });
+    expect(dataOf(await update({ companyTaxId: "x".repeat(101) })).updateSettings).toMatchObject({
+      __typename: "ValidationError",
+      field: ["input", "companyTaxId"],
+    });
     expect(dataOf(await update({ companyAddress: Array.from({ length: 11 }, (_, i) => `line ${i}`).join("\n") })).updateSettings).toMatchObject({
       __typename: "ValidationError",
       field: ["input", "companyAddress"],
@@ -206,8 +216,15 @@ describe("invoice PDFs", () => {
       field: ["input", "companyLogo"],
       message: "input.companyLogo: is a damaged PNG image",
     });
-    expect(dataOf(await update({ companyLogo: "file:///etc/passwd" })).updateSettings).toMatchObject({ __typename: "ValidationError", field: ["input", "companyLogo"] });
-    const forbidden = await t.gql<Json, unknown>(`mutation { updateSettings(input: { companyName: "Viewer Inc" }) { __typename } }`, undefined, t.tokens.viewer);
+    expect(dataOf(await update({ companyLogo: "file:///etc/passwd" })).updateSettings).toMatchObject({
+      __typename: "ValidationError",
+      field: ["input", "companyLogo"],
+    });
+    const forbidden = await t.gql<Json, unknown>(
+      `mutation { updateSettings(input: { companyName: "Viewer Inc" }) { __typename } }`,
+      undefined,
+      t.tokens.viewer,
+    );
     expect(forbidden.errors?.[0]?.extensions?.code ?? dataOf(forbidden).updateSettings.__typename).toMatch(/FORBIDDEN|ForbiddenError/);
     const settings = await t.gql<Json, unknown>(`{ settings { companyName companyAddress companyTaxId } }`, undefined, t.tokens.viewer);
     expect(dataOf(settings).settings).toEqual({ companyName: "Billrun Demo GmbH", companyAddress: "Hauptstraße 1\n10115 Berlin", companyTaxId: "DE123456789" });
@@ -230,7 +247,14 @@ describe("invoice PDFs", () => {
 
     // Another document, a changed signature, or an expired link: refused.
     expect((await download(pdfUrl.replace(invoice.id, other.id), null)).status).toBe(401);
-    expect((await download(pdfUrl.replace(/signature=./, (m) => (m.endsWith("A") ? "signature=B" : "signature=A")), null)).status).toBe(401);
+    expect(
+      (
+        await download(
+          pdfUrl.replace(/signature=./, (m) => (m.endsWith("A") ? "signature=B" : "signature=A")),
+          null,
+        )
+      ).status,
+    ).toBe(401);
     expect((await download(pdfUrl.replace("/invoices/", "/credit-memos/"), null)).status).toBe(401);
     const expired = await signedDocumentUrl(t.app, "INVOICE", invoice.id, Date.now() - 301_000);
     expect((await download(expired, null)).status).toBe(401);

@@ -13,7 +13,13 @@ afterAll(() => t.close());
 function lookups() {
   return Object.values(schema.getQueryType()!.getFields()).filter((field) => {
     const id = field.args.find((arg) => arg.name === "id");
-    return id && isNonNullType(id.type) && isScalarType(id.type.ofType) && id.type.ofType.name === "ID" && field.args.every((arg) => arg === id || !isNonNullType(arg.type));
+    return (
+      id &&
+      isNonNullType(id.type) &&
+      isScalarType(id.type.ofType) &&
+      id.type.ofType.name === "ID" &&
+      field.args.every((arg) => arg === id || !isNonNullType(arg.type))
+    );
   });
 }
 

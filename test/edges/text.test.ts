@@ -24,9 +24,12 @@ afterAll(() => t.close());
 const RESULT = `__typename ... on Error { code message } ... on ValidationError { field }`;
 
 async function createAccount(input: Record<string, unknown>) {
-  const result = await t.gql<Json, unknown>(`mutation($input: CreateAccountInput!) { createAccount(input: $input) { ${RESULT} ... on Account { id name billToEmail } } }`, {
-    input: { name: "Acme", currency: "USD", billCycleDay: 1, billToEmail: "billing@acme.example", ...input },
-  });
+  const result = await t.gql<Json, unknown>(
+    `mutation($input: CreateAccountInput!) { createAccount(input: $input) { ${RESULT} ... on Account { id name billToEmail } } }`,
+    {
+      input: { name: "Acme", currency: "USD", billCycleDay: 1, billToEmail: "billing@acme.example", ...input },
+    },
+  );
   return dataOf(result).createAccount;
 }
 
@@ -62,16 +65,23 @@ describe("names that look the same are the same", () => {
         ),
       ).recordUsage;
     for (const form of [PRECOMPOSED, DECOMPOSED]) {
-      expect(await viaVariable(form, `m\u00b3 ${DECOMPOSED}`)).toEqual({ __typename: "UsageRecord", charge: { id: chargeId }, unitOfMeasure: `m\u00b3 ${PRECOMPOSED}` });
+      expect(await viaVariable(form, `m\u00b3 ${DECOMPOSED}`)).toEqual({
+        __typename: "UsageRecord",
+        charge: { id: chargeId },
+        unitOfMeasure: `m\u00b3 ${PRECOMPOSED}`,
+      });
     }
     const literal = await t.gql<Json, unknown>(
       `mutation { recordUsage(input: { subscriptionId: "${subscription.id}", chargeName: "Cafe\\u0301", quantity: "1", unitOfMeasure: "m\u00b3 ${DECOMPOSED}", usageDate: "2026-01-11" }) { ${RESULT} ... on UsageRecord { charge { id } } } }`,
     );
     expect(dataOf(literal).recordUsage).toEqual({ __typename: "UsageRecord", charge: { id: chargeId } });
     // The run rates the usage against its charge: the units are the same string.
-    const preview = await t.gql<Json, unknown>(`query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-02-01") { __typename ... on BillingPreview { failureCode documents { amount } } } }`, {
-      id: account.id,
-    });
+    const preview = await t.gql<Json, unknown>(
+      `query($id: ID!) { billingPreview(accountId: $id, targetDate: "2026-02-01") { __typename ... on BillingPreview { failureCode documents { amount } } } }`,
+      {
+        id: account.id,
+      },
+    );
     expect(dataOf(preview).billingPreview).toEqual({ __typename: "BillingPreview", failureCode: null, documents: [{ amount: "0.30" }] });
   });
 });
@@ -96,7 +106,9 @@ describe("names that look empty are empty", () => {
         [
           "token label",
           t
-            .gql<Json, unknown>(`mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ${RESULT} } }`, { input: { label: blank, userId: user.id } })
+            .gql<Json, unknown>(`mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { ${RESULT} } }`, {
+              input: { label: blank, userId: user.id },
+            })
             .then((r) => dataOf(r).createApiToken),
         ],
       ];
@@ -138,7 +150,12 @@ describe("every String input of the schema reaches its resolver in NFC", () => {
   /** Every position of type String in every argument of every reachable field. */
   const cases = reachableFields(schema).flatMap((site) =>
     site.field.args.flatMap((arg) =>
-      positionsIn(arg.type, (type) => type.name === "String").map((position) => ({ site, arg, position, name: `${site.parentType.name}.${site.field.name}(${[arg.name, ...position].join(".")})` })),
+      positionsIn(arg.type, (type) => type.name === "String").map((position) => ({
+        site,
+        arg,
+        position,
+        name: `${site.parentType.name}.${site.field.name}(${[arg.name, ...position].join(".")})`,
+      })),
     ),
   );
 

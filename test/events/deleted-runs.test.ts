@@ -34,7 +34,15 @@ const ALERTS = `subscription($id: ID, $after: String) {
   billRunAlert(billRunId: $id, after: $after) { eventId billRunId billRunNumber code message account { accountNumber } billRun { id } }
 }`;
 
-type Change = { eventId: string; billRunId: string; billRunNumber: string; previousStatus: string | null; status: string; at: string; billRun: { id: string; status: string } | null };
+type Change = {
+  eventId: string;
+  billRunId: string;
+  billRunNumber: string;
+  previousStatus: string | null;
+  status: string;
+  at: string;
+  billRun: { id: string; status: string } | null;
+};
 type StatusEvent = { billRunStatusChanged: Change };
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -193,7 +201,9 @@ describe("a deleted run in the event history", () => {
   });
 
   it("refuses, in the database, an event for a run that does not exist", async () => {
-    await expect(t.app.pool.query(`INSERT INTO bill_run_events (bill_run_id, kind, code, message) VALUES ($1, 'ALERT', 'X', 'x')`, [randomUUID()])).rejects.toMatchObject({
+    await expect(
+      t.app.pool.query(`INSERT INTO bill_run_events (bill_run_id, kind, code, message) VALUES ($1, 'ALERT', 'X', 'x')`, [randomUUID()]),
+    ).rejects.toMatchObject({
       code: "23503",
     });
   });

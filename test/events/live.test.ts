@@ -36,7 +36,14 @@ const ALERTS = `subscription($id: ID, $after: String) {
 
 type StatusEvent = { billRunStatusChanged: { eventId: string; previousStatus: string | null; status: string; billRun: { id: string } } };
 type AlertEvent = {
-  billRunAlert: { eventId: string; code: string; message: string; account: { accountNumber: string } | null; subscription: { subscriptionNumber: string } | null; billRun: { id: string } };
+  billRunAlert: {
+    eventId: string;
+    code: string;
+    message: string;
+    account: { accountNumber: string } | null;
+    subscription: { subscriptionNumber: string } | null;
+    billRun: { id: string };
+  };
 };
 
 describe("live bill-run events over graphql-ws", () => {
@@ -178,7 +185,13 @@ describe("live bill-run events over graphql-ws", () => {
       raw.on("data", onData);
       raw.write(clientFrame({ type: "connection_init", payload: { authorization: `Bearer ${t.tokens.viewer}` } }));
     });
-    raw.write(clientFrame({ id: "1", type: "subscribe", payload: { query: `subscription($id: ID) { billRunAlert(billRunId: $id) { eventId message } }`, variables: { id } } }));
+    raw.write(
+      clientFrame({
+        id: "1",
+        type: "subscribe",
+        payload: { query: `subscription($id: ID) { billRunAlert(billRunId: $id) { eventId message } }`, variables: { id } },
+      }),
+    );
     await until(() => t.app.events.subscriberCount > listenersBefore);
 
     // Frames held for the client are Buffers: they show in this process's arrayBuffers.
@@ -339,7 +352,8 @@ class ServerFrames {
 function clientFrame(message: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(message));
   const mask = randomBytes(4);
-  const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const header =
+    payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
   const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
   return Buffer.concat([header, mask, masked]);
 }

@@ -153,9 +153,13 @@ describe("accounts", () => {
 
   it("updates the given fields only", async () => {
     const account = await createAccount(t, { name: "Before", currency: "GBP", billCycleDay: 10, billToEmail: "old@example.com" });
-    const result = await t.gql(UpdateAccountDocument, {
-      input: { id: account.id, name: "After", billCycleDay: 28, batch: 7, billToEmail: "", paymentTermDays: 45, status: "INACTIVE" },
-    }, t.tokens.operator);
+    const result = await t.gql(
+      UpdateAccountDocument,
+      {
+        input: { id: account.id, name: "After", billCycleDay: 28, batch: 7, billToEmail: "", paymentTermDays: 45, status: "INACTIVE" },
+      },
+      t.tokens.operator,
+    );
     const updated = plain(as(dataOf(result).updateAccount, "Account"));
     expect(updated).toEqual({
       ...account,
@@ -204,7 +208,15 @@ describe("subscriptions", () => {
       charges: [
         { name: "Setup fee", type: "ONE_TIME", price: "30" },
         { name: "Platform", type: "RECURRING", price: "19.9", quantity: "3", billingPeriod: "MONTH" },
-        { name: "Support", type: "RECURRING", price: "1200.00", billingPeriod: "ANNUAL", billingTiming: "IN_ARREARS", startDate: "2026-02-01", endDate: "2027-02-01" },
+        {
+          name: "Support",
+          type: "RECURRING",
+          price: "1200.00",
+          billingPeriod: "ANNUAL",
+          billingTiming: "IN_ARREARS",
+          startDate: "2026-02-01",
+          endDate: "2027-02-01",
+        },
         { name: "API calls", type: "USAGE", price: "0.0015", billingPeriod: "QUARTER", unitOfMeasure: "call" },
         { name: "Loyalty credit", type: "ONE_TIME", price: "-5" },
       ],
@@ -218,11 +230,71 @@ describe("subscriptions", () => {
       account: { id: account.id, accountNumber: account.accountNumber },
     });
     const expectedCharges = [
-      { name: "Setup fee", type: "ONE_TIME", currency: "USD", price: "30.00", quantity: "1", startDate: "2026-01-10", endDate: null, billingPeriod: null, billingTiming: null, unitOfMeasure: null, chargedThroughDate: null },
-      { name: "Platform", type: "RECURRING", currency: "USD", price: "19.90", quantity: "3", startDate: "2026-01-10", endDate: null, billingPeriod: "MONTH", billingTiming: "IN_ADVANCE", unitOfMeasure: null, chargedThroughDate: null },
-      { name: "Support", type: "RECURRING", currency: "USD", price: "1200.00", quantity: "1", startDate: "2026-02-01", endDate: "2027-02-01", billingPeriod: "ANNUAL", billingTiming: "IN_ARREARS", unitOfMeasure: null, chargedThroughDate: null },
-      { name: "API calls", type: "USAGE", currency: "USD", price: "0.0015", quantity: "1", startDate: "2026-01-10", endDate: null, billingPeriod: "QUARTER", billingTiming: "IN_ARREARS", unitOfMeasure: "call", chargedThroughDate: null },
-      { name: "Loyalty credit", type: "ONE_TIME", currency: "USD", price: "-5.00", quantity: "1", startDate: "2026-01-10", endDate: null, billingPeriod: null, billingTiming: null, unitOfMeasure: null, chargedThroughDate: null },
+      {
+        name: "Setup fee",
+        type: "ONE_TIME",
+        currency: "USD",
+        price: "30.00",
+        quantity: "1",
+        startDate: "2026-01-10",
+        endDate: null,
+        billingPeriod: null,
+        billingTiming: null,
+        unitOfMeasure: null,
+        chargedThroughDate: null,
+      },
+      {
+        name: "Platform",
+        type: "RECURRING",
+        currency: "USD",
+        price: "19.90",
+        quantity: "3",
+        startDate: "2026-01-10",
+        endDate: null,
+        billingPeriod: "MONTH",
+        billingTiming: "IN_ADVANCE",
+        unitOfMeasure: null,
+        chargedThroughDate: null,
+      },
+      {
+        name: "Support",
+        type: "RECURRING",
+        currency: "USD",
+        price: "1200.00",
+        quantity: "1",
+        startDate: "2026-02-01",
+        endDate: "2027-02-01",
+        billingPeriod: "ANNUAL",
+        billingTiming: "IN_ARREARS",
+        unitOfMeasure: null,
+        chargedThroughDate: null,
+      },
+      {
+        name: "API calls",
+        type: "USAGE",
+        currency: "USD",
+        price: "0.0015",
+        quantity: "1",
+        startDate: "2026-01-10",
+        endDate: null,
+        billingPeriod: "QUARTER",
+        billingTiming: "IN_ARREARS",
+        unitOfMeasure: "call",
+        chargedThroughDate: null,
+      },
+      {
+        name: "Loyalty credit",
+        type: "ONE_TIME",
+        currency: "USD",
+        price: "-5.00",
+        quantity: "1",
+        startDate: "2026-01-10",
+        endDate: null,
+        billingPeriod: null,
+        billingTiming: null,
+        unitOfMeasure: null,
+        chargedThroughDate: null,
+      },
     ];
     expect(subscription.charges.map(({ id: _id, ...c }) => c)).toEqual(expectedCharges);
 
@@ -271,11 +343,27 @@ describe("subscriptions", () => {
     ["an end date equal to the start date", [{ ...recurring, endDate: "2026-01-01" }], ["input", "charges", "0", "endDate"]],
     ["a RECURRING charge without a billing period", [{ name: "R", type: "RECURRING", price: "1" }], ["input", "charges", "0", "billingPeriod"]],
     ["a USAGE charge without a billing period", [{ name: "U", type: "USAGE", price: "1", unitOfMeasure: "GB" }], ["input", "charges", "0", "billingPeriod"]],
-    ["a USAGE charge without a unit of measure", [{ name: "U", type: "USAGE", price: "1", billingPeriod: "MONTH" }], ["input", "charges", "0", "unitOfMeasure"]],
-    ["a USAGE charge billed in advance", [{ name: "U", type: "USAGE", price: "1", billingPeriod: "MONTH", unitOfMeasure: "GB", billingTiming: "IN_ADVANCE" }], ["input", "charges", "0", "billingTiming"]],
+    [
+      "a USAGE charge without a unit of measure",
+      [{ name: "U", type: "USAGE", price: "1", billingPeriod: "MONTH" }],
+      ["input", "charges", "0", "unitOfMeasure"],
+    ],
+    [
+      "a USAGE charge billed in advance",
+      [{ name: "U", type: "USAGE", price: "1", billingPeriod: "MONTH", unitOfMeasure: "GB", billingTiming: "IN_ADVANCE" }],
+      ["input", "charges", "0", "billingTiming"],
+    ],
     ["a unit of measure on a RECURRING charge", [{ ...recurring, unitOfMeasure: "GB" }], ["input", "charges", "0", "unitOfMeasure"]],
-    ["a billing period on a ONE_TIME charge", [{ name: "O", type: "ONE_TIME", price: "1", billingPeriod: "MONTH" }], ["input", "charges", "0", "billingPeriod"]],
-    ["duplicate charge names", [recurring, { name: "Setup", type: "ONE_TIME", price: "5" }, { ...recurring, price: "20.00" }], ["input", "charges", "2", "name"]],
+    [
+      "a billing period on a ONE_TIME charge",
+      [{ name: "O", type: "ONE_TIME", price: "1", billingPeriod: "MONTH" }],
+      ["input", "charges", "0", "billingPeriod"],
+    ],
+    [
+      "duplicate charge names",
+      [recurring, { name: "Setup", type: "ONE_TIME", price: "5" }, { ...recurring, price: "20.00" }],
+      ["input", "charges", "2", "name"],
+    ],
     ["a charge starting before its subscription", [{ ...recurring, startDate: "2025-12-31" }], ["input", "charges", "0", "startDate"]],
     ["an unknown charge currency", [{ ...recurring, currency: "XXX" }], ["input", "charges", "0", "currency"]],
     ["no charges", [], ["input", "charges"]],
@@ -308,7 +396,9 @@ describe("subscriptions", () => {
     const account = await createAccount(t);
     await createSubscription(t, { accountId: account.id, subscriptionNumber: "SUB-DUP", startDate: "2026-01-01", charges: [recurring] });
     const before = await counts(t);
-    const result = await t.gql(CreateSubscriptionDocument, { input: { accountId: account.id, subscriptionNumber: "SUB-DUP", startDate: "2026-01-01", charges: [recurring] } });
+    const result = await t.gql(CreateSubscriptionDocument, {
+      input: { accountId: account.id, subscriptionNumber: "SUB-DUP", startDate: "2026-01-01", charges: [recurring] },
+    });
     expect(as(dataOf(result).createSubscription, "ConflictError").code).toBe("CONFLICT");
     expect(await counts(t)).toEqual(before);
   });
@@ -317,7 +407,9 @@ describe("subscriptions", () => {
     const account = await createAccount(t);
     const previous = await createSubscription(t, { accountId: account.id, startDate: "2026-01-01", charges: [recurring] });
     const next = `S-${String(Number(previous.subscriptionNumber.slice(2)) + 1).padStart(8, "0")}`;
-    const refused = await t.gql(CreateSubscriptionDocument, { input: { accountId: account.id, subscriptionNumber: next, startDate: "2026-01-01", charges: [recurring] } });
+    const refused = await t.gql(CreateSubscriptionDocument, {
+      input: { accountId: account.id, subscriptionNumber: next, startDate: "2026-01-01", charges: [recurring] },
+    });
     expect(as(refused.data?.createSubscription, "ValidationError").field).toEqual(["input", "subscriptionNumber"]);
 
     const result = await t.gql(CreateSubscriptionDocument, { input: { accountId: account.id, startDate: "2026-01-01", charges: [recurring] } });
@@ -328,7 +420,11 @@ describe("subscriptions", () => {
   it("refuses createSubscription to a VIEWER", async () => {
     const account = await createAccount(t);
     const before = await counts(t);
-    const result = await t.gql(CreateSubscriptionDocument, { input: { accountId: account.id, startDate: "2026-01-01", charges: [recurring] } }, t.tokens.viewer);
+    const result = await t.gql(
+      CreateSubscriptionDocument,
+      { input: { accountId: account.id, startDate: "2026-01-01", charges: [recurring] } },
+      t.tokens.viewer,
+    );
     expect(result.errors?.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
     expect(await counts(t)).toEqual(before);
   });
@@ -354,17 +450,27 @@ describe("cancelSubscription", () => {
       status: "CANCELLED",
       cancelledOn: "2026-02-15",
     });
-    expect(dataOf(await t.gql(GetSubscriptionDocument, { id: subscription.id })).subscription).toMatchObject({ status: "CANCELLED", cancelledOn: "2026-02-15" });
+    expect(dataOf(await t.gql(GetSubscriptionDocument, { id: subscription.id })).subscription).toMatchObject({
+      status: "CANCELLED",
+      cancelledOn: "2026-02-15",
+    });
 
     const again = await t.gql(CancelSubscriptionDocument, { input: { subscriptionId: subscription.id, cancelledOn: "2026-03-01" } });
     expect(as(dataOf(again).cancelSubscription, "InvalidStateError").code).toBe("INVALID_STATE");
     // The first cancellation date stands.
-    expect(dataOf(await t.gql(GetSubscriptionDocument, { id: subscription.id })).subscription).toMatchObject({ status: "CANCELLED", cancelledOn: "2026-02-15" });
+    expect(dataOf(await t.gql(GetSubscriptionDocument, { id: subscription.id })).subscription).toMatchObject({
+      status: "CANCELLED",
+      cancelledOn: "2026-02-15",
+    });
   });
 
   it("allows cancelling on the start date", async () => {
     const account = await createAccount(t);
-    const subscription = await createSubscription(t, { accountId: account.id, startDate: "2026-05-01", charges: [{ name: "Once", type: "ONE_TIME", price: "1" }] });
+    const subscription = await createSubscription(t, {
+      accountId: account.id,
+      startDate: "2026-05-01",
+      charges: [{ name: "Once", type: "ONE_TIME", price: "1" }],
+    });
     const result = await t.gql(CancelSubscriptionDocument, { input: { subscriptionId: subscription.id, cancelledOn: "2026-05-01" } });
     expect(as(dataOf(result).cancelSubscription, "CustomerSubscription")).toMatchObject({ status: "CANCELLED", cancelledOn: "2026-05-01" });
   });
@@ -392,9 +498,13 @@ describe("recordUsage", () => {
     const subscription = await usageSubscription();
     const storage = subscription.charges.find((c) => c.name === "Storage")!;
 
-    const byName = await t.gql(RecordUsageDocument, {
-      input: { subscriptionId: subscription.id, chargeName: "Storage", quantity: "1234", unitOfMeasure: "GB", usageDate: "2026-01-15" },
-    }, t.tokens.operator);
+    const byName = await t.gql(
+      RecordUsageDocument,
+      {
+        input: { subscriptionId: subscription.id, chargeName: "Storage", quantity: "1234", unitOfMeasure: "GB", usageDate: "2026-01-15" },
+      },
+      t.tokens.operator,
+    );
     const first = as(dataOf(byName).recordUsage, "UsageRecord");
     expect(first).toMatchObject({
       quantity: "1234",
@@ -465,11 +575,17 @@ describe("recordUsage", () => {
 describe("scalars", () => {
   it("rejects an impossible Date with a top-level error and changes nothing", async () => {
     const account = await createAccount(t);
-    const subscription = await createSubscription(t, { accountId: account.id, startDate: "2026-01-01", charges: [{ name: "Once", type: "ONE_TIME", price: "1" }] });
+    const subscription = await createSubscription(t, {
+      accountId: account.id,
+      startDate: "2026-01-01",
+      charges: [{ name: "Once", type: "ONE_TIME", price: "1" }],
+    });
     const before = await counts(t);
 
     for (const date of ["2026-02-30", "2026-13-01", "2026-1-5", "05/01/2026", "2026-01-01T00:00:00Z"]) {
-      const created = await t.gql(CreateSubscriptionDocument, { input: { accountId: account.id, startDate: date, charges: [{ name: "Once", type: "ONE_TIME", price: "1" }] } });
+      const created = await t.gql(CreateSubscriptionDocument, {
+        input: { accountId: account.id, startDate: date, charges: [{ name: "Once", type: "ONE_TIME", price: "1" }] },
+      });
       expect(created.data ?? null, date).toBeNull();
       expect(created.errors?.length, date).toBe(1);
       expect(created.errors![0]!.message, date).toContain("Date must be a calendar date");
@@ -511,7 +627,9 @@ describe("scalars", () => {
     expect(quantity.errors![0]!.message).toContain("Decimal must be a string");
 
     // A numeric literal in the document is refused too.
-    const literal = await t.gql(`mutation { recordUsage(input: { subscriptionId: "${subscription.id}", chargeName: "Storage", quantity: 5, unitOfMeasure: "GB", usageDate: "2026-01-15" }) { __typename } }`);
+    const literal = await t.gql(
+      `mutation { recordUsage(input: { subscriptionId: "${subscription.id}", chargeName: "Storage", quantity: 5, unitOfMeasure: "GB", usageDate: "2026-01-15" }) { __typename } }`,
+    );
     expect(literal.data ?? null).toBeNull();
     expect(literal.errors![0]!.message).toContain("Decimal must be a string");
 

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
-import {
-  CreateAccountDocument,
-  CreateUserDocument,
-  MeDocument,
-  SettingsDocument,
-  UpdateSettingsDocument,
-} from "../../src/generated/graphql/graphql.ts";
+import { CreateAccountDocument, CreateUserDocument, MeDocument, SettingsDocument, UpdateSettingsDocument } from "../../src/generated/graphql/graphql.ts";
 import { print } from "graphql";
 import { as, counts, dataOf, errorCodes, rawPost } from "./helpers.ts";
 
@@ -45,11 +39,7 @@ describe("authentication", () => {
 describe("authorization", () => {
   it("refuses createAccount to a VIEWER with FORBIDDEN and creates nothing", async () => {
     const before = await t.app.db.account.count();
-    const result = await t.gql(
-      CreateAccountDocument,
-      { input: { name: "Not Allowed Ltd", currency: "USD", billCycleDay: 1 } },
-      t.tokens.viewer,
-    );
+    const result = await t.gql(CreateAccountDocument, { input: { name: "Not Allowed Ltd", currency: "USD", billCycleDay: 1 } }, t.tokens.viewer);
     expect(errorCodes(result)).toEqual(["FORBIDDEN"]);
     expect(result.data?.createAccount ?? null).toBeNull();
     expect(await t.app.db.account.count()).toBe(before);

@@ -97,7 +97,12 @@ it("refuses a negative first and a malformed cursor with a top-level error", asy
 
 it("without first returns the default page of 20", async () => {
   const page = dataOf(await t.gql(AccountsPageDocument, {})).accounts;
-  expect(page.edges.map((e) => e.node.accountNumber)).toEqual(created.map((c) => c.accountNumber).sort().slice(0, 20));
+  expect(page.edges.map((e) => e.node.accountNumber)).toEqual(
+    created
+      .map((c) => c.accountNumber)
+      .sort()
+      .slice(0, 20),
+  );
   expect(page.pageInfo.hasNextPage).toBe(true);
   expect(page.totalCount).toBe(TOTAL);
 });

@@ -60,7 +60,9 @@ describe("BillRun.availableActions", () => {
     // A scheduled run the workers have not started yet (its schedule's owner is the operator).
     const owner = (await t.app.db.user.findUniqueOrThrow({ where: { email: "operator@example.com" } })).id;
     const scheduleId = await createSchedule(t.app, { repeatType: "DAILY", runTime: "09:00", timeZone: "UTC", repeatFrom: "2040-01-01" }, owner);
-    await t.app.pool.query("INSERT INTO bill_runs (id, target_date, invoice_date, schedule_id) VALUES (gen_random_uuid(), '2026-01-10', '2026-01-10', $1)", [scheduleId]);
+    await t.app.pool.query("INSERT INTO bill_runs (id, target_date, invoice_date, schedule_id) VALUES (gen_random_uuid(), '2026-01-10', '2026-01-10', $1)", [
+      scheduleId,
+    ]);
     const scheduled = await t.app.pool.query<{ id: string }>("SELECT id FROM bill_runs WHERE schedule_id = $1", [scheduleId]);
     const run = (await gql(`query($id: ID!) { billRun(id: $id) { status availableActions } }`, { id: scheduled.rows[0]!.id })).billRun;
     expect(run).toEqual({ status: "PENDING", availableActions: ["PAUSE", "CANCEL"] });
@@ -92,7 +94,12 @@ describe("createBillRun with accountNumbers", () => {
     const a = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
     const before = await t.app.db.billRun.count();
     const { createBillRun: one } = await create({ targetDate: "2026-01-05", accountNumbers: [a.account.accountNumber, "A-123"] });
-    expect(one).toEqual({ __typename: "ValidationError", code: "VALIDATION", message: "account number A-123 does not exist", field: ["input", "accountNumbers"] });
+    expect(one).toEqual({
+      __typename: "ValidationError",
+      code: "VALIDATION",
+      message: "account number A-123 does not exist",
+      field: ["input", "accountNumbers"],
+    });
     const { createBillRun: many } = await create({ targetDate: "2026-01-05", accountNumbers: ["X-1", "X-2"] });
     expect(many.message).toBe("account numbers X-1, X-2 do not exist");
     const { createBillRun: mixed } = await create({ targetDate: "2026-01-05", accountNumbers: [a.account.accountNumber], batches: [1] });
@@ -125,11 +132,18 @@ describe("accounts(search:)", () => {
   });
 
   const search = async (term: string, first = 5) =>
-    (await gql(`query($s: String, $first: Int) { accounts(search: $s, first: $first) { totalCount edges { node { accountNumber name billToEmail } } } }`, { s: term, first }))
-      .accounts;
+    (
+      await gql(`query($s: String, $first: Int) { accounts(search: $s, first: $first) { totalCount edges { node { accountNumber name billToEmail } } } }`, {
+        s: term,
+        first,
+      })
+    ).accounts;
 
   it("matches any part of the name, number or email, in any case", async () => {
-    expect(await search("xWv hOld")).toEqual({ totalCount: 1, edges: [{ node: { accountNumber: "SRCH-00004242", name: "Zyxwv Holdings", billToEmail: "ap@zyxwv.example" } }] });
+    expect(await search("xWv hOld")).toEqual({
+      totalCount: 1,
+      edges: [{ node: { accountNumber: "SRCH-00004242", name: "Zyxwv Holdings", billToEmail: "ap@zyxwv.example" } }],
+    });
     expect((await search("srch-0000424")).totalCount).toBe(10);
     expect((await search("srch-0000424")).edges[0].node.accountNumber).toBe("SRCH-00004240");
     expect((await search("AP@ZYX")).edges.map((e: Json) => e.node.accountNumber)).toEqual(["SRCH-00004242"]);
@@ -143,9 +157,18 @@ describe("accounts(search:)", () => {
 
   it("pages by account number within the matches", async () => {
     const first = (await gql(`{ accounts(search: "customer 12", first: 3) { edges { node { accountNumber } } pageInfo { endCursor } } }`)).accounts;
-    const next = (await gql(`query($after: String) { accounts(search: "customer 12", first: 3, after: $after) { edges { node { accountNumber } } } }`, { after: first.pageInfo.endCursor })).accounts;
+    const next = (
+      await gql(`query($after: String) { accounts(search: "customer 12", first: 3, after: $after) { edges { node { accountNumber } } } }`, {
+        after: first.pageInfo.endCursor,
+      })
+    ).accounts;
     expect([...first.edges, ...next.edges].map((e: Json) => e.node.accountNumber)).toEqual([
-      "SRCH-00000012", "SRCH-00000120", "SRCH-00000121", "SRCH-00000122", "SRCH-00000123", "SRCH-00000124",
+      "SRCH-00000012",
+      "SRCH-00000120",
+      "SRCH-00000121",
+      "SRCH-00000122",
+      "SRCH-00000123",
+      "SRCH-00000124",
     ]);
   });
 
@@ -179,7 +202,11 @@ describe("a run's invoices and an account's history", () => {
     const accounts = [];
     for (const price of ["30.00", "10.00", "20.00", "40.00"]) accounts.push(await seedAccount(t, { charges: [{ type: "ONE_TIME", price }] }));
     const bad = await seedAccount(t, { billToEmail: "", charges: [{ type: "ONE_TIME", price: "1.00" }] });
-    const id = await createBillRun(t.app, { targetDate: "2026-01-05", accountIds: [...accounts.map((a) => a.account.id), bad.account.id] }, { createdById: null });
+    const id = await createBillRun(
+      t.app,
+      { targetDate: "2026-01-05", accountIds: [...accounts.map((a) => a.account.id), bad.account.id] },
+      { createdById: null },
+    );
     await waitForStatus(t, id, ["COMPLETED"]);
     const invoices = async (args: string, variables: Record<string, unknown> = {}) =>
       (
@@ -198,7 +225,10 @@ describe("a run's invoices and an account's history", () => {
     const page2 = await invoices("orderBy: AMOUNT_ASC, first: 3, after: $after", { after: page1.pageInfo.endCursor });
     expect(amounts(page2)).toEqual(["40.00"]);
     // A cursor of one order is refused by another.
-    const mixed = await t.gql<Json, unknown>(`query($id: ID!, $after: String) { billRun(id: $id) { invoices(after: $after) { totalCount } } }`, { id, after: page1.pageInfo.endCursor });
+    const mixed = await t.gql<Json, unknown>(`query($id: ID!, $after: String) { billRun(id: $id) { invoices(after: $after) { totalCount } } }`, {
+      id,
+      after: page1.pageInfo.endCursor,
+    });
     expect(mixed.errors?.[0]?.message).toContain("a cursor of another list");
     const mine = await invoices("accountId: $accountId", { accountId: accounts[2]!.account.id });
     expect(mine.edges).toEqual([{ node: { amount: "20.00", account: { accountNumber: accounts[2]!.account.accountNumber } } }]);
@@ -215,15 +245,20 @@ describe("a run's invoices and an account's history", () => {
     ).account;
     expect(account.invoices.totalCount).toBe(0);
     expect(account.billRunFailures.edges).toEqual([{ node: { code: "MISSING_BILL_TO_CONTACT", message: expect.any(String) } }]);
-    const good = (await gql(`query($id: ID!) { account(id: $id) { invoices(first: 10) { edges { node { amount billRun { id } } } } } }`, { id: accounts[0]!.account.id })).account;
+    const good = (
+      await gql(`query($id: ID!) { account(id: $id) { invoices(first: 10) { edges { node { amount billRun { id } } } } } }`, { id: accounts[0]!.account.id })
+    ).account;
     expect(good.invoices.edges).toEqual([{ node: { amount: "30.00", billRun: { id } } }]);
   });
 
   it("filters runs by target date range", async () => {
     const runs = async (from: string | null, to: string | null) =>
-      (await gql(`query($from: Date, $to: Date) { billRuns(first: 100, targetDateFrom: $from, targetDateTo: $to) { edges { node { targetDate } } } }`, { from, to })).billRuns.edges.map(
-        (e: Json) => e.node.targetDate,
-      );
+      (
+        await gql(`query($from: Date, $to: Date) { billRuns(first: 100, targetDateFrom: $from, targetDateTo: $to) { edges { node { targetDate } } } }`, {
+          from,
+          to,
+        })
+      ).billRuns.edges.map((e: Json) => e.node.targetDate);
     const all: string[] = await runs(null, null);
     expect(all.length).toBeGreaterThan(1);
     const only = await runs("2026-01-10", "2026-01-10");

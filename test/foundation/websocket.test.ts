@@ -50,7 +50,13 @@ function client(token: string | null): { client: Client; events: Events } {
 }
 
 /** Collects `count` results of an operation, then stops it. Rejects on an error or early completion. */
-function take<T>(c: Client, query: string, variables: Record<string, unknown>, count: number, timeoutMs = 5000): Promise<FormattedExecutionResult<T, unknown>[]> {
+function take<T>(
+  c: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  count: number,
+  timeoutMs = 5000,
+): Promise<FormattedExecutionResult<T, unknown>[]> {
   return new Promise((resolve, reject) => {
     const results: FormattedExecutionResult<T, unknown>[] = [];
     const timer = setTimeout(() => {
@@ -181,12 +187,7 @@ describe("graphql-ws on /graphql", () => {
 
   it("refuses an operation the role does not allow with FORBIDDEN, over the WebSocket too", async () => {
     const { client: c } = client(t.tokens.viewer);
-    const [result] = await take<unknown>(
-      c,
-      'mutation { createAccount(input: { name: "WS", currency: "USD", billCycleDay: 1 }) { __typename } }',
-      {},
-      1,
-    );
+    const [result] = await take<unknown>(c, 'mutation { createAccount(input: { name: "WS", currency: "USD", billCycleDay: 1 }) { __typename } }', {}, 1);
     expect(result!.errors?.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
     expect(await t.app.db.account.count({ where: { name: "WS" } })).toBe(0);
   });

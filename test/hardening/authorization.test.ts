@@ -78,7 +78,9 @@ const queries = fieldsOf(schema.getQueryType());
 describe("every mutation in the schema", () => {
   it("is listed (the enumeration is not empty)", () => {
     const names = mutations.map((m) => m.name);
-    expect(names).toEqual(expect.arrayContaining(["createBillRun", "postBillRun", "applyPayment", "createUser", "updateSettings", "revokeApiToken", "createApiToken"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["createBillRun", "postBillRun", "applyPayment", "createUser", "updateSettings", "revokeApiToken", "createApiToken"]),
+    );
     expect(names.length).toBeGreaterThanOrEqual(15);
   });
 
@@ -133,7 +135,11 @@ describe("users reachable from other types", () => {
   const RUN = `query($id: ID!) { billRun(id: $id) { createdBy { id name role email } statusHistory { by { name email } } } }`;
 
   it("shows a VIEWER names and roles but no one else's email; OPERATORs and ADMINs see emails", async () => {
-    const asViewer = await t.gql<{ billRun: { createdBy: Record<string, unknown>; statusHistory: { by: Record<string, unknown> }[] } }, unknown>(RUN, { id: runId }, t.tokens.viewer);
+    const asViewer = await t.gql<{ billRun: { createdBy: Record<string, unknown>; statusHistory: { by: Record<string, unknown> }[] } }, unknown>(
+      RUN,
+      { id: runId },
+      t.tokens.viewer,
+    );
     expect(asViewer.errors).toBeUndefined();
     expect(asViewer.data!.billRun.createdBy).toMatchObject({ name: "Olivia Operator", role: "OPERATOR", email: null });
     expect(asViewer.data!.billRun.statusHistory[0]!.by).toEqual({ name: "Olivia Operator", email: null });
@@ -157,7 +163,10 @@ describe("users reachable from other types", () => {
         const client = wsClient(wsUrl, token);
         const outcome = await wsRun(client, subscription, { id: runId });
         await client.dispose();
-        expect(outcome).toEqual({ kind: "results", results: [{ data: { billRunStatusChanged: { billRun: { createdBy: { name: "Olivia Operator", email } } } } }] });
+        expect(outcome).toEqual({
+          kind: "results",
+          results: [{ data: { billRunStatusChanged: { billRun: { createdBy: { name: "Olivia Operator", email } } } } }],
+        });
       }
     } finally {
       await server.close();
@@ -194,7 +203,10 @@ const whoAmI = async (token: string) => {
 describe("API tokens", () => {
   it("lets an OPERATOR create a token for themself (not for others) and an ADMIN for anyone", async () => {
     const own = await createToken({ label: "CI pipeline" }, t.tokens.operator);
-    expect(own).toMatchObject({ __typename: "CreateApiTokenPayload", apiToken: { label: "CI pipeline", user: { email: "operator@example.com" }, revokedAt: null } });
+    expect(own).toMatchObject({
+      __typename: "CreateApiTokenPayload",
+      apiToken: { label: "CI pipeline", user: { email: "operator@example.com" }, revokedAt: null },
+    });
     expect(await whoAmI(own.token)).toBe("operator@example.com");
 
     const adminId = (await t.app.db.user.findUniqueOrThrow({ where: { email: "admin@localhost" } })).id;
@@ -343,12 +355,18 @@ describe("revoked tokens on open WebSockets", () => {
     const ticks: unknown[] = [];
     let ended: unknown = null;
     try {
-      client.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => ticks.push(v), error: (e) => (ended = e), complete: () => (ended = "complete") });
+      client.subscribe(
+        { query: "subscription { heartbeat(intervalMs: 100) }" },
+        { next: (v) => ticks.push(v), error: (e) => (ended = e), complete: () => (ended = "complete") },
+      );
       await waitFor(() => ticks.length >= 2);
       // Another connection with a valid token is left alone.
       const bystander = wsClient(server.wsUrl, t.tokens.viewer);
       const bystanderTicks: unknown[] = [];
-      bystander.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => bystanderTicks.push(v), error: () => {}, complete: () => {} });
+      bystander.subscribe(
+        { query: "subscription { heartbeat(intervalMs: 100) }" },
+        { next: (v) => bystanderTicks.push(v), error: () => {}, complete: () => {} },
+      );
       await waitFor(() => bystanderTicks.length >= 1);
 
       await revoke(created.apiToken.id, t.tokens.admin);

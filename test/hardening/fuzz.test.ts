@@ -44,7 +44,12 @@ let baseline: Record<string, string>;
 beforeAll(async () => {
   t = await createTestApp();
   http = await startServer(t);
-  const seeded = await seedAccount(t, { charges: [{ type: "RECURRING", price: "10.00", billingPeriod: "MONTH" }, { name: "Usage", type: "USAGE", price: "0.10", billingPeriod: "MONTH", unitOfMeasure: "GB" }] });
+  const seeded = await seedAccount(t, {
+    charges: [
+      { type: "RECURRING", price: "10.00", billingPeriod: "MONTH" },
+      { name: "Usage", type: "USAGE", price: "0.10", billingPeriod: "MONTH", unitOfMeasure: "GB" },
+    ],
+  });
   // Real ids, so that some random requests name things that exist.
   ids = [seeded.account.id, seeded.subscription.id, ...seeded.subscription.charges.map((c) => c.id)];
   baseline = await databaseFingerprint(t);
@@ -74,7 +79,7 @@ const hostileString = fc.oneof(
     "\ud800",
     "x\udfff\ud800y",
     "'; DROP TABLE accounts; --",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "%s%n%x",
     "${7*7}{{7*7}}",
     "<script>alert(1)</script>",
@@ -116,7 +121,13 @@ const hostileDecimal = fc.oneof(
 );
 
 // `ids` is filled in beforeAll, after the arbitraries are built: picked at generation time.
-const hostileId = () => fc.oneof(fc.nat().map((i) => ids[i % ids.length] ?? "none"), fc.uuid(), hostileString, fc.constant("00000000-0000-0000-0000-000000000000"));
+const hostileId = () =>
+  fc.oneof(
+    fc.nat().map((i) => ids[i % ids.length] ?? "none"),
+    fc.uuid(),
+    hostileString,
+    fc.constant("00000000-0000-0000-0000-000000000000"),
+  );
 
 /** Wrong types and deep nesting, anywhere. */
 const wrongType = fc.oneof(
@@ -157,7 +168,10 @@ function valueFor(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> {
       Boolean: fc.boolean(),
       String: hostileString,
       Date: hostileDate,
-      DateTime: fc.oneof(fc.date({ noInvalidDate: false }).map((d) => (Number.isNaN(d.getTime()) ? "nope" : d.toISOString())), hostileString),
+      DateTime: fc.oneof(
+        fc.date({ noInvalidDate: false }).map((d) => (Number.isNaN(d.getTime()) ? "nope" : d.toISOString())),
+        hostileString,
+      ),
       Decimal: hostileDecimal,
     };
     typed = byName[inner.name] ?? hostileString;
@@ -201,9 +215,54 @@ function schemaOperations(kind: "query" | "mutation" | "subscription"): fc.Arbit
   );
 }
 
-const TOKENS = ["{", "}", "(", ")", "[", "]", ":", "$", "...", "@", "!", "=", ",", "query", "mutation", "subscription", "fragment", "on",
-  "me", "billRuns", "billRun", "first", "id", "edges", "node", "createBillRun", "input", '"str"', '"""block"""', "1", "-1", "1e400", "true", "null",
-  "__schema", "__type", "__typename", "#", "\n", "&", "|", "include", "skip", "if", "\u0000", "\ud800"];
+const TOKENS = [
+  "{",
+  "}",
+  "(",
+  ")",
+  "[",
+  "]",
+  ":",
+  "$",
+  "...",
+  "@",
+  "!",
+  "=",
+  ",",
+  "query",
+  "mutation",
+  "subscription",
+  "fragment",
+  "on",
+  "me",
+  "billRuns",
+  "billRun",
+  "first",
+  "id",
+  "edges",
+  "node",
+  "createBillRun",
+  "input",
+  '"str"',
+  '"""block"""',
+  "1",
+  "-1",
+  "1e400",
+  "true",
+  "null",
+  "__schema",
+  "__type",
+  "__typename",
+  "#",
+  "\n",
+  "&",
+  "|",
+  "include",
+  "skip",
+  "if",
+  "\u0000",
+  "\ud800",
+];
 
 const tokenSoup = fc.array(fc.constantFrom(...TOKENS), { maxLength: 80 }).map((parts): Operation => ({ query: parts.join(" ") }));
 
@@ -268,26 +327,48 @@ interface HostileRequest {
 const encoder = new TextEncoder();
 
 /** Valid JSON around an invalid UTF-8 sequence (a lone continuation byte, an overlong form, 0xFF...). */
-const invalidUtf8 = fc.tuple(operation, fc.constantFrom([0x80], [0xc3, 0x28], [0xe2, 0x28, 0xa1], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80])).map(([op, bad]) => {
-  const text = JSON.stringify({ query: op.query, variables: { s: "MARK" } });
-  const [before, after] = text.split("MARK") as [string, string];
-  return new Uint8Array([...encoder.encode(before), ...bad, ...encoder.encode(after)]);
-});
+const invalidUtf8 = fc
+  .tuple(operation, fc.constantFrom([0x80], [0xc3, 0x28], [0xe2, 0x28, 0xa1], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]))
+  .map(([op, bad]) => {
+    const text = JSON.stringify({ query: op.query, variables: { s: "MARK" } });
+    const [before, after] = text.split("MARK") as [string, string];
+    return new Uint8Array([...encoder.encode(before), ...bad, ...encoder.encode(after)]);
+  });
 
 const body: fc.Arbitrary<{ body: Body; mutation?: string }> = fc.oneof(
-  { arbitrary: operation.map((op) => ({ body: { kind: "json", value: { query: op.query, variables: op.variables, operationName: op.operationName } } as Body, mutation: op.mutation })), weight: 14 },
+  {
+    arbitrary: operation.map((op) => ({
+      body: { kind: "json", value: { query: op.query, variables: op.variables, operationName: op.operationName } } as Body,
+      mutation: op.mutation,
+    })),
+    weight: 14,
+  },
   { arbitrary: fc.jsonValue().map((value) => ({ body: { kind: "json", value } as Body })), weight: 1 },
   { arbitrary: fc.uint8Array({ maxLength: 400 }).map((bytes) => ({ body: { kind: "raw", bytes, contentType: "application/json" } as Body })), weight: 1 },
   { arbitrary: invalidUtf8.map((bytes) => ({ body: { kind: "raw", bytes, contentType: "application/json" } as Body })), weight: 1 },
   {
     arbitrary: fc
-      .tuple(fc.string({ maxLength: 200 }), fc.constantFrom("text/plain", "application/graphql", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "application/json; charset=latin1", "application/xml", ""))
+      .tuple(
+        fc.string({ maxLength: 200 }),
+        fc.constantFrom(
+          "text/plain",
+          "application/graphql",
+          "multipart/form-data; boundary=x",
+          "application/x-www-form-urlencoded",
+          "application/json; charset=latin1",
+          "application/xml",
+          "",
+        ),
+      )
       .map(([text, contentType]) => ({ body: { kind: "raw", bytes: encoder.encode(text), contentType } as Body })),
     weight: 1,
   },
   {
     arbitrary: operation.map((op) => ({
-      body: { kind: "get", params: new URLSearchParams({ query: op.query, ...(op.variables !== undefined ? { variables: JSON.stringify(op.variables) ?? "" } : {}) }).toString() } as Body,
+      body: {
+        kind: "get",
+        params: new URLSearchParams({ query: op.query, ...(op.variables !== undefined ? { variables: JSON.stringify(op.variables) ?? "" } : {}) }).toString(),
+      } as Body,
     })),
     weight: 1,
   },
@@ -342,30 +423,34 @@ function expectHandled(response: RawResponse, context: unknown): void {
 }
 
 describe("fuzzing over HTTP (the real server and in-process)", () => {
-  it("survives thousands of random and hostile requests: no 5xx, no unexpected error, no change from a refused request", async () => {
-    let requests = 0;
-    let successes = 0;
-    const started = Date.now();
-    await fc.assert(
-      fc.asyncProperty(request, async (r) => {
-        requests++;
-        const response = await send(r);
-        expectHandled(response, r);
-        if (succeeded(response, r.mutation)) {
-          successes++;
-          baseline = await databaseFingerprint(t);
-        } else if (r.mutation || requests % 25 === 0) {
-          expect(await databaseFingerprint(t), JSON.stringify(r).slice(0, 600)).toEqual(baseline);
-        }
-      }),
-      { numRuns: RUNS, endOnFailure: true, ...SEED },
-    );
-    // Some random requests are valid enough to succeed, most are refused.
-    console.log(`fuzz: ${requests} HTTP requests in ${Date.now() - started} ms, ${successes} mutations succeeded`);
-    expect(successes).toBeLessThan(requests / 2);
-    expect((await fetch(`${new URL(http.url).origin}/health`)).status).toBe(200);
-    expect((await fetch(`${new URL(http.url).origin}/ready`)).status).toBe(200);
-  }, TIMEOUT);
+  it(
+    "survives thousands of random and hostile requests: no 5xx, no unexpected error, no change from a refused request",
+    async () => {
+      let requests = 0;
+      let successes = 0;
+      const started = Date.now();
+      await fc.assert(
+        fc.asyncProperty(request, async (r) => {
+          requests++;
+          const response = await send(r);
+          expectHandled(response, r);
+          if (succeeded(response, r.mutation)) {
+            successes++;
+            baseline = await databaseFingerprint(t);
+          } else if (r.mutation || requests % 25 === 0) {
+            expect(await databaseFingerprint(t), JSON.stringify(r).slice(0, 600)).toEqual(baseline);
+          }
+        }),
+        { numRuns: RUNS, endOnFailure: true, ...SEED },
+      );
+      // Some random requests are valid enough to succeed, most are refused.
+      console.log(`fuzz: ${requests} HTTP requests in ${Date.now() - started} ms, ${successes} mutations succeeded`);
+      expect(successes).toBeLessThan(requests / 2);
+      expect((await fetch(`${new URL(http.url).origin}/health`)).status).toBe(200);
+      expect((await fetch(`${new URL(http.url).origin}/ready`)).status).toBe(200);
+    },
+    TIMEOUT,
+  );
 });
 
 describe("fuzzing over WebSockets", () => {
@@ -383,7 +468,11 @@ describe("fuzzing over WebSockets", () => {
       const timer = setTimeout(() => finish({ kind: "running" }), ms);
       const dispose = client.subscribe(
         { query: op.query, variables: op.variables as Record<string, unknown> },
-        { next: (value) => finish({ kind: "next", value }), error: (error) => finish({ kind: "error", value: error }), complete: () => finish({ kind: "complete" }) },
+        {
+          next: (value) => finish({ kind: "next", value }),
+          error: (error) => finish({ kind: "error", value: error }),
+          complete: () => finish({ kind: "complete" }),
+        },
       );
     });
   }
@@ -397,30 +486,40 @@ describe("fuzzing over WebSockets", () => {
     { arbitrary: costlyQuery, weight: 1 },
   );
 
-  it("answers hostile operations on open connections without closing them, crashing or changing the database", async () => {
-    const closed: number[] = [];
-    const clients = { admin: wsClient(http.wsUrl, t.tokens.admin, (e) => closed.push(e.code)), viewer: wsClient(http.wsUrl, t.tokens.viewer, (e) => closed.push(e.code)) };
-    try {
-      await fc.assert(
-        fc.asyncProperty(wsOperation, fc.constantFrom("admin", "viewer") as fc.Arbitrary<"admin" | "viewer">, async (op, who) => {
-          const result = await outcome(clients[who], op);
-          const text = JSON.stringify(result.value ?? null) ?? "";
-          expect(text, op.query).not.toContain("Unexpected error.");
-          // The socket stays open: an error list is an answer, a close code would be a crash of the
-          // protocol. (1000 is the lazy client closing an idle connection itself.)
-          expect(closed.filter((code) => code !== 1000), op.query).toEqual([]);
-          const data = (result.value as { data?: Record<string, { __typename?: string } | null> } | undefined)?.data;
-          const value = op.mutation ? data?.[op.mutation] : undefined;
-          if (value && !ERROR_TYPES.has(value.__typename ?? "")) baseline = await databaseFingerprint(t);
-          else if (op.mutation) expect(await databaseFingerprint(t), op.query).toEqual(baseline);
-        }),
-        { numRuns: Math.ceil(RUNS / 8), endOnFailure: true, ...SEED },
-      );
-    } finally {
-      await clients.admin.dispose();
-      await clients.viewer.dispose();
-    }
-  }, TIMEOUT);
+  it(
+    "answers hostile operations on open connections without closing them, crashing or changing the database",
+    async () => {
+      const closed: number[] = [];
+      const clients = {
+        admin: wsClient(http.wsUrl, t.tokens.admin, (e) => closed.push(e.code)),
+        viewer: wsClient(http.wsUrl, t.tokens.viewer, (e) => closed.push(e.code)),
+      };
+      try {
+        await fc.assert(
+          fc.asyncProperty(wsOperation, fc.constantFrom("admin", "viewer") as fc.Arbitrary<"admin" | "viewer">, async (op, who) => {
+            const result = await outcome(clients[who], op);
+            const text = JSON.stringify(result.value ?? null) ?? "";
+            expect(text, op.query).not.toContain("Unexpected error.");
+            // The socket stays open: an error list is an answer, a close code would be a crash of the
+            // protocol. (1000 is the lazy client closing an idle connection itself.)
+            expect(
+              closed.filter((code) => code !== 1000),
+              op.query,
+            ).toEqual([]);
+            const data = (result.value as { data?: Record<string, { __typename?: string } | null> } | undefined)?.data;
+            const value = op.mutation ? data?.[op.mutation] : undefined;
+            if (value && !ERROR_TYPES.has(value.__typename ?? "")) baseline = await databaseFingerprint(t);
+            else if (op.mutation) expect(await databaseFingerprint(t), op.query).toEqual(baseline);
+          }),
+          { numRuns: Math.ceil(RUNS / 8), endOnFailure: true, ...SEED },
+        );
+      } finally {
+        await clients.admin.dispose();
+        await clients.viewer.dispose();
+      }
+    },
+    TIMEOUT,
+  );
 
   it("closes sockets that break the protocol, and nothing else", async () => {
     const garbage = fc.oneof(

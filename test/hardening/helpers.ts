@@ -50,7 +50,9 @@ export async function databaseFingerprint(t: TestApp): Promise<Record<string, st
   const tables = await t.app.pool.query<{ name: string }>(
     `SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_prisma_migrations' ORDER BY tablename`,
   );
-  const parts = tables.rows.map((r) => `SELECT '${r.name}' AS t, count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS v FROM public.${r.name} x`);
+  const parts = tables.rows.map(
+    (r) => `SELECT '${r.name}' AS t, count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS v FROM public.${r.name} x`,
+  );
   const jobs = await t.app.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM pgboss.job`).catch(() => ({ rows: [{ n: "none" }] }));
   const result = await t.app.pool.query<{ t: string; v: string }>(parts.join(" UNION ALL "));
   return { ...Object.fromEntries(result.rows.map((r) => [r.t, r.v])), "pgboss.job": jobs.rows[0]!.n };
@@ -80,9 +82,7 @@ export function wsClient(url: string, token: string | null, onClosed?: (event: {
   });
 }
 
-export type WsOutcome =
-  | { kind: "results"; results: FormattedExecutionResult[] }
-  | { kind: "error"; error: unknown };
+export type WsOutcome = { kind: "results"; results: FormattedExecutionResult[] } | { kind: "error"; error: unknown };
 
 /** Runs one operation over graphql-ws to its end: the results it gave, or the error it ended with. */
 export function wsRun(client: Client, query: string, variables: Record<string, unknown> = {}, take = 1, timeoutMs = 5000): Promise<WsOutcome> {

@@ -31,7 +31,10 @@ describe("CSRF prevention", () => {
   it.each([
     ["text/plain", (q: string) => JSON.stringify({ query: q })],
     ["application/x-www-form-urlencoded", (q: string) => `query=${encodeURIComponent(q)}`],
-    ["multipart/form-data; boundary=x", (q: string) => `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: q })}\r\n--x--\r\n`],
+    [
+      "multipart/form-data; boundary=x",
+      (q: string) => `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: q })}\r\n--x--\r\n`,
+    ],
   ])("refuses a POST a browser may send cross-site without a preflight (%s) with 403, executing nothing", async (contentType, body) => {
     const before = await databaseFingerprint(t);
     const response = await fetch(http.url, { method: "POST", headers: { "content-type": contentType }, body: body(mutation) });
@@ -135,7 +138,10 @@ describe("hostile WebSocket input (found by the fuzz suite)", () => {
     const client = wsClient(http.wsUrl, t.tokens.viewer);
     const outcome = await wsRun(client, `subscription { billRunStatusChanged(after: "not-an-event-id") { eventId } }`);
     await client.dispose();
-    expect(outcome).toMatchObject({ kind: "results", results: [{ errors: [{ message: "after must be an eventId received earlier", extensions: { code: "VALIDATION", field: ["after"] } }] }] });
+    expect(outcome).toMatchObject({
+      kind: "results",
+      results: [{ errors: [{ message: "after must be an eventId received earlier", extensions: { code: "VALIDATION", field: ["after"] } }] }],
+    });
   });
 
   it("closes a socket that sends a message only servers send with 4400 (bad request), not 4500 (internal error)", async () => {

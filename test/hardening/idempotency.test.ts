@@ -79,7 +79,11 @@ describe("createBillRun with an idempotencyKey", () => {
     await createRun({ targetDate: "2026-04-01", batches: [8] }, "conflicting");
     const before = await runCount();
     const conflict = await createRun({ targetDate: "2026-04-02", batches: [8] }, "conflicting");
-    expect(conflict).toMatchObject({ __typename: "ConflictError", code: "CONFLICT", message: expect.stringMatching(/idempotencyKey "conflicting".*different input/) });
+    expect(conflict).toMatchObject({
+      __typename: "ConflictError",
+      code: "CONFLICT",
+      message: expect.stringMatching(/idempotencyKey "conflicting".*different input/),
+    });
     expect(await runCount()).toBe(before);
   });
 

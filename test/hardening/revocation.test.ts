@@ -30,7 +30,12 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-async function gql<T = Record<string, unknown>>(url: string, query: string, variables: Record<string, unknown>, token: string): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }> {
+async function gql<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token: string,
+): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -148,7 +153,12 @@ describe("security changes across two API processes", () => {
       await waitFor(() => ws.eventIds.length >= 5 && sse.eventIds.length >= 5 && bystander.eventIds.length >= 5, 20_000);
 
       const revokedAt = Date.now();
-      const revoked = await gql<{ revokeApiToken: { revokedAt: string } }>(a.url, `mutation($id: ID!) { revokeApiToken(id: $id) { ... on ApiToken { revokedAt } } }`, { id: revokedToken.id }, t.tokens.admin);
+      const revoked = await gql<{ revokeApiToken: { revokedAt: string } }>(
+        a.url,
+        `mutation($id: ID!) { revokeApiToken(id: $id) { ... on ApiToken { revokedAt } } }`,
+        { id: revokedToken.id },
+        t.tokens.admin,
+      );
       expect(revoked.data?.revokeApiToken.revokedAt).toEqual(expect.any(String));
       await waitFor(() => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
       expect(ws.state.closeCode).toBe(4403);
@@ -185,7 +195,12 @@ describe("security changes across two API processes", () => {
     try {
       await waitFor(() => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
       const changedAt = Date.now();
-      const changed = await gql<{ updateUser: { role: string } }>(a.url, `mutation($id: ID!) { updateUser(input: { id: $id, role: VIEWER }) { ... on User { role } } }`, { id: lowered.user.id }, t.tokens.admin);
+      const changed = await gql<{ updateUser: { role: string } }>(
+        a.url,
+        `mutation($id: ID!) { updateUser(input: { id: $id, role: VIEWER }) { ... on User { role } } }`,
+        { id: lowered.user.id },
+        t.tokens.admin,
+      );
       expect(changed.data?.updateUser.role).toBe("VIEWER");
       await waitFor(() => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
       expect(ws.state.closeCode).toBe(4403);
@@ -217,7 +232,12 @@ describe("security changes across two API processes", () => {
     const sse = watchOverSse(b.url, user.token);
     const stream = eventStream();
     const update = (disabled: boolean) =>
-      gql<{ updateUser: { disabledAt: string | null } }>(a.url, `mutation($id: ID!, $d: Boolean) { updateUser(input: { id: $id, disabled: $d }) { ... on User { disabledAt } } }`, { id: user.user.id, d: disabled }, t.tokens.admin);
+      gql<{ updateUser: { disabledAt: string | null } }>(
+        a.url,
+        `mutation($id: ID!, $d: Boolean) { updateUser(input: { id: $id, disabled: $d }) { ... on User { disabledAt } } }`,
+        { id: user.user.id, d: disabled },
+        t.tokens.admin,
+      );
     try {
       await waitFor(() => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
       const disabledAt = Date.now();

@@ -59,7 +59,12 @@ it("an import whose process is killed with SIGKILL resumes in the next one, with
     charges: [{ name: "Calls", type: "USAGE", price: "0.01", billingPeriod: "MONTH", unitOfMeasure: "call" }],
   });
   const operator = await t.app.db.user.findUniqueOrThrow({ where: { email: "operator@example.com" } });
-  const id = await stageImport(t.app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "big.csv", createdById: operator.id }, usageFile(), 1024 ** 3);
+  const id = await stageImport(
+    t.app,
+    { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "big.csv", createdById: operator.id },
+    usageFile(),
+    1024 ** 3,
+  );
 
   const first = startWorker();
   const job = () => t.app.db.importJob.findUniqueOrThrow({ where: { id } });

@@ -47,7 +47,12 @@ const countUsage = () => t.app.db.usageRecord.count({ where: { subscription: { s
 it("a runner stopped mid-import (graceful shutdown) leaves the job RUNNING with whole batches; the next runner finishes it", async () => {
   const rows = 120_000;
   const before = await countUsage();
-  const id = await stageImport(t.app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: null, createdById: operatorId }, usage(rows), 1024 ** 3);
+  const id = await stageImport(
+    t.app,
+    { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: null, createdById: operatorId },
+    usage(rows),
+    1024 ** 3,
+  );
   const job = () => t.app.db.importJob.findUniqueOrThrow({ where: { id } });
 
   const first = startImportRunner(t.app, { pollMs: 50 });
@@ -67,7 +72,12 @@ it("a runner stopped mid-import (graceful shutdown) leaves the job RUNNING with 
 
 it("an upload cut off midway leaves a FAILED job and no staged data", async () => {
   await expect(
-    stageImport(t.app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "cut.csv", createdById: operatorId }, usage(50_000, 20_000), 1024 ** 3),
+    stageImport(
+      t.app,
+      { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "cut.csv", createdById: operatorId },
+      usage(50_000, 20_000),
+      1024 ** 3,
+    ),
   ).rejects.toThrow("connection reset by peer");
   const job = await t.app.db.importJob.findFirstOrThrow({ where: { fileName: "cut.csv" } });
   expect(job).toMatchObject({ status: "FAILED", errorMessage: "the upload was interrupted; send the file again" });
@@ -75,10 +85,16 @@ it("an upload cut off midway leaves a FAILED job and no staged data", async () =
 });
 
 it("a job left RECEIVING by a process that died is marked FAILED by the next runner", async () => {
-  const orphan = await t.app.db.importJob.create({ data: { kind: "USAGE", format: "CSV", status: "RECEIVING", fileName: "orphan.csv", createdById: operatorId } });
+  const orphan = await t.app.db.importJob.create({
+    data: { kind: "USAGE", format: "CSV", status: "RECEIVING", fileName: "orphan.csv", createdById: operatorId },
+  });
   await t.app.db.importJobChunk.create({ data: { jobId: orphan.id, seq: 0, data: Buffer.from("subscriptionNumber,chargeName\n") } });
   const runner = startImportRunner(t.app, { pollMs: 50 });
-  const job = await until("failure", () => t.app.db.importJob.findUniqueOrThrow({ where: { id: orphan.id } }), (j) => j.status === "FAILED");
+  const job = await until(
+    "failure",
+    () => t.app.db.importJob.findUniqueOrThrow({ where: { id: orphan.id } }),
+    (j) => j.status === "FAILED",
+  );
   await runner.stop();
   expect(job.errorMessage).toMatch(/upload was interrupted/);
   expect(await t.app.db.importJobChunk.count({ where: { jobId: orphan.id } })).toBe(0);

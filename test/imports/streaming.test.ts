@@ -19,17 +19,15 @@ beforeAll(async () => {
   runner = startImportRunner(t.app, { pollMs: 100 });
   http = await startServer(t);
   origin = new URL(http.url).origin;
-  await importAndWait(
-    t,
-    "ACCOUNTS",
-    "CSV",
-    csv("accountNumber,name,currency,billCycleDay", "ST-1,Streamer,USD,1"),
-  );
+  await importAndWait(t, "ACCOUNTS", "CSV", csv("accountNumber,name,currency,billCycleDay", "ST-1,Streamer,USD,1"));
   await importAndWait(
     t,
     "SUBSCRIPTIONS",
     "CSV",
-    csv("subscriptionNumber,accountNumber,startDate,chargeName,chargeType,price,billingPeriod,unitOfMeasure", "ST-S1,ST-1,2026-01-01,Events,USAGE,0.01,MONTH,event"),
+    csv(
+      "subscriptionNumber,accountNumber,startDate,chargeName,chargeType,price,billingPeriod,unitOfMeasure",
+      "ST-S1,ST-1,2026-01-01,Events,USAGE,0.01,MONTH,event",
+    ),
   );
 });
 afterAll(async () => {
@@ -46,7 +44,8 @@ function usageBody(rows: number): ReadableStream<Uint8Array> {
     pull(controller) {
       if (i === 0) controller.enqueue(encoder.encode("subscriptionNumber,chargeName,quantity,unitOfMeasure,usageDate,usageId\n"));
       let piece = "";
-      for (let n = 0; n < 1000 && i < rows; n++, i++) piece += `ST-S1,Events,${(i % 97) + 1}.5,event,2026-01-${String((i % 28) + 1).padStart(2, "0")},stream-${i}\n`;
+      for (let n = 0; n < 1000 && i < rows; n++, i++)
+        piece += `ST-S1,Events,${(i % 97) + 1}.5,event,2026-01-${String((i % 28) + 1).padStart(2, "0")},stream-${i}\n`;
       if (piece) controller.enqueue(encoder.encode(piece));
       if (i >= rows) controller.close();
     },
@@ -94,7 +93,11 @@ describe("POST /imports/{kind}", () => {
     expect(await t.app.db.usageRecord.count({ where: { usageId: { startsWith: "stream-" } } })).toBe(rows);
 
     // The GraphQL endpoint keeps its limit.
-    const graphql = await fetch(http.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${t.tokens.operator}` }, body: "x".repeat(MAX_BODY + 1) });
+    const graphql = await fetch(http.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.tokens.operator}` },
+      body: "x".repeat(MAX_BODY + 1),
+    });
     expect(graphql.status).toBe(413);
   });
 

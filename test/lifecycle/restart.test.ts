@@ -4,19 +4,7 @@ import { chmod, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/db/embedded.ts";
-import {
-  cleanUp,
-  isAlive,
-  killGroup,
-  postmasterPid,
-  postmastersOn,
-  spawnService,
-  tempDir,
-  variants,
-  waitUntil,
-  warnings,
-  type Service,
-} from "./service.ts";
+import { cleanUp, isAlive, killGroup, postmasterPid, postmastersOn, spawnService, tempDir, variants, waitUntil, warnings, type Service } from "./service.ts";
 
 const TARGET_DATE = "2026-11-24";
 
@@ -199,4 +187,3 @@ async function waitUntilAsync(condition: () => Promise<boolean>, what: string, t
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-

@@ -48,7 +48,13 @@ describe("autoEmail", () => {
 
     const run = await createRun(
       t,
-      { targetDate: "2026-02-01", accountIds: [a.account.id, zero.account.id, b.account.id], autoPost: true, autoEmail: true, noEmailForZeroAmountInvoice: true },
+      {
+        targetDate: "2026-02-01",
+        accountIds: [a.account.id, zero.account.id, b.account.id],
+        autoPost: true,
+        autoEmail: true,
+        noEmailForZeroAmountInvoice: true,
+      },
       t.tokens.operator,
     );
     await waitForStatus(t, run.id, ["POSTED"]);

@@ -158,7 +158,13 @@ describe("a bill run over a few hundred accounts", () => {
       return counter(samples, "billrun_run_duration_seconds_count", { status: "COMPLETED" }) === 1 ? samples : undefined;
     });
     const run = await t.app.db.billRun.findUniqueOrThrow({ where: { id: billRunId } });
-    expect(run).toMatchObject({ status: "COMPLETED", accountsTotal: ACCOUNTS, accountsProcessed: ACCOUNTS, failedAccountCount: 20, invoiceCount: ACCOUNTS - 20 });
+    expect(run).toMatchObject({
+      status: "COMPLETED",
+      accountsTotal: ACCOUNTS,
+      accountsProcessed: ACCOUNTS,
+      failedAccountCount: 20,
+      invoiceCount: ACCOUNTS - 20,
+    });
     expect(counter(after, "billrun_accounts_processed_total")).toBe(ACCOUNTS);
     expect(counter(after, "billrun_accounts_failed_total", { code: "MISSING_BILL_TO_CONTACT" })).toBe(10);
     expect(counter(after, "billrun_accounts_failed_total", { code: "CURRENCY_MISMATCH" })).toBe(10);

@@ -44,12 +44,26 @@ describe("BillRun.metrics", () => {
       { ...base, status: "PROCESSING", createdAt: at(0), startedAt: at(10), completedAt: null, accountsProcessed: 300, events: [] },
       now,
     );
-    expect(processing).toEqual({ wallSeconds: 130, waitingSeconds: 10, processingSeconds: 120, postingSeconds: null, accountsPerSecond: 2.5, documentsPerSecond: 0 });
+    expect(processing).toEqual({
+      wallSeconds: 130,
+      waitingSeconds: 10,
+      processingSeconds: 120,
+      postingSeconds: null,
+      accountsPerSecond: 2.5,
+      documentsPerSecond: 0,
+    });
     const paused = runMetrics({ ...base, status: "PAUSED", createdAt: at(0), startedAt: null, completedAt: null, events: [] }, now);
     expect(paused).toMatchObject({ wallSeconds: 130, waitingSeconds: 130, processingSeconds: null, accountsPerSecond: null });
     // Canceled before it started: its clock stopped at the cancel.
     const canceled = runMetrics(
-      { ...base, status: "CANCELED", createdAt: at(0), startedAt: null, completedAt: null, events: [{ fromStatus: "PENDING", toStatus: "CANCELED", createdAt: at(20) }] },
+      {
+        ...base,
+        status: "CANCELED",
+        createdAt: at(0),
+        startedAt: null,
+        completedAt: null,
+        events: [{ fromStatus: "PENDING", toStatus: "CANCELED", createdAt: at(20) }],
+      },
       now,
     );
     expect(canceled).toMatchObject({ wallSeconds: 20, waitingSeconds: null, processingSeconds: null, postingSeconds: null });

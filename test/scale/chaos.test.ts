@@ -18,7 +18,9 @@ import { cpuSeconds, postgresCpuSeconds, probe, startProcess, waitFor, type Proc
 // an API killed under a subscriber: each fault costs seconds, and nothing is billed twice.
 // scripts/scale-check.sh runs the same on Debian's PostgreSQL behind PgBouncer in transaction
 // mode: SCALE_DATABASE_URL (through the pooler), SCALE_DIRECT_URL (LISTEN, migrations), SCALE_ACCOUNTS.
-const external = process.env.SCALE_DATABASE_URL ? { url: process.env.SCALE_DATABASE_URL, direct: process.env.SCALE_DIRECT_URL ?? process.env.SCALE_DATABASE_URL } : null;
+const external = process.env.SCALE_DATABASE_URL
+  ? { url: process.env.SCALE_DATABASE_URL, direct: process.env.SCALE_DIRECT_URL ?? process.env.SCALE_DATABASE_URL }
+  : null;
 const ACCOUNTS = Number(process.env.SCALE_ACCOUNTS ?? 5000);
 const EXTRA_SECONDS_ALLOWED = 15;
 const TOKEN = "brt_scale_admin_token_0123456789";
@@ -241,7 +243,9 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   const afterKill = (Date.now() - t0) / 1000;
   // The killed worker's chunks were sent again because their holder was gone, not by expiry.
   const resent = (queue: string, id: string) =>
-    [api2, w3].some((p) => p.lines.some((l) => l.msg === "the worker holding a bill-run job is gone; job sent again" && l.queue === queue && l.billRunId === id));
+    [api2, w3].some((p) =>
+      p.lines.some((l) => l.msg === "the worker holding a bill-run job is gone; job sent again" && l.queue === queue && l.billRunId === id),
+    );
   expect(resent("billrun-chunk", r3)).toBe(true);
   const w4 = await start("w4", "worker");
 
@@ -274,7 +278,9 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
     await runHeld.query("ROLLBACK");
     await waitStatus(r3, "POSTED", 60_000);
     posted = (Date.now() - killedAt) / 1000;
-    expect([api2, survivor].some((p) => p.lines.some((l) => l.msg === "the worker holding a bill-run job is gone; job sent again" && l.queue === "billrun-post"))).toBe(true);
+    expect(
+      [api2, survivor].some((p) => p.lines.some((l) => l.msg === "the worker holding a bill-run job is gone; job sent again" && l.queue === "billrun-post")),
+    ).toBe(true);
   } finally {
     await documentsHeld.query("ROLLBACK").catch(() => {});
     await runHeld.query("ROLLBACK").catch(() => {});

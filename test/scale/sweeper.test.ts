@@ -61,7 +61,11 @@ it("finishes a cancel and a delete whose process died between their transactions
     await connection.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [held]);
     const since = Date.now();
 
-    await waitFor("the cancel finished", async () => (await t.app.db.billRun.findUnique({ where: { id: cancel } }))?.status === "CANCELED", SECONDS_ALLOWED * 1000);
+    await waitFor(
+      "the cancel finished",
+      async () => (await t.app.db.billRun.findUnique({ where: { id: cancel } }))?.status === "CANCELED",
+      SECONDS_ALLOWED * 1000,
+    );
     await waitFor("the delete finished", async () => (await t.app.db.billRun.findUnique({ where: { id: remove } })) === null, SECONDS_ALLOWED * 1000);
     expect(Date.now() - since).toBeLessThan(SECONDS_ALLOWED * 1000);
     const documents = await t.app.db.document.findMany({ where: { billRunId: cancel } });
@@ -73,7 +77,11 @@ it("finishes a cancel and a delete whose process died between their transactions
     await connection.query("ROLLBACK");
     connection.release();
   }
-  await waitFor("the released cancel finished", async () => (await t.app.db.billRun.findUnique({ where: { id: held } }))?.status === "CANCELED", SECONDS_ALLOWED * 1000);
+  await waitFor(
+    "the released cancel finished",
+    async () => (await t.app.db.billRun.findUnique({ where: { id: held } }))?.status === "CANCELED",
+    SECONDS_ALLOWED * 1000,
+  );
 });
 
 it("sends a run's job again when it has none left, and warns about the stall with the run's id", async () => {
@@ -84,7 +92,8 @@ it("sends a run's job again when it has none left, and warns about the stall wit
   const since = Date.now();
   await waitFor(
     "the start job sent again",
-    async () => (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-start' AND state = 'created' AND data->>'billRunId' = $1", [id])).rowCount === 1,
+    async () =>
+      (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-start' AND state = 'created' AND data->>'billRunId' = $1", [id])).rowCount === 1,
     SECONDS_ALLOWED * 1000,
   );
   expect(Date.now() - since).toBeLessThan(SECONDS_ALLOWED * 1000);
@@ -117,7 +126,12 @@ it("a stopping worker hands a chunk it cannot finish within its grace period bac
     await blocker.query("ROLLBACK");
     const next = await registerWorkers(t.app, 1);
     await waitForStatus(t, id, ["COMPLETED"]);
-    await waitFor("the queue to empty", async () => (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-chunk' AND state < 'completed' AND data->>'billRunId' = $1", [id])).rowCount === 0);
+    await waitFor(
+      "the queue to empty",
+      async () =>
+        (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'billrun-chunk' AND state < 'completed' AND data->>'billRunId' = $1", [id])).rowCount ===
+        0,
+    );
     await next.stop(5_000);
     expect(await t.app.db.document.count({ where: { billRunId: id } })).toBe(1);
     expect((await t.app.db.billRun.findUniqueOrThrow({ where: { id } })).invoiceCount).toBe(1);

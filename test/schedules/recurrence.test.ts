@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  firstOccurrenceAtOrAfter,
-  lastOccurrenceAtOrBefore,
-  occurrenceAfter,
-  type Occurrence,
-  type Recurrence,
-} from "../../src/schedules/recurrence.ts";
+import { firstOccurrenceAtOrAfter, lastOccurrenceAtOrBefore, occurrenceAfter, type Occurrence, type Recurrence } from "../../src/schedules/recurrence.ts";
 import { isValidTimeZone } from "../../src/schedules/timezone.ts";
 
 /** The first `n` occurrences from `from` on, as [local day, UTC instant]. */
@@ -77,7 +71,13 @@ describe("month ends", () => {
   it("runs the 29th and 30th on February's last day too, and monthlyOnEndOfMonth on every last day", () => {
     const on30 = { ...monthly31, dayOfMonth: 30 };
     expect(occurrences(on30, "2027-01-01T00:00:00Z", 3).map(([d]) => d)).toEqual(["2027-01-30", "2027-02-28", "2027-03-30"]);
-    const endOfMonth: Recurrence = { repeatType: "MONTHLY", monthlyOnEndOfMonth: true, runTime: "23:30", timeZone: "America/New_York", repeatFrom: "2027-11-01" };
+    const endOfMonth: Recurrence = {
+      repeatType: "MONTHLY",
+      monthlyOnEndOfMonth: true,
+      runTime: "23:30",
+      timeZone: "America/New_York",
+      repeatFrom: "2027-11-01",
+    };
     expect(occurrences(endOfMonth, "2027-11-01T00:00:00Z", 4)).toEqual([
       ["2027-11-30", "2027-12-01T04:30:00.000Z"],
       ["2027-12-31", "2028-01-01T04:30:00.000Z"],

@@ -162,7 +162,10 @@ describe("lifecycle", () => {
   });
 
   it("ends after repeatTo", async () => {
-    const id = await schedule({ repeatType: "DAILY", runTime: "10:00", timeZone: "UTC", repeatFrom: "2026-05-10", repeatTo: "2026-05-12" }, "2026-05-01T00:00:00Z");
+    const id = await schedule(
+      { repeatType: "DAILY", runTime: "10:00", timeZone: "UTC", repeatFrom: "2026-05-10", repeatTo: "2026-05-12" },
+      "2026-05-01T00:00:00Z",
+    );
     expect(await nextRunAt(id)).toBe("2026-05-10T10:00:00.000Z");
     const created = await simulate("2026-05-09T10:00:00Z", "2026-05-20T10:00:00Z", 12 * 60);
     expect(created.map(([, target]) => target)).toEqual(["2026-05-10", "2026-05-11", "2026-05-12"]);

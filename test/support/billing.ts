@@ -48,7 +48,15 @@ let counter = 0;
 /** An account with one subscription and its charges, created through the service layer. */
 export async function seedAccount(
   t: TestApp,
-  options: { currency?: string; billCycleDay?: number; billToEmail?: string; batch?: number; startDate?: string; charges: ChargeSpec[]; invoiceSeparately?: boolean },
+  options: {
+    currency?: string;
+    billCycleDay?: number;
+    billToEmail?: string;
+    batch?: number;
+    startDate?: string;
+    charges: ChargeSpec[];
+    invoiceSeparately?: boolean;
+  },
 ) {
   const { createAccount, createSubscription } = await import("../../src/accounts/service.ts");
   counter += 1;

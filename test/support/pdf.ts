@@ -24,7 +24,12 @@ export async function pdfPages(pdf: Uint8Array): Promise<string[]> {
       pages.push(
         [...lines.entries()]
           .sort(([a], [b]) => b - a)
-          .map(([, runs]) => runs.sort((a, b) => a.x - b.x).map((r) => r.text).join(" "))
+          .map(([, runs]) =>
+            runs
+              .sort((a, b) => a.x - b.x)
+              .map((r) => r.text)
+              .join(" "),
+          )
           .join("\n"),
       );
     }

@@ -136,8 +136,20 @@ describe("webhook delivery", () => {
     await waitForStatus(t, run.id, ["GONE"]);
     const ofRun = () => receiver.received.filter((r) => r.payload.data.billRunId === run.id);
     await receiver.waitFor(() => ofRun().some((r) => r.payload.data.status === "REMOVED"));
-    expect(ofRun().map((r) => r.payload.data.status)).toEqual(["PENDING", "PROCESSING", "COMPLETED", "CANCEL_IN_PROGRESS", "CANCELED", "REMOVE_IN_PROGRESS", "REMOVED"]);
-    expect(ofRun().at(-1)!.payload.data).toMatchObject({ previousStatus: "REMOVE_IN_PROGRESS", billRunNumber: run.billRunNumber, billRun: { id: run.id, invoiceCount: 1 } });
+    expect(ofRun().map((r) => r.payload.data.status)).toEqual([
+      "PENDING",
+      "PROCESSING",
+      "COMPLETED",
+      "CANCEL_IN_PROGRESS",
+      "CANCELED",
+      "REMOVE_IN_PROGRESS",
+      "REMOVED",
+    ]);
+    expect(ofRun().at(-1)!.payload.data).toMatchObject({
+      previousStatus: "REMOVE_IN_PROGRESS",
+      billRunNumber: run.billRunNumber,
+      billRun: { id: run.id, invoiceCount: 1 },
+    });
   });
 
   it("keeps every event while the receiver is down and delivers each exactly once per webhook-id when it is back", async () => {
@@ -149,11 +161,14 @@ describe("webhook delivery", () => {
     await waitForStatus(t, run.id, ["POSTED"]);
     // Attempts fail (connection refused) and are retried with the endpoint waiting in between.
     const failing = await until(async () => {
-      const row = (await t.app.pool.query("SELECT attempt_count, last_error FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_id LIMIT 1", [endpointId])).rows[0];
+      const row = (
+        await t.app.pool.query("SELECT attempt_count, last_error FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_id LIMIT 1", [endpointId])
+      ).rows[0];
       return row && row.attempt_count >= 3 ? row : null;
     }, "three failed attempts");
     expect(failing.last_error).toMatch(/ECONNREFUSED/);
-    const attempted = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND attempt_count > 0", [endpointId])).rows[0].n;
+    const attempted = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND attempt_count > 0", [endpointId]))
+      .rows[0].n;
     expect(attempted).toBe(1);
 
     await receiver.up();
@@ -163,7 +178,12 @@ describe("webhook delivery", () => {
       async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1", [endpointId])).rows[0].n === total,
       "every event queued",
     );
-    await until(async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [endpointId])).rows[0].n === total, "every delivery");
+    await until(
+      async () =>
+        (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [endpointId])).rows[0]
+          .n === total,
+      "every delivery",
+    );
     expect(receiver.received).toHaveLength(total);
     expect(new Set(receiver.received.map((r) => r.webhookId)).size).toBe(total);
     const ids = receiver.received.map((r) => BigInt(r.webhookId));
@@ -179,7 +199,11 @@ describe("webhook delivery", () => {
   it("retries a 429 (after its Retry-After) and a 500, then succeeds; the webhook-id and body stay the same", async () => {
     const { id: endpointId, receiver } = await endpointWithReceiver();
     receiver.answer = (_r, count) =>
-      count === 1 ? { status: 429, headers: { "retry-after": "1" }, body: "slow down" } : count === 2 ? { status: 500, body: "x".repeat(10_000) } : { status: 200, body: "thanks" };
+      count === 1
+        ? { status: 429, headers: { "retry-after": "1" }, body: "slow down" }
+        : count === 2
+          ? { status: 500, body: "x".repeat(10_000) }
+          : { status: 200, body: "thanks" };
     deliverer = startDeliverer(t.app);
     const queued = await sendTest(t, endpointId);
     expect(queued).toMatchObject({ __typename: "WebhookDelivery", status: "PENDING" });
@@ -335,7 +359,10 @@ describe("webhook delivery", () => {
     let eventId: string;
     try {
       await client.query("BEGIN");
-      const inserted = await client.query("INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status) VALUES ($1, 'STATUS', 'PENDING', 'PAUSED') RETURNING id::text", [run.id]);
+      const inserted = await client.query(
+        "INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status) VALUES ($1, 'STATUS', 'PENDING', 'PAUSED') RETURNING id::text",
+        [run.id],
+      );
       eventId = inserted.rows[0].id;
       // status_changed takes the bill-run event's id; the rest of the run's events are not counted here.
       expect((await client.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE event_id = $1", [eventId])).rows[0].n).toBe(1);
@@ -346,7 +373,11 @@ describe("webhook delivery", () => {
     expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE event_id = $1", [eventId])).rows[0].n).toBe(0);
     expect((await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_events WHERE id = $1", [eventId])).rows[0].n).toBe(0);
     await waitForStatus(t, run.id, ["COMPLETED"]);
-    const disabled = dataOf(await t.gql<Json, unknown>(`mutation($id: ID!) { disableWebhookEndpoint(id: $id) { ... on WebhookEndpoint { status disabledReason } } }`, { id: endpointId }));
+    const disabled = dataOf(
+      await t.gql<Json, unknown>(`mutation($id: ID!) { disableWebhookEndpoint(id: $id) { ... on WebhookEndpoint { status disabledReason } } }`, {
+        id: endpointId,
+      }),
+    );
     expect(disabled.disableWebhookEndpoint).toEqual({ status: "DISABLED", disabledReason: "disabled by admin@localhost" });
     const queued = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries")).rows[0].n;
     expect((await postRun(t, run.id)).__typename).toBe("BillRun");

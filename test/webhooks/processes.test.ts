@@ -102,8 +102,11 @@ describe("webhook delivery from several processes", () => {
     try {
       await until(
         async () =>
-          (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [created.webhookEndpoint.id])).rows[0].n ===
-          total,
+          (
+            await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [
+              created.webhookEndpoint.id,
+            ])
+          ).rows[0].n === total,
         "every delivery after the kill",
         90_000,
       );

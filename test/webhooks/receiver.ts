@@ -27,7 +27,10 @@ export interface TestReceiver {
   requests: Received[];
   unverified: { headers: http.IncomingHttpHeaders; body: string }[];
   secrets: string[];
-  answer: (request: Received, count: number) => { status: number; body?: string; headers?: Record<string, string> } | Promise<{ status: number; body?: string; headers?: Record<string, string> }>;
+  answer: (
+    request: Received,
+    count: number,
+  ) => { status: number; body?: string; headers?: Record<string, string> } | Promise<{ status: number; body?: string; headers?: Record<string, string> }>;
   /** Stops listening and drops open connections (the receiver is "down"). */
   down: () => Promise<void>;
   /** Listens again on the same port. */
@@ -91,13 +94,14 @@ export async function startReceiver(secrets: string[] = []): Promise<TestReceive
       res.writeHead(reply.status, reply.headers ?? {}).end(reply.body ?? "");
     });
   });
-  const listen = (port: number) => new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
   await listen(0);
   receiver.port = (server.address() as AddressInfo).port;
   receiver.url = `http://127.0.0.1:${receiver.port}/hooks`;

@@ -57,20 +57,40 @@ describe("webhook endpoint security", () => {
     const viewer = await t.gql<Json, unknown>(`{ webhookEndpoints(first: 5) { totalCount } }`, undefined, t.tokens.viewer);
     expect(viewer.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
     const created = await createEndpoint(t, { url: "https://8.8.8.8/hooks", eventTypes: ["bill_run.completed"], description: "warehouse" });
-    expect(created.webhookEndpoint).toMatchObject({ url: "https://8.8.8.8/hooks", status: "ENABLED", description: "warehouse", createdBy: { email: "admin@localhost" } });
-    const listed = dataOf(await t.gql<Json, unknown>(`{ webhookEndpoints(first: 5) { totalCount edges { node { id url eventTypes } } } webhookEventTypes }`, undefined, t.tokens.operator));
+    expect(created.webhookEndpoint).toMatchObject({
+      url: "https://8.8.8.8/hooks",
+      status: "ENABLED",
+      description: "warehouse",
+      createdBy: { email: "admin@localhost" },
+    });
+    const listed = dataOf(
+      await t.gql<Json, unknown>(
+        `{ webhookEndpoints(first: 5) { totalCount edges { node { id url eventTypes } } } webhookEventTypes }`,
+        undefined,
+        t.tokens.operator,
+      ),
+    );
     expect(listed.webhookEndpoints.totalCount).toBe(1);
     expect(listed.webhookEventTypes).toContain("credit_memo.posted");
     const update = await t.gql<Json, unknown>(
       `mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: { eventTypes: ["invoice.posted", "bill_run.error"] }) { __typename ... on WebhookEndpoint { eventTypes url } } }`,
       { id: created.webhookEndpoint.id },
     );
-    expect(dataOf(update).updateWebhookEndpoint).toEqual({ __typename: "WebhookEndpoint", eventTypes: ["bill_run.error", "invoice.posted"], url: "https://8.8.8.8/hooks" });
-    const deleted = await t.gql<Json, unknown>(`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on DeleteWebhookEndpointPayload { id } } }`, {
+    expect(dataOf(update).updateWebhookEndpoint).toEqual({
+      __typename: "WebhookEndpoint",
+      eventTypes: ["bill_run.error", "invoice.posted"],
+      url: "https://8.8.8.8/hooks",
+    });
+    const deleted = await t.gql<Json, unknown>(
+      `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on DeleteWebhookEndpointPayload { id } } }`,
+      {
+        id: created.webhookEndpoint.id,
+      },
+    );
+    expect(dataOf(deleted).deleteWebhookEndpoint).toEqual({ __typename: "DeleteWebhookEndpointPayload", id: created.webhookEndpoint.id });
+    const again = await t.gql<Json, unknown>(`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on Error { code } } }`, {
       id: created.webhookEndpoint.id,
     });
-    expect(dataOf(deleted).deleteWebhookEndpoint).toEqual({ __typename: "DeleteWebhookEndpointPayload", id: created.webhookEndpoint.id });
-    const again = await t.gql<Json, unknown>(`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on Error { code } } }`, { id: created.webhookEndpoint.id });
     expect(dataOf(again).deleteWebhookEndpoint).toEqual({ __typename: "NotFoundError", code: "NOT_FOUND" });
   });
 

@@ -96,7 +96,11 @@ export function formatDateTime(iso: string | null | undefined, timeZone?: string
  */
 export function formatTotals(totals: { currency: string; amount: string }[]): Child {
   if (totals.length === 0) return "—";
-  return h("ul", { class: "plain totals" }, totals.map((t) => h("li", { "data-currency": t.currency }, formatMoney(t.amount, t.currency))));
+  return h(
+    "ul",
+    { class: "plain totals" },
+    totals.map((t) => h("li", { "data-currency": t.currency }, formatMoney(t.amount, t.currency))),
+  );
 }
 
 /** Moves focus to a screen's heading, so keyboard and screen-reader users start at the top of it. */
@@ -132,22 +136,21 @@ export class Pager {
 }
 
 /** "Previous / Page n of m / Next" controls for a Pager. */
-export function pagerControls(label: string, pager: Pager, totalCount: number, hasNextPage: boolean, endCursor: string | null, reload: () => void): HTMLElement {
+export function pagerControls(
+  label: string,
+  pager: Pager,
+  totalCount: number,
+  hasNextPage: boolean,
+  endCursor: string | null,
+  reload: () => void,
+): HTMLElement {
   const pages = Math.max(1, Math.ceil(totalCount / pager.pageSize));
   if (pages === 1 && pager.page === 1) return h("p", { class: "muted pager" }, `${totalCount} in all`);
   return h(
     "nav",
     { class: "pager", "aria-label": `${label} pages` },
-    h(
-      "button",
-      { type: "button", disabled: pager.page === 1, onclick: () => (pager.previous(), reload()) },
-      "Previous page",
-    ),
+    h("button", { type: "button", disabled: pager.page === 1, onclick: () => (pager.previous(), reload()) }, "Previous page"),
     h("span", { class: "muted" }, `Page ${pager.page} of ${pages} (${totalCount} in all)`),
-    h(
-      "button",
-      { type: "button", disabled: !hasNextPage, onclick: () => (pager.next(endCursor), reload()) },
-      "Next page",
-    ),
+    h("button", { type: "button", disabled: !hasNextPage, onclick: () => (pager.next(endCursor), reload()) }, "Next page"),
   );
 }

@@ -30,7 +30,13 @@ export function formatMoney(amount: string, currency: string): string {
 /** A unit price keeps up to eight decimals (prices may be finer than the currency's cents). */
 export function formatPrice(amount: string, currency: string): string {
   const digits = moneyFormat(currency).resolvedOptions().minimumFractionDigits ?? 2;
-  const format = new Intl.NumberFormat(undefined, { style: "currency", currency, currencyDisplay: "code", minimumFractionDigits: digits, maximumFractionDigits: 8 });
+  const format = new Intl.NumberFormat(undefined, {
+    style: "currency",
+    currency,
+    currencyDisplay: "code",
+    minimumFractionDigits: digits,
+    maximumFractionDigits: 8,
+  });
   return format.format(amount as unknown as number);
 }
 

@@ -25,7 +25,11 @@ const ID = "([^/]+)";
 addRoutes(
   { pattern: /^\/bill-runs$/, section: "runs", render: (m, _p, q) => renderRunList(m, q) },
   { pattern: /^\/bill-runs\/new$/, section: "new", render: (m) => renderNewRun(m) },
-  { pattern: new RegExp(`^/bill-runs/${ID}(?:/(invoices|credit-memos|failed|history))?$`), section: "runs", render: (m, [id, tab], q) => renderRunDetail(m, id!, tab || "invoices", q) },
+  {
+    pattern: new RegExp(`^/bill-runs/${ID}(?:/(invoices|credit-memos|failed|history))?$`),
+    section: "runs",
+    render: (m, [id, tab], q) => renderRunDetail(m, id!, tab || "invoices", q),
+  },
   { pattern: new RegExp(`^/invoices/${ID}$`), section: "runs", render: (m, [id], q) => renderDocument(m, "invoice", id!, q) },
   { pattern: new RegExp(`^/credit-memos/${ID}$`), section: "runs", render: (m, [id], q) => renderDocument(m, "credit-memo", id!, q) },
   { pattern: /^\/accounts$/, section: "accounts", render: (m, _p, q) => renderAccountSearch(m, q) },

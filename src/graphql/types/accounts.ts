@@ -80,7 +80,11 @@ export const AccountType = builder.prismaObject("Account", {
           const page = plannedPage(ACCOUNT_INVOICES, args);
           const where = { type: "INVOICE" as const };
           const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
-          return { id: true, documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_INVOICES), _count: { select: { documents: { where } } } };
+          return {
+            id: true,
+            documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_INVOICES),
+            _count: { select: { documents: { where } } },
+          };
         },
         resolve: (account, args) => {
           const page = pageOf(ACCOUNT_INVOICES, account.id, args);
@@ -98,7 +102,11 @@ export const AccountType = builder.prismaObject("Account", {
           const page = plannedPage(ACCOUNT_CREDIT_MEMOS, args);
           const where = { type: "CREDIT_MEMO" as const };
           const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
-          return { id: true, documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_CREDIT_MEMOS), _count: { select: { documents: { where } } } };
+          return {
+            id: true,
+            documents: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_CREDIT_MEMOS),
+            _count: { select: { documents: { where } } },
+          };
         },
         resolve: (account, args) => {
           const page = pageOf(ACCOUNT_CREDIT_MEMOS, account.id, args);
@@ -116,7 +124,11 @@ export const AccountType = builder.prismaObject("Account", {
           const page = plannedPage(ACCOUNT_FAILURES, args);
           const where = { status: "FAILED" as const };
           const query = nestedSelection({ where: { AND: [where, page.where] }, orderBy: page.orderBy, take: page.take }, ["edges", "node"]);
-          return { id: true, runWork: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_FAILURES), _count: { select: { runWork: { where } } } };
+          return {
+            id: true,
+            runWork: withSortKeys(query as { select?: Record<string, unknown> }, ACCOUNT_FAILURES),
+            _count: { select: { runWork: { where } } },
+          };
         },
         resolve: (account, args) => {
           const page = pageOf(ACCOUNT_FAILURES, account.id, args);

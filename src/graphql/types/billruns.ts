@@ -165,7 +165,11 @@ const rate = (count: number, elapsed: number | null) => (elapsed ? Math.round((c
 export function runMetrics(run: RunTimes, now = new Date()): RunMetrics {
   const active = ACTIVE.has(run.status);
   const lastChange = run.events.at(-1)?.createdAt ?? run.createdAt;
-  const waitingSeconds = run.startedAt ? seconds(run.createdAt, run.startedAt) : run.status === "PENDING" || run.status === "PAUSED" ? seconds(run.createdAt, now) : null;
+  const waitingSeconds = run.startedAt
+    ? seconds(run.createdAt, run.startedAt)
+    : run.status === "PENDING" || run.status === "PAUSED"
+      ? seconds(run.createdAt, now)
+      : null;
   const processingSeconds = run.startedAt ? seconds(run.startedAt, run.completedAt ?? (run.status === "PROCESSING" ? now : lastChange)) : null;
   // Every stint in POST_IN_PROGRESS (posting again after an incomplete post adds one).
   let postingSeconds: number | null = null;
@@ -191,9 +195,17 @@ export function runMetrics(run: RunTimes, now = new Date()): RunMetrics {
 const BillRunMetricsType = builder.objectRef<RunMetrics>("BillRunMetrics").implement({
   description: "How long a run took and how fast it went. Durations are in seconds; a phase still running counts up to now.",
   fields: (t) => ({
-    wallSeconds: t.exposeFloat("wallSeconds", { description: "From creation to the last status change, or to now while the run is in progress (PENDING, PAUSED, PROCESSING, *_IN_PROGRESS)." }),
-    waitingSeconds: t.exposeFloat("waitingSeconds", { nullable: true, description: "From creation to the start of processing (pending or paused); null for a run canceled before it started." }),
-    processingSeconds: t.exposeFloat("processingSeconds", { nullable: true, description: "From the start of processing to COMPLETED (or ERROR); null before it started." }),
+    wallSeconds: t.exposeFloat("wallSeconds", {
+      description: "From creation to the last status change, or to now while the run is in progress (PENDING, PAUSED, PROCESSING, *_IN_PROGRESS).",
+    }),
+    waitingSeconds: t.exposeFloat("waitingSeconds", {
+      nullable: true,
+      description: "From creation to the start of processing (pending or paused); null for a run canceled before it started.",
+    }),
+    processingSeconds: t.exposeFloat("processingSeconds", {
+      nullable: true,
+      description: "From the start of processing to COMPLETED (or ERROR); null before it started.",
+    }),
     postingSeconds: t.exposeFloat("postingSeconds", { nullable: true, description: "Time spent in POST_IN_PROGRESS; null when the run was never posted." }),
     accountsPerSecond: t.exposeFloat("accountsPerSecond", { nullable: true, description: "Accounts processed (billed or failed) per second of processing." }),
     documentsPerSecond: t.exposeFloat("documentsPerSecond", { nullable: true, description: "Invoices and credit memos created per second of processing." }),
@@ -532,11 +544,7 @@ builder.mutationFields((t) => ({
       return loadReplayedRun(ctx, runId);
     },
   }),
-  pauseBillRun: runAction(
-    t,
-    billRuns.pauseBillRun,
-    "Holds a PENDING run that a schedule created back from the workers until it is resumed.",
-  ),
+  pauseBillRun: runAction(t, billRuns.pauseBillRun, "Holds a PENDING run that a schedule created back from the workers until it is resumed."),
   resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
   deleteBillRun: t.field({
     type: DeleteBillRunPayload,
@@ -568,4 +576,3 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
-

@@ -35,7 +35,11 @@ export const DocumentItemType = builder.prismaObject("DocumentItem", {
       description: "Exclusive end of the service period; equal to the start for a one-time charge.",
     }),
     quantity: t.field({ type: "Decimal", resolve: (i) => formatQuantity(i.quantity) }),
-    unitPrice: t.field({ type: "Decimal", select: { document: { select: { currency: true } } }, resolve: (i) => formatPrice(i.unitPrice, i.document.currency) }),
+    unitPrice: t.field({
+      type: "Decimal",
+      select: { document: { select: { currency: true } } },
+      resolve: (i) => formatPrice(i.unitPrice, i.document.currency),
+    }),
     amount: t.field({ type: "Decimal", select: { document: { select: { currency: true } } }, resolve: (i) => formatAmount(i.amount, i.document.currency) }),
   }),
 });

@@ -127,7 +127,12 @@ builder.queryFields((t) => ({
       resolve: async (_root, args, ctx, info) => {
         const page = pageOf(SCHEDULES, null, args);
         const query = withSortKeys(queryFromInfo({ context: ctx, info, path: ["edges", "node"] }), SCHEDULES);
-        const rows = await ctx.db.billRunSchedule.findMany({ ...query, where: { AND: [schedulesWhere(args), page.where] }, orderBy: page.orderBy, take: page.take });
+        const rows = await ctx.db.billRunSchedule.findMany({
+          ...query,
+          where: { AND: [schedulesWhere(args), page.where] },
+          orderBy: page.orderBy,
+          take: page.take,
+        });
         return connectionOf(SCHEDULES, null, page, rows, () => ctx.db.billRunSchedule.count({ where: schedulesWhere(args) }));
       },
     },

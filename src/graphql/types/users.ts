@@ -98,7 +98,11 @@ const SettingsType = builder.prismaObject("Settings", {
     companyName: t.exposeString("companyName", { description: "Seller name printed on invoice and credit-memo PDFs." }),
     companyAddress: t.exposeString("companyAddress", { description: "Seller address on the PDFs, one line per line." }),
     companyTaxId: t.exposeString("companyTaxId", { description: "Seller tax id (VAT number) on the PDFs." }),
-    companyLogo: t.string({ nullable: true, description: "Seller logo on the PDFs: a PNG or JPEG data URL; null when none.", resolve: (s) => s.companyLogo || null }),
+    companyLogo: t.string({
+      nullable: true,
+      description: "Seller logo on the PDFs: a PNG or JPEG data URL; null when none.",
+      resolve: (s) => s.companyLogo || null,
+    }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
   }),
 });

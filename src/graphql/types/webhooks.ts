@@ -63,7 +63,11 @@ const WebhookDeliveryType = builder.prismaObject("WebhookDelivery", {
     lastError: t.exposeString("lastError", { nullable: true }),
     deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
-    requestedBy: t.relation("requestedBy", { type: UserType, nullable: true, description: "Who asked for a redelivery or test; null for an event's own delivery." }),
+    requestedBy: t.relation("requestedBy", {
+      type: UserType,
+      nullable: true,
+      description: "Who asked for a redelivery or test; null for an event's own delivery.",
+    }),
     attempts: t.relation("attempts", { query: { orderBy: { id: "asc" } }, description: "Oldest first." }),
   }),
 });
@@ -128,7 +132,10 @@ const WebhookEndpointType = builder.prismaObject("WebhookEndpoint", {
 
 const CreateWebhookEndpointInput = builder.inputType("CreateWebhookEndpointInput", {
   fields: (t) => ({
-    url: t.string({ required: true, description: "https URL (http only when BILLRUN_WEBHOOK_ALLOW_HTTP=true); its host may not resolve to a private address." }),
+    url: t.string({
+      required: true,
+      description: "https URL (http only when BILLRUN_WEBHOOK_ALLOW_HTTP=true); its host may not resolve to a private address.",
+    }),
     eventTypes: t.stringList({ required: true, description: `At least one of: ${WEBHOOK_EVENT_TYPES.join(", ")}.` }),
     description: t.string({ description: "What it is for (at most 500 characters)." }),
   }),

@@ -94,7 +94,10 @@ type AccountData = NonNullable<DashboardAccountQuery["account"]>;
 export function renderAccount(main: HTMLElement, id: string, query: URLSearchParams): Cleanup {
   let disposed = false;
   const from = query.get("from");
-  const backLink = from && from.startsWith("/") && !from.startsWith("//") ? h("a", { href: from }, `← Back to ${backLabel(from)}`) : h("a", { href: "/accounts" }, "← Accounts");
+  const backLink =
+    from && from.startsWith("/") && !from.startsWith("//")
+      ? h("a", { href: from }, `← Back to ${backLabel(from)}`)
+      : h("a", { href: "/accounts" }, "← Accounts");
   fill(main, h("p", { class: "breadcrumb" }, backLink), h("h1", {}, "Account"), h("p", { class: "muted" }, "Loading…"));
 
   async function load(): Promise<void> {
@@ -105,7 +108,8 @@ export function renderAccount(main: HTMLElement, id: string, query: URLSearchPar
       document.title = `${account.accountNumber} · Billrun`;
       render(account);
     } catch (error) {
-      if (!disposed) fill(main, h("p", { class: "breadcrumb" }, backLink), h("h1", {}, "Account"), h("p", { class: "error", role: "alert" }, (error as ApiError).message));
+      if (!disposed)
+        fill(main, h("p", { class: "breadcrumb" }, backLink), h("h1", {}, "Account"), h("p", { class: "error", role: "alert" }, (error as ApiError).message));
     }
   }
 
@@ -169,7 +173,11 @@ class EditableFields {
   }
 
   private render(focus?: "billToEmail" | "status"): void {
-    fill(this.element, this.view("billToEmail", "Bill-to email", this.account.billToEmail || "none"), this.view("status", "Status", this.account.status === "ACTIVE" ? "Active" : "Inactive"));
+    fill(
+      this.element,
+      this.view("billToEmail", "Bill-to email", this.account.billToEmail || "none"),
+      this.view("status", "Status", this.account.status === "ACTIVE" ? "Active" : "Inactive"),
+    );
     if (focus) this.element.querySelector<HTMLElement>(`[data-edit="${focus}"]`)?.focus();
   }
 
@@ -181,7 +189,13 @@ class EditableFields {
         { "data-field": field },
         h("span", { class: "value" }, value),
         " ",
-        canOperate() ? h("button", { type: "button", class: "link-button", "data-edit": field, "aria-label": `Edit ${label.toLowerCase()}`, onclick: () => this.edit(field, label) }, "Edit") : null,
+        canOperate()
+          ? h(
+              "button",
+              { type: "button", class: "link-button", "data-edit": field, "aria-label": `Edit ${label.toLowerCase()}`, onclick: () => this.edit(field, label) },
+              "Edit",
+            )
+          : null,
       ),
     ];
   }
@@ -194,7 +208,9 @@ class EditableFields {
         : h(
             "select",
             { id: "edit-status", "aria-describedby": "edit-error" },
-            (["ACTIVE", "INACTIVE"] as AccountStatus[]).map((s) => h("option", { value: s, selected: s === this.account.status }, s === "ACTIVE" ? "Active" : "Inactive")),
+            (["ACTIVE", "INACTIVE"] as AccountStatus[]).map((s) =>
+              h("option", { value: s, selected: s === this.account.status }, s === "ACTIVE" ? "Active" : "Inactive"),
+            ),
           );
     const error = h("p", { id: "edit-error", class: "field-error" });
     const form = h(
@@ -223,7 +239,8 @@ class EditableFields {
     error.textContent = "";
     control.removeAttribute("aria-invalid");
     try {
-      const input = field === "billToEmail" ? { id: this.account.id, billToEmail: control.value } : { id: this.account.id, status: control.value as AccountStatus };
+      const input =
+        field === "billToEmail" ? { id: this.account.id, billToEmail: control.value } : { id: this.account.id, status: control.value as AccountStatus };
       const { updateAccount: result } = await request(DashboardUpdateAccountDocument, { input });
       const refused = asError(result);
       if (refused) {
@@ -255,7 +272,15 @@ function failures(account: AccountData): Child {
       "table",
       { class: "failures" },
       h("caption", { class: "visually-hidden" }, "Failures in bill runs, latest first"),
-      h("thead", {}, h("tr", {}, ["Bill run", "Target date", "Run status", "Code", "Reason"].map((l) => h("th", { scope: "col" }, l)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Bill run", "Target date", "Run status", "Code", "Reason"].map((l) => h("th", { scope: "col" }, l)),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -267,7 +292,18 @@ function failures(account: AccountData): Child {
             h("td", {}, f.billRun.targetDate),
             h("td", {}, statusBadge(f.billRun.status)),
             h("td", {}, h("code", {}, f.code)),
-            h("td", {}, f.message, f.subscriptions.length ? h("ul", { class: "plain" }, f.subscriptions.map((s) => h("li", {}, `${s.subscription.subscriptionNumber}: ${s.message}`))) : null),
+            h(
+              "td",
+              {},
+              f.message,
+              f.subscriptions.length
+                ? h(
+                    "ul",
+                    { class: "plain" },
+                    f.subscriptions.map((s) => h("li", {}, `${s.subscription.subscriptionNumber}: ${s.message}`)),
+                  )
+                : null,
+            ),
           ),
         ),
       ),
@@ -291,7 +327,17 @@ function subscriptions(account: AccountData): Child {
           "table",
           {},
           h("caption", { class: "visually-hidden" }, `Charges of ${s.subscriptionNumber}`),
-          h("thead", {}, h("tr", {}, ["Charge", "Type", "Period", "Price", "Quantity", "From", "Until", "Charged through"].map((l, i) => h("th", { scope: "col", class: i === 3 || i === 4 ? "num" : undefined }, l)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Charge", "Type", "Period", "Price", "Quantity", "From", "Until", "Charged through"].map((l, i) =>
+                h("th", { scope: "col", class: i === 3 || i === 4 ? "num" : undefined }, l),
+              ),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -301,7 +347,13 @@ function subscriptions(account: AccountData): Child {
                 {},
                 h("th", { scope: "row" }, c.name),
                 h("td", {}, c.type.replace("_", "-").toLowerCase()),
-                h("td", {}, c.billingPeriod ? `${c.billingPeriod.replace("_", "-").toLowerCase()}${c.billingTiming ? `, ${c.billingTiming === "IN_ADVANCE" ? "in advance" : "in arrears"}` : ""}` : "—"),
+                h(
+                  "td",
+                  {},
+                  c.billingPeriod
+                    ? `${c.billingPeriod.replace("_", "-").toLowerCase()}${c.billingTiming ? `, ${c.billingTiming === "IN_ADVANCE" ? "in advance" : "in arrears"}` : ""}`
+                    : "—",
+                ),
                 h("td", { class: "num" }, formatPrice(c.price, c.currency)),
                 h("td", { class: "num" }, formatQuantity(c.quantity)),
                 h("td", {}, c.startDate),
@@ -338,7 +390,16 @@ function creditMemos(account: AccountData): Child {
 
 function documentTable(
   caption: string,
-  rows: { href: string; number: string; status: string; currency: string; amount: string; balance?: string | null; invoiceDate: string; billRun?: { id: string; billRunNumber: string } | null }[],
+  rows: {
+    href: string;
+    number: string;
+    status: string;
+    currency: string;
+    amount: string;
+    balance?: string | null;
+    invoiceDate: string;
+    billRun?: { id: string; billRunNumber: string } | null;
+  }[],
   totalCount: number,
 ): Child {
   return h(
@@ -348,7 +409,17 @@ function documentTable(
       "table",
       {},
       h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, ["Number", "Date", "Status", "Amount", "Balance", "Bill run"].map((l, i) => h("th", { scope: "col", class: i === 3 || i === 4 ? "num" : undefined }, l)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Number", "Date", "Status", "Amount", "Balance", "Bill run"].map((l, i) =>
+            h("th", { scope: "col", class: i === 3 || i === 4 ? "num" : undefined }, l),
+          ),
+        ),
+      ),
       h(
         "tbody",
         {},

@@ -63,10 +63,24 @@ export function renderDocument(main: HTMLElement, kind: Kind, id: string, query:
         "p",
         { class: "breadcrumb" },
         doc.billRun
-          ? h("a", { href: back && back.startsWith("/") ? back : `/bill-runs/${encodeURIComponent(doc.billRun.id)}${kind === "invoice" ? "" : "/credit-memos"}` }, `← Bill run ${doc.billRun.billRunNumber}`)
+          ? h(
+              "a",
+              { href: back && back.startsWith("/") ? back : `/bill-runs/${encodeURIComponent(doc.billRun.id)}${kind === "invoice" ? "" : "/credit-memos"}` },
+              `← Bill run ${doc.billRun.billRunNumber}`,
+            )
           : h("a", { href: `/accounts/${encodeURIComponent(doc.account.id)}` }, `← Account ${doc.account.accountNumber}`),
       ),
-      h("div", { class: "page-head" }, h("div", { class: "title" }, h("h1", {}, `${title} ${doc.number}`), h("span", { class: `badge badge-doc-${doc.status.toLowerCase()}`, "data-status": doc.status }, doc.status)), pdf),
+      h(
+        "div",
+        { class: "page-head" },
+        h(
+          "div",
+          { class: "title" },
+          h("h1", {}, `${title} ${doc.number}`),
+          h("span", { class: `badge badge-doc-${doc.status.toLowerCase()}`, "data-status": doc.status }, doc.status),
+        ),
+        pdf,
+      ),
       h(
         "section",
         { class: "summary", "aria-label": "Summary" },
@@ -96,7 +110,17 @@ export function renderDocument(main: HTMLElement, kind: Kind, id: string, query:
           "table",
           { class: "lines" },
           h("caption", { class: "visually-hidden" }, `Lines of ${doc.number}`),
-          h("thead", {}, h("tr", {}, ["Charge", "Subscription", "Service period", "Quantity", "Unit price", "Amount"].map((l, i) => h("th", { scope: "col", class: i >= 3 ? "num" : undefined }, l)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Charge", "Subscription", "Service period", "Quantity", "Unit price", "Amount"].map((l, i) =>
+                h("th", { scope: "col", class: i >= 3 ? "num" : undefined }, l),
+              ),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -120,7 +144,11 @@ export function renderDocument(main: HTMLElement, kind: Kind, id: string, query:
       kind === "invoice"
         ? paid === 0
           ? h("p", { class: "empty" }, "No payments.")
-          : h("ul", { class: "plain" }, doc.payments.map((p) => h("li", {}, money(p.amount), " on ", formatDateTime(p.createdAt))))
+          : h(
+              "ul",
+              { class: "plain" },
+              doc.payments.map((p) => h("li", {}, money(p.amount), " on ", formatDateTime(p.createdAt))),
+            )
         : null,
     );
     void offerPdf(pdf, kind, doc);

@@ -24,7 +24,11 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
   let disposed = false;
   let stopProgress: () => void = () => {};
 
-  const kind = h("select", { id: "import-kind", name: "kind" }, KINDS.map((k) => h("option", { value: k.value }, k.label)));
+  const kind = h(
+    "select",
+    { id: "import-kind", name: "kind" },
+    KINDS.map((k) => h("option", { value: k.value }, k.label)),
+  );
   const format = h(
     "select",
     { id: "import-format", name: "format" },
@@ -32,7 +36,12 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
     h("option", { value: "csv" }, "CSV"),
     h("option", { value: "ndjson" }, "NDJSON"),
   );
-  const mode = h("select", { id: "import-mode", name: "mode" }, h("option", { value: "create" }, "Create"), h("option", { value: "upsert" }, "Create or update (UPSERT)"));
+  const mode = h(
+    "select",
+    { id: "import-mode", name: "mode" },
+    h("option", { value: "create" }, "Create"),
+    h("option", { value: "upsert" }, "Create or update (UPSERT)"),
+  );
   const modeField = h("div", { class: "field" }, h("label", { for: "import-mode" }, "Mode"), mode);
   const atomic = h("input", { id: "import-atomic", type: "checkbox", name: "atomic" });
   const file = h("input", { id: "import-file", type: "file", name: "file", accept: ".csv,.ndjson,.jsonl,text/csv,application/x-ndjson", required: true });
@@ -52,7 +61,12 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
   );
 
   const detail = h("section", { id: "import-detail", "aria-label": "Import" });
-  const list = h("section", { "aria-labelledby": "recent-imports" }, h("h2", { id: "recent-imports" }, "Recent imports"), h("p", { class: "muted" }, "Loading…"));
+  const list = h(
+    "section",
+    { "aria-labelledby": "recent-imports" },
+    h("h2", { id: "recent-imports" }, "Recent imports"),
+    h("p", { class: "muted" }, "Loading…"),
+  );
   fill(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Import")),
@@ -81,7 +95,11 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
     message.textContent = `Sending ${chosen.name}…`;
     try {
       // The streaming endpoint: files of any size, not only those under the GraphQL body limit.
-      const response = await fetch(`/imports/${kind.value}?${query}`, { method: "POST", headers: { authorization: `Bearer ${getToken() ?? ""}` }, body: chosen });
+      const response = await fetch(`/imports/${kind.value}?${query}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${getToken() ?? ""}` },
+        body: chosen,
+      });
       const body = (await response.json().catch(() => null)) as { importJob?: { id: string }; errors?: { message: string }[] } | null;
       if (!response.ok || !body?.importJob) throw new Error(body?.errors?.[0]?.message ?? `The server answered ${response.status}.`);
       message.textContent = "";
@@ -108,17 +126,21 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
     fill(detail, h("p", { class: "muted" }, "Loading…"));
     void loadJob(id).then((job) => {
       if (!job || disposed || FINISHED.has(job.status)) return;
-      stopProgress = subscribe(DashboardImportProgressDocument, { id }, {
-        next: ({ importJobProgress: p }) => {
-          updateProgress(p.progress, p.rowsTotal, p.rowsImported, p.rowsSkipped, p.rowsRejected, p.status);
-          if (FINISHED.has(p.status)) {
-            announce(`Import ${p.status === "COMPLETED" ? "completed" : "failed"}: ${p.rowsImported} imported, ${p.rowsRejected} rejected.`);
-            void loadJob(id);
-            void loadList();
-          }
+      stopProgress = subscribe(
+        DashboardImportProgressDocument,
+        { id },
+        {
+          next: ({ importJobProgress: p }) => {
+            updateProgress(p.progress, p.rowsTotal, p.rowsImported, p.rowsSkipped, p.rowsRejected, p.status);
+            if (FINISHED.has(p.status)) {
+              announce(`Import ${p.status === "COMPLETED" ? "completed" : "failed"}: ${p.rowsImported} imported, ${p.rowsRejected} rejected.`);
+              void loadJob(id);
+              void loadList();
+            }
+          },
+          error: (error) => (message.textContent = error.message),
         },
-        error: (error) => (message.textContent = error.message),
-      });
+      );
     });
   }
 
@@ -172,15 +194,32 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
                   "table",
                   { id: "import-errors" },
                   h("caption", { class: "visually-hidden" }, "Rejected rows"),
-                  h("thead", {}, h("tr", {}, ["Line", "Column", "Code", "Reason"].map((label) => h("th", { scope: "col" }, label)))),
+                  h(
+                    "thead",
+                    {},
+                    h(
+                      "tr",
+                      {},
+                      ["Line", "Column", "Code", "Reason"].map((label) => h("th", { scope: "col" }, label)),
+                    ),
+                  ),
                   h(
                     "tbody",
                     {},
-                    errors.edges.map(({ node: e }) => h("tr", {}, h("th", { scope: "row" }, String(e.line)), h("td", {}, e.field ?? "—"), h("td", {}, e.code), h("td", {}, e.message))),
+                    errors.edges.map(({ node: e }) =>
+                      h("tr", {}, h("th", { scope: "row" }, String(e.line)), h("td", {}, e.field ?? "—"), h("td", {}, e.code), h("td", {}, e.message)),
+                    ),
                   ),
                 ),
               ),
-              pagerControls("Rejected row", errorsPager, errors.totalCount, errors.pageInfo.hasNextPage, errors.pageInfo.endCursor ?? null, () => void loadJob(id)),
+              pagerControls(
+                "Rejected row",
+                errorsPager,
+                errors.totalCount,
+                errors.pageInfo.hasNextPage,
+                errors.pageInfo.endCursor ?? null,
+                () => void loadJob(id),
+              ),
             ),
       );
       return job;
@@ -207,7 +246,15 @@ export function renderImports(main: HTMLElement, selectedId: string | null): Cle
                 "table",
                 {},
                 h("caption", { class: "visually-hidden" }, "Recent imports"),
-                h("thead", {}, h("tr", {}, ["File", "Kind", "Status", "Imported", "Rejected", "Sent"].map((label) => h("th", { scope: "col" }, label)))),
+                h(
+                  "thead",
+                  {},
+                  h(
+                    "tr",
+                    {},
+                    ["File", "Kind", "Status", "Imported", "Rejected", "Sent"].map((label) => h("th", { scope: "col" }, label)),
+                  ),
+                ),
                 h(
                   "tbody",
                   {},

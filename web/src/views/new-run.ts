@@ -3,7 +3,12 @@ import { ApiError, asError, request } from "../api.ts";
 import { h, fill } from "../dom.ts";
 import { navigate } from "../router.ts";
 import { canOperate, session, type Cleanup } from "../session.ts";
-import { DashboardAccountSuggestionsDocument, DashboardCreateBillRunDocument, type ChargeType, type CreateBillRunInput } from "../../../src/generated/graphql/graphql.ts";
+import {
+  DashboardAccountSuggestionsDocument,
+  DashboardCreateBillRunDocument,
+  type ChargeType,
+  type CreateBillRunInput,
+} from "../../../src/generated/graphql/graphql.ts";
 
 const CHARGE_TYPES: { value: ChargeType; label: string }[] = [
   { value: "ONE_TIME", label: "One-time" },
@@ -63,7 +68,9 @@ export function renderNewRun(main: HTMLElement): Cleanup {
   const billCycleDay = h("input", { type: "number", name: "billCycleDay", min: 1, max: 31, placeholder: "all" });
   const picker = accountPicker();
   const subscriptionIds = h("textarea", { name: "subscriptionIds", rows: 3, spellcheck: "false" });
-  const chargeBoxes = CHARGE_TYPES.map((type) => h("input", { type: "checkbox", name: "chargeTypesToExclude", value: type.value, id: `exclude-${type.value}` }));
+  const chargeBoxes = CHARGE_TYPES.map((type) =>
+    h("input", { type: "checkbox", name: "chargeTypesToExclude", value: type.value, id: `exclude-${type.value}` }),
+  );
   const autoPost = h("input", { type: "checkbox", id: "auto-post", name: "autoPost" });
   const autoEmail = h("input", { type: "checkbox", id: "auto-email", name: "autoEmail" });
   const noZeroEmail = h("input", { type: "checkbox", id: "no-zero-email", name: "noEmailForZeroAmountInvoice", disabled: true });
@@ -254,7 +261,17 @@ function accountPicker() {
     fill(
       list,
       [...picked].map(([number, text]) =>
-        h("li", { "data-account": number }, text, " ", h("button", { type: "button", class: "link-button", "aria-label": `Remove ${number}`, onclick: () => (picked.delete(number), render(), input.focus()) }, "×")),
+        h(
+          "li",
+          { "data-account": number },
+          text,
+          " ",
+          h(
+            "button",
+            { type: "button", class: "link-button", "aria-label": `Remove ${number}`, onclick: () => (picked.delete(number), render(), input.focus()) },
+            "×",
+          ),
+        ),
       ),
     );
   }
@@ -282,7 +299,10 @@ function accountPicker() {
       const found = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
       if (mine !== generation) return;
       suggestions = [...suggestions.filter((s) => picked.has(s.accountNumber)), ...found];
-      fill(options, found.map((a) => h("option", { value: label(a) })));
+      fill(
+        options,
+        found.map((a) => h("option", { value: label(a) })),
+      );
     }, 150);
   });
   input.addEventListener("keydown", (event) => {

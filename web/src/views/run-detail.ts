@@ -64,14 +64,20 @@ const ACTIONS: Action[] = [
     confirm: (r) =>
       `Post ${plural(r.invoiceCount, "invoice")} totalling ${totalsSentence(r.invoiceTotals)}? Posted invoices are final: they can be paid and emailed, and the run can no longer be canceled.`,
     progress: (r) => `Posting ${r.billRunNumber}…`,
-    done: (r) => (r.status === "POSTED" ? `${r.billRunNumber} posted: ${plural(r.invoiceCount, "invoice")}.` : r.status === "COMPLETED" ? `Posting ${r.billRunNumber} stopped: ${r.errorMessage ?? "some documents were not posted"}. Post again to post the rest.` : null),
+    done: (r) =>
+      r.status === "POSTED"
+        ? `${r.billRunNumber} posted: ${plural(r.invoiceCount, "invoice")}.`
+        : r.status === "COMPLETED"
+          ? `Posting ${r.billRunNumber} stopped: ${r.errorMessage ?? "some documents were not posted"}. Post again to post the rest.`
+          : null,
   },
   { id: "PAUSE", label: "Pause", done: (r) => (r.status === "PAUSED" ? `${r.billRunNumber} paused.` : null) },
   { id: "RESUME", label: "Resume", done: (r) => (r.status !== "PAUSED" ? `${r.billRunNumber} resumed.` : null) },
   {
     id: "RETRY",
     label: "Retry failed accounts",
-    confirm: (r) => `Create a new bill run for the ${plural(r.failedAccountCount, "failed account")} of ${r.billRunNumber}, with the same dates and options? This run stays as it is.`,
+    confirm: (r) =>
+      `Create a new bill run for the ${plural(r.failedAccountCount, "failed account")} of ${r.billRunNumber}, with the same dates and options? This run stays as it is.`,
     done: () => null,
   },
   {
@@ -274,7 +280,14 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
       row("Excluded charge types", run.chargeTypesToExclude.length ? run.chargeTypesToExclude.join(", ") : "none"),
       row("Auto-post", run.autoPost ? "yes" : "no"),
       row("Auto-email", run.autoEmail ? (run.noEmailForZeroAmountInvoice ? "yes, except zero-amount invoices" : "yes") : "no"),
-      row("Created", [formatDateTime(run.createdAt), run.createdBy ? ` by ${run.createdBy.email}` : run.schedule ? [" by ", h("a", { href: `/schedules/${encodeURIComponent(run.schedule.id)}` }, "a schedule")] : ""]),
+      row("Created", [
+        formatDateTime(run.createdAt),
+        run.createdBy
+          ? ` by ${run.createdBy.email}`
+          : run.schedule
+            ? [" by ", h("a", { href: `/schedules/${encodeURIComponent(run.schedule.id)}` }, "a schedule")]
+            : "",
+      ]),
       row("Started", formatDateTime(run.startedAt)),
       row("Completed", formatDateTime(run.completedAt)),
       row("Posted", formatDateTime(run.postedAt)),
@@ -413,11 +426,15 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
     const order = TABS.map((t) => t.id);
     const index = order.indexOf(activeTab);
     const next =
-      event.key === "ArrowRight" ? order[(index + 1) % order.length]
-      : event.key === "ArrowLeft" ? order[(index - 1 + order.length) % order.length]
-      : event.key === "Home" ? order[0]
-      : event.key === "End" ? order[order.length - 1]
-      : null;
+      event.key === "ArrowRight"
+        ? order[(index + 1) % order.length]
+        : event.key === "ArrowLeft"
+          ? order[(index - 1 + order.length) % order.length]
+          : event.key === "Home"
+            ? order[0]
+            : event.key === "End"
+              ? order[order.length - 1]
+              : null;
     if (!next) return;
     event.preventDefault();
     selectTab(next, true);
@@ -498,7 +515,14 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
         ]),
         [3, 4],
       ),
-      pagerControls("Credit memo", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, reloadPanel("credit-memos")),
+      pagerControls(
+        "Credit memo",
+        pager,
+        connection.totalCount,
+        connection.pageInfo.hasNextPage,
+        connection.pageInfo.endCursor ?? null,
+        reloadPanel("credit-memos"),
+      ),
     ];
   }
 
@@ -519,10 +543,21 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
           f.message,
           f.subscriptions.length === 0
             ? "—"
-            : h("ul", { class: "plain" }, f.subscriptions.map((s) => h("li", {}, h("strong", {}, s.subscription.subscriptionNumber), " ", h("code", {}, s.code), `: ${s.message}`))),
+            : h(
+                "ul",
+                { class: "plain" },
+                f.subscriptions.map((s) => h("li", {}, h("strong", {}, s.subscription.subscriptionNumber), " ", h("code", {}, s.code), `: ${s.message}`)),
+              ),
         ]),
       ),
-      pagerControls("Failed account", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, reloadPanel("failed")),
+      pagerControls(
+        "Failed account",
+        pager,
+        connection.totalCount,
+        connection.pageInfo.hasNextPage,
+        connection.pageInfo.endCursor ?? null,
+        reloadPanel("failed"),
+      ),
     ];
   }
 
@@ -547,7 +582,13 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
   function pdfButton(path: string, number: string): HTMLButtonElement {
     const button: HTMLButtonElement = h(
       "button",
-      { type: "button", class: "link-button", "data-download": "pdf", "aria-label": `Download PDF of ${number}`, onclick: () => void saveFile(button, path, `${number}.pdf`) },
+      {
+        type: "button",
+        class: "link-button",
+        "data-download": "pdf",
+        "aria-label": `Download PDF of ${number}`,
+        onclick: () => void saveFile(button, path, `${number}.pdf`),
+      },
       "Download PDF",
     );
     return button;
@@ -560,7 +601,11 @@ export function renderRunDetail(main: HTMLElement, id: string, tabParam: string,
       { class: "exports", role: "group", "aria-label": "Exports" },
       exports.map(([name, label]) => {
         const path = `/exports/bill-runs/${encodeURIComponent(id)}/${name}.csv`;
-        const button: HTMLButtonElement = h("button", { type: "button", "data-export": name, onclick: () => void saveFile(button, path, `${run?.billRunNumber ?? "bill-run"}-${name}.csv`) }, label);
+        const button: HTMLButtonElement = h(
+          "button",
+          { type: "button", "data-export": name, onclick: () => void saveFile(button, path, `${run?.billRunNumber ?? "bill-run"}-${name}.csv`) },
+          label,
+        );
         return button;
       }),
     );
@@ -641,7 +686,13 @@ interface InvoiceFilterState {
  * `accounts(search:)`), an amount range, the order and the page size. `apply` runs on submit.
  */
 function invoiceFilterForm(pager: Pager, apply: () => void) {
-  const accountInput = h("input", { type: "search", id: "invoice-account", list: "invoice-account-options", autocomplete: "off", placeholder: "number or name" });
+  const accountInput = h("input", {
+    type: "search",
+    id: "invoice-account",
+    list: "invoice-account-options",
+    autocomplete: "off",
+    placeholder: "number or name",
+  });
   const options = h("datalist", { id: "invoice-account-options" });
   const minInput = h("input", { type: "text", id: "invoice-min", inputmode: "decimal", size: 8, placeholder: "any" });
   const maxInput = h("input", { type: "text", id: "invoice-max", inputmode: "decimal", size: 8, placeholder: "any" });
@@ -652,7 +703,11 @@ function invoiceFilterForm(pager: Pager, apply: () => void) {
     h("option", { value: "AMOUNT_DESC" }, "Amount, largest first"),
     h("option", { value: "AMOUNT_ASC" }, "Amount, smallest first"),
   );
-  const size = h("select", { id: "invoice-page-size" }, [20, 50, 100].map((n) => h("option", { value: n }, String(n))));
+  const size = h(
+    "select",
+    { id: "invoice-page-size" },
+    [20, 50, 100].map((n) => h("option", { value: n }, String(n))),
+  );
   let suggestions: { id: string; accountNumber: string; name: string }[] = [];
   let accountId: string | null = null;
   let error: string | null = null;
@@ -663,7 +718,10 @@ function invoiceFilterForm(pager: Pager, apply: () => void) {
       const term = accountInput.value.trim();
       if (term.length < 2) return;
       suggestions = (await request(DashboardAccountSuggestionsDocument, { search: term, first: 10 })).accounts.edges.map((e) => e.node);
-      fill(options, suggestions.map((a) => h("option", { value: label(a) })));
+      fill(
+        options,
+        suggestions.map((a) => h("option", { value: label(a) })),
+      );
     }, 200),
   );
   async function resolveAccount(): Promise<void> {
@@ -704,7 +762,8 @@ function invoiceFilterForm(pager: Pager, apply: () => void) {
     current(): InvoiceFilterState {
       const min = minInput.value.trim().replace(/,/g, "");
       const max = maxInput.value.trim().replace(/,/g, "");
-      if ((min && !decimal.test(min)) || (max && !decimal.test(max))) return { variables: {}, active: true, error: "Amounts are numbers such as 100 or 99.50." };
+      if ((min && !decimal.test(min)) || (max && !decimal.test(max)))
+        return { variables: {}, active: true, error: "Amounts are numbers such as 100 or 99.50." };
       if (error) return { variables: {}, active: true, error };
       const variables = { accountId, minAmount: min || null, maxAmount: max || null, orderBy: order.value as InvoiceOrder };
       return { variables, active: Boolean(accountId || min || max), error: null };
@@ -729,11 +788,25 @@ function table(caption: string, headers: string[], rows: Child[][], numeric: num
       "table",
       {},
       h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, headers.map((label, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : undefined }, label)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headers.map((label, i) => h("th", { scope: "col", class: numeric.includes(i) ? "num" : undefined }, label)),
+        ),
+      ),
       h(
         "tbody",
         {},
-        rows.map((cells) => h("tr", {}, cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", { class: numeric.includes(i) ? "num" : undefined }, cell))))),
+        rows.map((cells) =>
+          h(
+            "tr",
+            {},
+            cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", { class: numeric.includes(i) ? "num" : undefined }, cell))),
+          ),
+        ),
       ),
     ),
   );

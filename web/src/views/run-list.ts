@@ -204,10 +204,11 @@ export function renderRunList(main: HTMLElement, query: URLSearchParams): Cleanu
   const progress = new Map<string, () => void>();
   function followProgress(): void {
     const processing = new Set(runs.filter((r) => r.status === "PROCESSING").map((r) => r.id));
-    for (const [id, stop] of progress) if (!processing.has(id)) {
-      stop();
-      progress.delete(id);
-    }
+    for (const [id, stop] of progress)
+      if (!processing.has(id)) {
+        stop();
+        progress.delete(id);
+      }
     for (const id of processing) {
       if (progress.has(id)) continue;
       const stop = subscribe(

@@ -14,7 +14,8 @@ export function formatSeconds(value: number | null | undefined): string {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
-const perSecond = (value: number | null | undefined) => (value === null || value === undefined ? "—" : `${value.toLocaleString(undefined, { maximumFractionDigits: 1 })}/s`);
+const perSecond = (value: number | null | undefined) =>
+  value === null || value === undefined ? "—" : `${value.toLocaleString(undefined, { maximumFractionDigits: 1 })}/s`;
 
 /** A self-contained section; `refresh()` reloads it (call it when the run changes). */
 export function runTimingBlock(billRunId: string): { element: HTMLElement; refresh: () => Promise<void> } {

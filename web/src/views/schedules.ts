@@ -89,7 +89,14 @@ export function renderSchedules(main: HTMLElement, selectedId: string | null): C
         if (disposed) return;
         if (connection.totalCount === 0) return fill(content, h("p", { class: "empty" }, "No schedules yet."));
         rows = connection.edges.map((e) => e.node);
-        pagerBox = pagerControls("Schedule", pager, connection.totalCount, connection.pageInfo.hasNextPage, connection.pageInfo.endCursor ?? null, () => void load());
+        pagerBox = pagerControls(
+          "Schedule",
+          pager,
+          connection.totalCount,
+          connection.pageInfo.hasNextPage,
+          connection.pageInfo.endCursor ?? null,
+          () => void load(),
+        );
       }
       fill(
         content,
@@ -100,7 +107,17 @@ export function renderSchedules(main: HTMLElement, selectedId: string | null): C
             "table",
             { class: "schedules" },
             h("caption", { class: "visually-hidden" }, "Bill run schedules"),
-            h("thead", {}, h("tr", {}, ["Repeats", "Run time", "Next run", "Last run", "Period", "Runs it creates", "Owner", "Status", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["Repeats", "Run time", "Next run", "Last run", "Period", "Runs it creates", "Owner", "Status", "Actions"].map((label) =>
+                  h("th", { scope: "col" }, label),
+                ),
+              ),
+            ),
             h("tbody", {}, rows.map(row)),
           ),
         ),
@@ -113,7 +130,8 @@ export function renderSchedules(main: HTMLElement, selectedId: string | null): C
 
   function row(s: DashboardScheduleRowFragment): HTMLTableRowElement {
     const label = `${rule(s)} at ${s.runTime}`;
-    const button = (text: string, onclick: () => void) => h("button", { type: "button", disabled: !canOperate(), "aria-label": `${text} schedule: ${label}`, onclick }, text);
+    const button = (text: string, onclick: () => void) =>
+      h("button", { type: "button", disabled: !canOperate(), "aria-label": `${text} schedule: ${label}`, onclick }, text);
     const actions: Child =
       s.status === "CANCELED"
         ? "—"
@@ -130,15 +148,35 @@ export function renderSchedules(main: HTMLElement, selectedId: string | null): C
       h("td", { "data-next-run": s.nextRunAt ?? "" }, s.nextRunAt ? formatDateTime(s.nextRunAt, s.timeZone) : "—"),
       h("td", {}, s.lastRunAt ? formatDateTime(s.lastRunAt, s.timeZone) : "—"),
       h("td", {}, `${s.repeatFrom} → ${s.repeatTo ?? "no end"}`),
-      h("td", { "data-options": "" }, h("ul", { class: "plain options" }, options(s).map((o) => h("li", {}, o)))),
+      h(
+        "td",
+        { "data-options": "" },
+        h(
+          "ul",
+          { class: "plain options" },
+          options(s).map((o) => h("li", {}, o)),
+        ),
+      ),
       h("td", {}, s.owner.email),
-      h("td", {}, h("span", { class: `badge badge-schedule-${s.status.toLowerCase()}`, "data-status": s.status }, s.status === "ACTIVE" ? "Active" : s.status === "PAUSED" ? "Paused" : "Canceled")),
+      h(
+        "td",
+        {},
+        h(
+          "span",
+          { class: `badge badge-schedule-${s.status.toLowerCase()}`, "data-status": s.status },
+          s.status === "ACTIVE" ? "Active" : s.status === "PAUSED" ? "Paused" : "Canceled",
+        ),
+      ),
       h("td", { class: "row-actions" }, actions),
     );
   }
 
   async function act(s: DashboardScheduleRowFragment, action: "pause" | "resume" | "cancel"): Promise<void> {
-    if (action === "cancel" && !window.confirm(`Cancel the schedule "${rule(s)} at ${s.runTime} ${s.timeZone}"? It creates no more runs; runs it created are kept.`)) return;
+    if (
+      action === "cancel" &&
+      !window.confirm(`Cancel the schedule "${rule(s)} at ${s.runTime} ${s.timeZone}"? It creates no more runs; runs it created are kept.`)
+    )
+      return;
     message.textContent = "";
     message.className = "action-message";
     const label = { pause: "Pause", resume: "Resume", cancel: "Cancel" }[action];
@@ -168,27 +206,31 @@ export function renderSchedules(main: HTMLElement, selectedId: string | null): C
   function openForm(editing: DashboardScheduleRowFragment | null): void {
     fill(
       formBox,
-      scheduleForm(editing, async (input) => {
-        const { createBillRunSchedule: created } = await request(DashboardCreateScheduleDocument, { input });
-        const refused = asError(created);
-        if (refused) return refused;
-        if (created.__typename !== "BillRunSchedule") return null;
-        if (editing) {
-          const { cancelBillRunSchedule: old } = await request(DashboardCancelScheduleDocument, { id: editing.id });
-          const oldRefused = asError(old);
-          message.className = oldRefused ? "action-message warning" : "action-message success";
-          message.textContent = oldRefused
-            ? `The new schedule was saved, but the old one could not be canceled: ${oldRefused.message}. Cancel it from the list.`
-            : "Schedule saved (as a new schedule; the old one is canceled).";
-        } else {
-          message.className = "action-message success";
-          message.textContent = "Schedule created.";
-        }
-        fill(formBox);
-        if (selectedId) navigate(`/schedules/${encodeURIComponent(created.id)}`, { replace: true });
-        else await load();
-        return null;
-      }, () => fill(formBox)),
+      scheduleForm(
+        editing,
+        async (input) => {
+          const { createBillRunSchedule: created } = await request(DashboardCreateScheduleDocument, { input });
+          const refused = asError(created);
+          if (refused) return refused;
+          if (created.__typename !== "BillRunSchedule") return null;
+          if (editing) {
+            const { cancelBillRunSchedule: old } = await request(DashboardCancelScheduleDocument, { id: editing.id });
+            const oldRefused = asError(old);
+            message.className = oldRefused ? "action-message warning" : "action-message success";
+            message.textContent = oldRefused
+              ? `The new schedule was saved, but the old one could not be canceled: ${oldRefused.message}. Cancel it from the list.`
+              : "Schedule saved (as a new schedule; the old one is canceled).";
+          } else {
+            message.className = "action-message success";
+            message.textContent = "Schedule created.";
+          }
+          fill(formBox);
+          if (selectedId) navigate(`/schedules/${encodeURIComponent(created.id)}`, { replace: true });
+          else await load();
+          return null;
+        },
+        () => fill(formBox),
+      ),
     );
     formBox.querySelector<HTMLElement>("select, input")?.focus();
   }
@@ -207,12 +249,25 @@ function scheduleForm(
 ): HTMLElement {
   const e = editing;
   const input = (id: string, attrs: Record<string, string | number | boolean | undefined> = {}) => h("input", { id, name: id, ...attrs });
-  const repeatType = h("select", { id: "s-repeatType" }, (["DAILY", "WEEKLY", "MONTHLY"] as RepeatType[]).map((r) => h("option", { value: r, selected: e?.repeatType === r }, r.toLowerCase())));
-  const weeklyOnDay = h("select", { id: "s-weeklyOnDay" }, Object.entries(DAY_NAMES).map(([v, l]) => h("option", { value: v, selected: e?.weeklyOnDay === v }, l)));
+  const repeatType = h(
+    "select",
+    { id: "s-repeatType" },
+    (["DAILY", "WEEKLY", "MONTHLY"] as RepeatType[]).map((r) => h("option", { value: r, selected: e?.repeatType === r }, r.toLowerCase())),
+  );
+  const weeklyOnDay = h(
+    "select",
+    { id: "s-weeklyOnDay" },
+    Object.entries(DAY_NAMES).map(([v, l]) => h("option", { value: v, selected: e?.weeklyOnDay === v }, l)),
+  );
   const dayOfMonth = input("s-dayOfMonth", { type: "number", min: 1, max: 31, value: e?.dayOfMonth ?? "" });
   const endOfMonth = input("s-endOfMonth", { type: "checkbox", checked: e?.monthlyOnEndOfMonth ?? false });
   const runTime = input("s-runTime", { type: "time", required: true, value: e?.runTime ?? "02:00" });
-  const timeZone = input("s-timeZone", { type: "text", required: true, value: e?.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone, autocomplete: "off" });
+  const timeZone = input("s-timeZone", {
+    type: "text",
+    required: true,
+    value: e?.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+    autocomplete: "off",
+  });
   const repeatFrom = input("s-repeatFrom", { type: "date", value: e?.repeatFrom ?? "" });
   const repeatTo = input("s-repeatTo", { type: "date", value: e?.repeatTo ?? "" });
   const targetOffset = input("s-targetDateOffsetDays", { type: "number", min: -366, max: 366, value: e?.targetDateOffsetDays ?? 0 });
@@ -220,12 +275,15 @@ function scheduleForm(
   const batches = input("s-batches", { type: "text", value: e?.batches.join(", ") ?? "", placeholder: "all", inputmode: "numeric" });
   const billCycleDay = input("s-billCycleDay", { type: "number", min: 1, max: 31, value: e?.billCycleDay ?? "" });
   const accountNumbers = input("s-accountNumbers", { type: "text", placeholder: "e.g. A-00000001, A-00000002", autocomplete: "off" });
-  const charges = (["ONE_TIME", "RECURRING", "USAGE"] as ChargeType[]).map((c) => input(`s-exclude-${c}`, { type: "checkbox", value: c, checked: e?.chargeTypesToExclude.includes(c) ?? false }));
+  const charges = (["ONE_TIME", "RECURRING", "USAGE"] as ChargeType[]).map((c) =>
+    input(`s-exclude-${c}`, { type: "checkbox", value: c, checked: e?.chargeTypesToExclude.includes(c) ?? false }),
+  );
   const autoPost = input("s-autoPost", { type: "checkbox", checked: e?.autoPost ?? false });
   const autoEmail = input("s-autoEmail", { type: "checkbox", checked: e?.autoEmail ?? false });
   const noZero = input("s-noZero", { type: "checkbox", checked: e?.noEmailForZeroAmountInvoice ?? false });
   const error = h("p", { class: "field-error", role: "alert" });
-  const field = (label: string, control: HTMLElement, hint?: string) => h("div", { class: "field" }, h("label", { for: control.id }, label), control, hint ? h("p", { class: "hint" }, hint) : null);
+  const field = (label: string, control: HTMLElement, hint?: string) =>
+    h("div", { class: "field" }, h("label", { for: control.id }, label), control, hint ? h("p", { class: "hint" }, hint) : null);
   const check = (label: string, control: HTMLElement) => h("div", { class: "check" }, control, h("label", { for: control.id }, label));
   const kept = e && (e.accountIds.length > 0 || e.subscriptionIds.length > 0);
 
@@ -260,7 +318,10 @@ function scheduleForm(
           if (e!.accountIds.length) data.accountIds = e!.accountIds;
           else data.subscriptionIds = e!.subscriptionIds;
         } else {
-          const list = batches.value.split(/[\s,]+/).filter(Boolean).map(Number);
+          const list = batches.value
+            .split(/[\s,]+/)
+            .filter(Boolean)
+            .map(Number);
           if (list.some((b) => !Number.isInteger(b))) return void (error.textContent = "Batches are whole numbers, e.g. 1, 2.");
           if (list.length) data.batches = list;
           if (billCycleDay.value) data.billCycleDay = Number(billCycleDay.value);
@@ -277,21 +338,58 @@ function scheduleForm(
     },
     h("h2", {}, e ? "Edit schedule" : "New schedule"),
     e ? h("p", { class: "hint" }, "Saving creates the schedule anew with these settings and cancels the old one.") : null,
-    h("div", { class: "grid-2" }, field("Repeats", repeatType), field("On (weekly)", weeklyOnDay), field("Day of month (monthly)", dayOfMonth, "In shorter months, the last day."), check("Monthly on the last day", endOfMonth)),
-    h("div", { class: "grid-2" }, field("Run time", runTime), field("Time zone", timeZone, "IANA name, e.g. America/New_York."), field("From", repeatFrom, "Empty: today."), field("Until", repeatTo, "Empty: no end.")),
+    h(
+      "div",
+      { class: "grid-2" },
+      field("Repeats", repeatType),
+      field("On (weekly)", weeklyOnDay),
+      field("Day of month (monthly)", dayOfMonth, "In shorter months, the last day."),
+      check("Monthly on the last day", endOfMonth),
+    ),
+    h(
+      "div",
+      { class: "grid-2" },
+      field("Run time", runTime),
+      field("Time zone", timeZone, "IANA name, e.g. America/New_York."),
+      field("From", repeatFrom, "Empty: today."),
+      field("Until", repeatTo, "Empty: no end."),
+    ),
     h("div", { class: "grid-2" }, field("Target date offset (days)", targetOffset), field("Invoice date offset (days)", invoiceOffset)),
     h(
       "fieldset",
       {},
       h("legend", {}, "Accounts"),
-      kept ? h("p", { class: "hint" }, `Kept: the ${e!.accountIds.length || e!.subscriptionIds.length} specific ${e!.accountIds.length ? "accounts" : "subscriptions"} of the schedule, unless account numbers are given.`) : null,
+      kept
+        ? h(
+            "p",
+            { class: "hint" },
+            `Kept: the ${e!.accountIds.length || e!.subscriptionIds.length} specific ${e!.accountIds.length ? "accounts" : "subscriptions"} of the schedule, unless account numbers are given.`,
+          )
+        : null,
       h("div", { class: "grid-2" }, field("Batches", batches, "Empty: every batch."), field("Bill cycle day", billCycleDay, "Empty: every day.")),
       field("Or specific account numbers", accountNumbers),
     ),
-    h("fieldset", {}, h("legend", {}, "Excluded charge types (at most two)"), charges.map((c) => check(CHARGE_LABELS[c.value]!, c))),
-    h("fieldset", {}, h("legend", {}, "Options"), check("Post automatically", autoPost), check("Email posted invoices", autoEmail), check("Except zero-amount invoices", noZero)),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Excluded charge types (at most two)"),
+      charges.map((c) => check(CHARGE_LABELS[c.value]!, c)),
+    ),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Options"),
+      check("Post automatically", autoPost),
+      check("Email posted invoices", autoEmail),
+      check("Except zero-amount invoices", noZero),
+    ),
     error,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, e ? "Save schedule" : "Create schedule"), h("button", { type: "button", onclick: close }, "Close")),
+    h(
+      "div",
+      { class: "form-actions" },
+      h("button", { type: "submit", class: "primary" }, e ? "Save schedule" : "Create schedule"),
+      h("button", { type: "button", onclick: close }, "Close"),
+    ),
   );
   return form;
 }

@@ -42,7 +42,11 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
   fill(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Webhooks")),
-    h("p", { class: "muted" }, "Signed HTTP callbacks (Standard Webhooks) for runs and posted documents. See the README for payloads and how to verify a signature."),
+    h(
+      "p",
+      { class: "muted" },
+      "Signed HTTP callbacks (Standard Webhooks) for runs and posted documents. See the README for payloads and how to verify a signature.",
+    ),
     message,
     endpoints,
     detail,
@@ -71,8 +75,20 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
               "table",
               { id: "webhook-endpoints" },
               h("caption", { class: "visually-hidden" }, "Webhook endpoints"),
-              h("thead", {}, h("tr", {}, ["URL", "Description", "Events", "Status", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
-              h("tbody", {}, connection.edges.map(({ node }) => endpointRow(node))),
+              h(
+                "thead",
+                {},
+                h(
+                  "tr",
+                  {},
+                  ["URL", "Description", "Events", "Status", "Actions"].map((label) => h("th", { scope: "col" }, label)),
+                ),
+              ),
+              h(
+                "tbody",
+                {},
+                connection.edges.map(({ node }) => endpointRow(node)),
+              ),
             ),
           ),
         );
@@ -85,12 +101,14 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
   }
 
   function endpointRow(e: DashboardWebhookEndpointRowFragment): HTMLTableRowElement {
-    const actions: Child[] = [
-      h("button", { type: "button", "aria-label": `Deliveries of ${e.url}`, onclick: () => void showDeliveries(e.id) }, "Deliveries"),
-    ];
+    const actions: Child[] = [h("button", { type: "button", "aria-label": `Deliveries of ${e.url}`, onclick: () => void showDeliveries(e.id) }, "Deliveries")];
     if (isAdmin()) {
       actions.push(
-        h("button", { type: "button", disabled: e.status !== "ENABLED", "aria-label": `Send a test to ${e.url}`, onclick: () => void sendTest(e) }, "Send test"),
+        h(
+          "button",
+          { type: "button", disabled: e.status !== "ENABLED", "aria-label": `Send a test to ${e.url}`, onclick: () => void sendTest(e) },
+          "Send test",
+        ),
         e.status === "ENABLED"
           ? h("button", { type: "button", "aria-label": `Disable ${e.url}`, onclick: () => void toggle(e, "disable") }, "Disable")
           : h("button", { type: "button", "aria-label": `Enable ${e.url}`, onclick: () => void toggle(e, "enable") }, "Enable"),
@@ -131,7 +149,15 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
                 "table",
                 { id: "webhook-delivery-list" },
                 h("caption", { class: "visually-hidden" }, "Recent deliveries, newest first"),
-                h("thead", {}, h("tr", {}, ["Queued", "Event", "webhook-id", "Status", "Attempts", "Last answer", "Next attempt", "Actions"].map((l) => h("th", { scope: "col" }, l)))),
+                h(
+                  "thead",
+                  {},
+                  h(
+                    "tr",
+                    {},
+                    ["Queued", "Event", "webhook-id", "Status", "Attempts", "Last answer", "Next attempt", "Actions"].map((l) => h("th", { scope: "col" }, l)),
+                  ),
+                ),
                 h("tbody", {}, rows),
               ),
             ),
@@ -156,7 +182,9 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
       h(
         "td",
         {},
-        isAdmin() ? h("button", { type: "button", "aria-label": `Redeliver ${d.eventType} ${d.webhookId}`, onclick: () => void redeliver(d) }, "Redeliver") : "—",
+        isAdmin()
+          ? h("button", { type: "button", "aria-label": `Redeliver ${d.eventType} ${d.webhookId}`, onclick: () => void redeliver(d) }, "Redeliver")
+          : "—",
       ),
     );
   }
@@ -220,15 +248,7 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
         const refused = asError(result);
         if (refused) return void errors.append(h("p", {}, refused.message));
         if (result.__typename !== "WebhookEndpointSecretPayload") return;
-        fill(
-          secret,
-          h(
-            "div",
-            { class: "notice", id: "webhook-secret" },
-            "Signing secret (shown once, copy it now): ",
-            h("code", {}, result.secret),
-          ),
-        );
+        fill(secret, h("div", { class: "notice", id: "webhook-secret" }, "Signing secret (shown once, copy it now): ", h("code", {}, result.secret)));
         url.value = "";
         description.value = "";
         for (const b of boxes) b.checked = false;
@@ -245,7 +265,12 @@ export function renderWebhooks(main: HTMLElement): Cleanup {
       errors,
       h("div", { class: "field" }, h("label", { for: "webhook-url" }, "URL"), url),
       h("div", { class: "field" }, h("label", { for: "webhook-description" }, "Description"), description),
-      h("fieldset", {}, h("legend", {}, "Events"), eventTypes.map((type, i) => h("label", { class: "check" }, boxes[i]!, type))),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Events"),
+        eventTypes.map((type, i) => h("label", { class: "check" }, boxes[i]!, type)),
+      ),
       h("div", { class: "form-actions" }, h("button", { type: "submit" }, "Add endpoint")),
       secret,
     );
