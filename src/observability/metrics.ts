@@ -5,6 +5,7 @@
 import client, { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { App } from "../app.ts";
 import { QUEUES } from "../jobs.ts";
+import { BillRunStatus } from "../generated/prisma/enums.ts";
 
 /** The process's own metrics (counters, histograms, live gauges, prom-client's defaults). */
 export const registry = new Registry();
@@ -96,18 +97,8 @@ export function watchSubscriptions(connection: { subscriptions: Record<string, u
   return () => void wsContexts.delete(connection);
 }
 
-const BILL_RUN_STATUSES = [
-  "PENDING",
-  "PAUSED",
-  "PROCESSING",
-  "COMPLETED",
-  "ERROR",
-  "POST_IN_PROGRESS",
-  "POSTED",
-  "CANCEL_IN_PROGRESS",
-  "CANCELED",
-  "REMOVE_IN_PROGRESS",
-] as const;
+// Every status a run can have, from the schema's enum: REMOVED only ever marks a deleted run's last event.
+const BILL_RUN_STATUSES = Object.values(BillRunStatus).filter((status) => status !== BillRunStatus.REMOVED);
 
 const perApp = new WeakMap<App, Registry>();
 
