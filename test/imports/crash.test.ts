@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { createAccount, createSubscription } from "../../src/accounts/service.ts";
 import { stageImport } from "../../src/imports/staging.ts";
+import { until } from "./helpers.ts";
 
 const workerEntry = fileURLToPath(new URL("../../src/worker.ts", import.meta.url));
 const ROWS = 400_000;
@@ -40,16 +41,6 @@ async function* usageFile(): AsyncGenerator<Uint8Array> {
   }
 }
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 it("an import whose process is killed with SIGKILL resumes in the next one, with no row lost, halved or doubled", async () => {
   const account = await createAccount(t.app.db, { accountNumber: "KILL-A", name: "Killed", currency: "USD", billCycleDay: 1 });
   await createSubscription(t.app.db, {
@@ -68,7 +59,7 @@ it("an import whose process is killed with SIGKILL resumes in the next one, with
 
   const first = startWorker();
   const job = () => t.app.db.importJob.findUniqueOrThrow({ where: { id } });
-  const partway = await until("first batches", job, (j) => j.status === "RUNNING" && j.rowsImported >= 10_000);
+  const partway = await until("first batches", job, (j) => j.status === "RUNNING" && j.rowsImported >= 10_000, 120_000);
   expect(partway.rowsImported).toBeLessThan(ROWS);
   first.kill("SIGKILL");
   await once(first, "exit");
@@ -81,7 +72,7 @@ it("an import whose process is killed with SIGKILL resumes in the next one, with
   expect(atKill.committedLine).toBe(atKill.rowsImported + 1);
 
   const second = startWorker();
-  const done = await until("completion", job, (j) => j.status === "COMPLETED" || j.status === "FAILED");
+  const done = await until("completion", job, (j) => j.status === "COMPLETED" || j.status === "FAILED", 120_000);
   expect(done).toMatchObject({ status: "COMPLETED", rowsTotal: ROWS, rowsImported: ROWS, rowsRejected: 0 });
   expect(await t.app.db.usageRecord.count({ where: { subscription: { subscriptionNumber: "KILL-S" } } })).toBe(ROWS);
   const sum = await t.app.pool.query<{ total: string }>(`SELECT sum(quantity)::text AS total FROM usage_records WHERE unit_of_measure = 'call'`);

@@ -113,3 +113,14 @@ export function withImportRunner(use: (t: TestApp) => void): void {
     await t?.close();
   });
 }
+
+/** Reads `read()` every 20 ms until `ok` holds, and returns that value; past `timeoutMs`, fails naming `what` and the value last read. */
+export async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

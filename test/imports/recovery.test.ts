@@ -3,6 +3,7 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { createAccount, createSubscription } from "../../src/accounts/service.ts";
 import { startImportRunner } from "../../src/imports/runner.ts";
 import { stageImport } from "../../src/imports/staging.ts";
+import { until } from "./helpers.ts";
 
 let t: TestApp;
 let operatorId: string;
@@ -21,16 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: timed out`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function* usage(rows: number, failAfter?: number): AsyncGenerator<Uint8Array> {
   yield Buffer.from("subscriptionNumber,chargeName,quantity,unitOfMeasure,usageDate\n");
