@@ -19,6 +19,17 @@ export default tseslint.config(
     },
     rules: {
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
+      // The state machine announces status changes through hooks (src/billruns/hooks.ts); what acts
+      // on them subscribes, so bill runs never reach into email or webhooks.
+      "import-x/no-restricted-paths": [
+        "error",
+        {
+          zones: [
+            { target: "./src/billruns", from: "./src/notifications", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
+            { target: "./src/billruns", from: "./src/webhooks", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
+          ],
+        },
+      ],
       // Text checks reject control characters, so their patterns name them on purpose.
       "no-control-regex": "off",
       // A leading underscore marks a binding kept for its position or to leave it out of a rest.

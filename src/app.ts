@@ -6,6 +6,7 @@ import { EventBus } from "./events/bus.ts";
 import { EventLoader } from "./events/loader.ts";
 import { AccessWatch } from "./auth/access.ts";
 import type { Logger } from "./log.ts";
+import { subscribeEmailToTransitions } from "./notifications/outbox.ts";
 
 /** Everything a process shares between its HTTP server, WebSockets and workers. */
 export interface App {
@@ -24,6 +25,8 @@ export interface App {
 }
 
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
+  // What a run's status change sets off, in its transaction (src/billruns/hooks.ts).
+  subscribeEmailToTransitions();
   // One pool for Prisma and our SQL: the process's share of max_connections is one number.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: config.dbPoolSize, connectionTimeoutMillis: 10_000 });
   const db = createDb(pool, dbOptions);

@@ -2,7 +2,7 @@ import type { BillRunStatus } from "../generated/prisma/enums.ts";
 import { InvalidStateError, NotFoundError } from "../errors.ts";
 import type { Sql } from "../db/sql.ts";
 import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
-import { onStatusChanged } from "../notifications/outbox.ts";
+import { announceTransition } from "./hooks.ts";
 
 /** Every allowed move of a bill run, in one place. Anything else is refused with INVALID_STATE. */
 export const TRANSITIONS = {
@@ -67,7 +67,9 @@ const SIDE_EFFECTS: Partial<Record<TransitionName, string>> = {
 /**
  * Moves a run if, and only if, its status is one the transition allows, in one conditional
  * UPDATE: of two concurrent requests only one can win. The status event is written in the same
- * transaction (and announced by NOTIFY, which PostgreSQL delivers at commit).
+ * transaction (and announced by NOTIFY, which PostgreSQL delivers at commit, and to the
+ * transition hooks, which run in it). Returns null when the run is not in a status the transition
+ * leaves from (or does not exist); raises whatever a transition hook raises.
  */
 export async function tryTransition(
   sql: Sql,
@@ -93,10 +95,7 @@ export async function tryTransition(
   const row = updated.rows[0];
   if (!row) return null;
   const event = await recordStatusEvent(sql, row.id, row.previous, to, options.actorId ?? null, options.errorMessage ?? null);
-  const result = { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
-  // Emails (COMPLETED, ERROR, posted invoices) are queued in this same transaction.
-  await onStatusChanged(sql, result);
-  return result;
+  return { id: row.id, billRunNumber: row.bill_run_number, from: row.previous, to, eventId: event };
 }
 
 /** Like tryTransition, but a refusal is an INVALID_STATE error that says why. */
@@ -129,8 +128,9 @@ export async function notFoundMessage(sql: Sql, billRunId: string): Promise<stri
 
 /**
  * Records a status event (in the caller's transaction, which must hold the run's row lock so that
- * a run's event ids commit in order) and announces it. The run must exist: its number is copied
- * into the event, which outlives it. Returns the event's id.
+ * a run's event ids commit in order) and announces it: by NOTIFY at commit, and to every
+ * transition hook (src/billruns/hooks.ts) now, in the transaction. The run must exist: its number
+ * is copied into the event, which outlives it. Returns the event's id; raises what a hook raises.
  */
 export async function recordStatusEvent(
   sql: Sql,
@@ -146,5 +146,7 @@ export async function recordStatusEvent(
     [billRunId, from, to, actorId, message],
   );
   await announceEvents(sql, inserted.rows);
-  return inserted.rows[0]!.id;
+  const event = inserted.rows[0]!;
+  await announceTransition(sql, { id: billRunId, billRunNumber: event.bill_run_number, from, to, eventId: event.id, actorId, message });
+  return event.id;
 }

@@ -2,16 +2,10 @@
 // email exists if and only if the change commits, and a unique dedupe key means a transaction
 // that is retried, or a status reached twice, cannot queue it twice. The mailer delivers the rows.
 import type { Sql } from "../db/sql.ts";
-import type { BillRunStatus } from "../generated/prisma/enums.ts";
+import { onTransition, type StatusChange } from "../billruns/hooks.ts";
 
 /** How many failed accounts a status email lists; the rest are counted. */
 export const FAILURES_LISTED = 50;
-
-export interface StatusChange {
-  id: string;
-  from: BillRunStatus;
-  to: BillRunStatus;
-}
 
 /** What a status email reports, as it was when the status changed. */
 export interface RunStatusPayload {
@@ -40,13 +34,22 @@ export interface RunStatusPayload {
   errorMessage: string | null;
 }
 
-/** Called by tryTransition, in its transaction, after every status change of a run. */
-export async function onStatusChanged(sql: Sql, change: StatusChange): Promise<void> {
+/**
+ * Queues the emails a status change calls for, in the change's transaction: the status email for
+ * COMPLETED and ERROR, the run's posted invoices (autoEmail) when posting ends. Registered as a
+ * transition hook by subscribeEmailToTransitions.
+ */
+export async function onStatusChanged(sql: Sql, change: Pick<StatusChange, "id" | "from" | "to">): Promise<void> {
   if (change.to === "COMPLETED" || change.to === "ERROR") await queueStatusEmail(sql, change.id, change.to);
   // Posting may stop half-way (back to COMPLETED); the invoices it did post are emailed then.
   if (change.to === "POSTED" || (change.from === "POST_IN_PROGRESS" && change.to === "COMPLETED")) {
     await queueInvoiceEmails(sql, change.id);
   }
+}
+
+/** Makes every status change of a run queue its emails (start-up, once per process). Returns the unsubscriber. */
+export function subscribeEmailToTransitions(): () => void {
+  return onTransition("email", onStatusChanged);
 }
 
 /**
