@@ -4,6 +4,8 @@ import { h, fill, formatDateTime, type Child } from "../dom.ts";
 import { formatMoney, formatPrice, formatQuantity } from "../format.ts";
 import { DashboardCreditMemoDocument, DashboardInvoiceDocument, type DashboardDocumentItemFragment } from "../../../src/generated/graphql/graphql.ts";
 import type { Cleanup } from "../session.ts";
+// The billing core's exact decimal sum: the dashboard has no decimal arithmetic of its own.
+import { sumAmounts } from "../../../src/billing/money.ts";
 
 type Kind = "invoice" | "credit-memo";
 
@@ -98,7 +100,19 @@ export function renderDocument(main: HTMLElement, kind: Kind, id: string, query:
           "dl",
           { class: "details totals-box" },
           row("Total", h("strong", { "data-total": "" }, money(doc.amount))),
-          kind === "invoice" ? row("Payments", paid === 0 ? "none" : money(sumPaid(doc))) : null,
+          kind === "invoice"
+            ? row(
+                "Payments",
+                paid === 0
+                  ? "none"
+                  : money(
+                      sumAmounts(
+                        doc.payments.map((p) => p.amount),
+                        doc.currency,
+                      ),
+                    ),
+              )
+            : null,
           row("Balance", h("strong", { "data-balance": "" }, money(doc.balance))),
         ),
       ),
@@ -159,20 +173,6 @@ export function renderDocument(main: HTMLElement, kind: Kind, id: string, query:
     disposed = true;
     document.title = "Billrun";
   };
-}
-
-/** The sum of the payments, exact: decimal strings added as scaled integers. */
-function sumPaid(doc: Shown): string {
-  const values = doc.payments.map((p) => p.amount);
-  const scale = Math.max(0, ...values.map((v) => (v.split(".")[1] ?? "").length));
-  let total = 0n;
-  for (const value of values) {
-    const [whole, fraction = ""] = value.replace("-", "").split(".");
-    total += (value.startsWith("-") ? -1n : 1n) * BigInt(whole! + fraction.padEnd(scale, "0"));
-  }
-  const negative = total < 0n;
-  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
-  return `${negative ? "-" : ""}${scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits}`;
 }
 
 function period(item: DashboardDocumentItemFragment): string {
