@@ -15,6 +15,16 @@ export const QUEUES = {
   dead: "billrun-dead",
 } as const;
 
+/**
+ * The schedule tick (src/schedules/scheduler.ts): one job per tick interval for all processes
+ * together (a throttle key), taken by any process that runs the scheduler.
+ */
+export const SCHEDULE_QUEUES = {
+  tick: "schedule-tick",
+  /** Ticks that failed every retry: logged, and the next interval's tick runs anyway. */
+  dead: "schedule-tick-dead",
+} as const;
+
 export interface JobOptions {
   /** How long a job may stay active before it is presumed dead (its worker crashed) and retried. */
   expireInSeconds: number;
@@ -27,7 +37,11 @@ export interface JobOptions {
 
 export interface Jobs {
   boss: PgBoss;
-  send: (queue: string, data: object, options?: { singletonKey?: string; sql?: Sql }) => Promise<string | null>;
+  /**
+   * Enqueues a job; null when a job with the same singletonKey already holds its place (and, with
+   * `singletonSeconds`, the same time slot of that many seconds). With `sql`, in that transaction.
+   */
+  send: (queue: string, data: object, options?: { singletonKey?: string; singletonSeconds?: number; sql?: Sql }) => Promise<string | null>;
   /** Stops pg-boss; jobs still active after `timeoutMs` are failed (and so retried). */
   stop: (timeoutMs?: number) => Promise<void>;
 }
@@ -56,6 +70,20 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       await boss.createQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
       await boss.updateQueue(name, { name, ...retries, deadLetter: QUEUES.dead });
     }
+    // A tick that fails is tried twice more soon (backoff from 1 s); the next interval's tick is a new job.
+    const tickDead = { name: SCHEDULE_QUEUES.dead, retryLimit: 3, expireInSeconds: options.expireInSeconds };
+    const tick = {
+      name: SCHEDULE_QUEUES.tick,
+      retryLimit: 2,
+      retryDelay: 1,
+      retryBackoff: true,
+      expireInSeconds: options.expireInSeconds,
+      deadLetter: SCHEDULE_QUEUES.dead,
+    };
+    for (const queue of [tickDead, tick]) {
+      await boss.createQueue(queue.name, queue);
+      await boss.updateQueue(queue.name, queue);
+    }
   });
   return {
     boss,
@@ -63,6 +91,7 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       // The sender's trace goes with the job (data.trace) and is continued by the worker that takes it.
       boss.send(queue, withTrace(data), {
         singletonKey: sendOptions.singletonKey,
+        singletonSeconds: sendOptions.singletonSeconds,
         // Enqueued in the caller's transaction: the job exists if and only if the change commits.
         db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
       }),

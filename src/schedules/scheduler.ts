@@ -9,9 +9,11 @@
 //    there: the next attempt finds that run (same schedule, same target date) instead of making
 //    a second one.
 // A scheduler that was down at an occurrence's time creates the latest missed occurrence once
-// when it comes back; older missed ones are skipped (see docs/decisions.md).
+// when it comes back; older missed ones are skipped (see docs/decisions.md). When it runs is a
+// pg-boss job: one tick per interval for all processes (see startScheduler).
 import { setTimeout as delay } from "node:timers/promises";
 import type { App } from "../app.ts";
+import { SCHEDULE_QUEUES } from "../jobs.ts";
 import { createBillRun } from "../billruns/service.ts";
 import { transaction } from "../db/sql.ts";
 import { AppError } from "../errors.ts";
@@ -23,7 +25,7 @@ export interface SchedulerOptions {
   /** The clock; tests move it by hand. */
   now: () => Date;
   intervalMs: number;
-  /** Tick every intervalMs on its own (default); false: only when tick() is called. */
+  /** Take part in the pg-boss ticks every intervalMs (default); false: only when tick() is called. */
   poll: boolean;
 }
 
@@ -144,18 +146,51 @@ function runInput(s: ScheduleRow, targetDate: string, invoiceDate: string): Reco
   };
 }
 
-/** Polls for due occurrences every `intervalMs` until stopped. */
+/**
+ * Ticks every `intervalMs` through pg-boss until stopped: each process with a scheduler offers a
+ * tick job every interval, under one throttle key, so all of them together make one job per
+ * interval (`singletonSeconds`, at least 1 s), which whichever of them fetches it first runs.
+ * A tick that throws is retried with backoff, then dead-lettered (and logged); a tick whose
+ * process dies is retried once it expires, while the next intervals' ticks run meanwhile.
+ * With `poll: false`, nothing is offered or taken: only `tick()` runs the schedules.
+ */
 export function startScheduler(app: App, options: Partial<SchedulerOptions> = {}): Scheduler {
   const now = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? app.config.scheduler.intervalMs;
+  const log = app.log.child({ component: "scheduler" });
+  const { boss } = app.jobs;
   const stopped = new AbortController();
   let running: Promise<string[]> = Promise.resolve([]);
-  // One tick at a time per process, whether from the timer or a caller.
+  // One tick at a time per process, whether from a job or a caller.
   const tick = () => (running = running.catch(() => []).then(() => runDueSchedules(app, now())));
+  const workerIds: string[] = [];
   const loop = (async () => {
-    while (options.poll !== false && !stopped.signal.aborted) {
-      await tick().catch((error) => app.log.error({ err: error }, "scheduler tick failed"));
-      await delay(intervalMs, undefined, { signal: stopped.signal }).catch(() => {});
+    if (options.poll === false) return;
+    const slotSeconds = Math.max(1, Math.round(intervalMs / 1000));
+    const pollingIntervalSeconds = app.config.jobs.pollingIntervalSeconds;
+    try {
+      workerIds.push(
+        await boss.work(SCHEDULE_QUEUES.tick, { pollingIntervalSeconds }, async () => {
+          // Fetched as this process stops: failed, so that another process retries it.
+          if (stopped.signal.aborted) throw new Error("scheduler stopping");
+          await tick();
+        }),
+        await boss.work(SCHEDULE_QUEUES.dead, { pollingIntervalSeconds }, async ([job]) => {
+          log.error({ jobId: job!.id }, "schedule tick failed every retry; the next tick runs the due schedules");
+        }),
+      );
+      while (!stopped.signal.aborted) {
+        try {
+          const sent = await app.jobs.send(SCHEDULE_QUEUES.tick, {}, { singletonKey: "tick", singletonSeconds: slotSeconds });
+          // This interval's tick is ours: take it now rather than at the next poll.
+          if (sent) boss.notifyWorker(workerIds[0]!);
+        } catch (error) {
+          log.error({ err: error }, "schedule tick could not be queued; trying again at the next interval");
+        }
+        await delay(intervalMs, undefined, { signal: stopped.signal }).catch(() => {});
+      }
+    } catch (error) {
+      if (!stopped.signal.aborted) log.error({ err: error }, "scheduler could not start taking ticks");
     }
   })();
   return {
@@ -163,6 +198,7 @@ export function startScheduler(app: App, options: Partial<SchedulerOptions> = {}
     stop: async () => {
       stopped.abort();
       await loop;
+      for (const id of workerIds) await boss.offWork({ id });
       await running.catch(() => {});
     },
   };

@@ -241,3 +241,58 @@ describe("exactly one run per occurrence", () => {
     expect(await runsOf(id)).toHaveLength(1);
   });
 });
+
+describe("ticks as pg-boss jobs", () => {
+  const tickJobs = async () =>
+    (
+      await t.app.pool.query<{ state: string; singleton_on: Date | null; retry_count: number }>(
+        "SELECT state::text AS state, singleton_on, retry_count FROM pgboss.job WHERE name = 'schedule-tick' ORDER BY created_on",
+      )
+    ).rows;
+
+  async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it("two schedulers (each with its own app and connections) offering a tick every second make one tick job per second between them", async () => {
+    await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
+    const other: App = await startApp(t.app.config, t.databaseUrl, createLogger("silent"));
+    const first = startScheduler(t.app, { intervalMs: 1000 });
+    const second = startScheduler(other, { intervalMs: 1000 });
+    try {
+      await until(async () => (await tickJobs()).filter((j) => j.state === "completed").length >= 3, "three completed ticks");
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+      await other.close();
+    }
+    const jobs = await tickJobs();
+    // One job per one-second slot, whichever process offered it first; the other's offer was refused.
+    expect(new Set(jobs.map((j) => j.singleton_on?.toISOString())).size).toBe(jobs.length);
+    expect(jobs.every((j) => j.singleton_on !== null && j.retry_count === 0)).toBe(true);
+  });
+
+  it("retries a tick that fails, then dead-letters it", async () => {
+    await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
+    let calls = 0;
+    const failing = startScheduler(t.app, {
+      intervalMs: 60_000,
+      now: () => {
+        calls += 1;
+        throw new Error("clock unavailable");
+      },
+    });
+    try {
+      await until(async () => (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'schedule-tick-dead'")).rowCount === 1, "the dead-lettered tick");
+    } finally {
+      await failing.stop();
+    }
+    const [job] = await tickJobs();
+    expect(job).toMatchObject({ state: "failed", retry_count: 2 });
+    // The first attempt and its two retries.
+    expect(calls).toBe(3);
+  });
+});
