@@ -7,6 +7,7 @@ import { EventLoader } from "./events/loader.ts";
 import { AccessWatch } from "./auth/access.ts";
 import type { Logger } from "./log.ts";
 import { subscribeEmailToTransitions } from "./notifications/outbox.ts";
+import { subscribeWebhooksToTransitions } from "./webhooks/status-events.ts";
 
 /** Everything a process shares between its HTTP server, WebSockets and workers. */
 export interface App {
@@ -27,6 +28,7 @@ export interface App {
 export async function startApp(config: Config, databaseUrl: string, log: Logger, dbOptions: DbOptions = {}): Promise<App> {
   // What a run's status change sets off, in its transaction (src/billruns/hooks.ts).
   subscribeEmailToTransitions();
+  subscribeWebhooksToTransitions();
   // One pool for Prisma and our SQL: the process's share of max_connections is one number.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: config.dbPoolSize, connectionTimeoutMillis: 10_000 });
   const db = createDb(pool, dbOptions);

@@ -45,7 +45,7 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "index accounts.accounts_name_trgm_idx": "account search by name",
   // Triggers (their functions come from the migrations on both sides: see prerequisites).
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
-  "trigger bill_run_events.bill_run_events_webhooks": "webhook events and deliveries are written in the transaction of the event",
+  "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
 };
 

@@ -3,6 +3,7 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { cancelRun, createRun, dataOf, deleteRun, postRun, type Json } from "../billruns/helpers.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
+import { recordStatusEvent } from "../../src/billruns/transitions.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
 import { composeWebhookDisabledEmail } from "../../src/notifications/compose.ts";
 import { startReceiver, until, type TestReceiver } from "./receiver.ts";
@@ -359,11 +360,7 @@ describe("webhook delivery", () => {
     let eventId: string;
     try {
       await client.query("BEGIN");
-      const inserted = await client.query(
-        "INSERT INTO bill_run_events (bill_run_id, kind, from_status, to_status) VALUES ($1, 'STATUS', 'PENDING', 'PAUSED') RETURNING id::text",
-        [run.id],
-      );
-      eventId = inserted.rows[0].id;
+      eventId = await recordStatusEvent(client, run.id, "PENDING", "PAUSED", null);
       // status_changed takes the bill-run event's id; the rest of the run's events are not counted here.
       expect((await client.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE event_id = $1", [eventId])).rows[0].n).toBe(1);
       await client.query("ROLLBACK");
