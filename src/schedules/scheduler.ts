@@ -167,7 +167,9 @@ export function startScheduler(app: App, options: Partial<SchedulerOptions> = {}
   const loop = (async () => {
     if (options.poll === false) return;
     const slotSeconds = Math.max(1, Math.round(intervalMs / 1000));
-    const pollingIntervalSeconds = app.config.jobs.pollingIntervalSeconds;
+    // The process whose offer made the job takes it at once (notifyWorker); polling is only for
+    // retries and for ticks offered by a process that died, so it need not be faster than ticks.
+    const pollingIntervalSeconds = Math.max(0.5, intervalMs / 1000);
     try {
       workerIds.push(
         await boss.work(SCHEDULE_QUEUES.tick, { pollingIntervalSeconds }, async () => {

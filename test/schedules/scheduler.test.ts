@@ -279,20 +279,23 @@ describe("ticks as pg-boss jobs", () => {
     await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
     let calls = 0;
     const failing = startScheduler(t.app, {
-      intervalMs: 60_000,
+      intervalMs: 1000,
       now: () => {
         calls += 1;
         throw new Error("clock unavailable");
       },
     });
     try {
-      await until(async () => (await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'schedule-tick-dead'")).rowCount === 1, "the dead-lettered tick");
+      await until(
+        async () => ((await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'schedule-tick-dead'")).rowCount ?? 0) >= 1,
+        "a dead-lettered tick",
+      );
     } finally {
       await failing.stop();
     }
-    const [job] = await tickJobs();
-    expect(job).toMatchObject({ state: "failed", retry_count: 2 });
-    // The first attempt and its two retries.
-    expect(calls).toBe(3);
+    const [first] = await tickJobs();
+    // The first attempt and its two retries, all failed; later intervals' ticks are jobs of their own.
+    expect(first).toMatchObject({ state: "failed", retry_count: 2 });
+    expect(calls).toBeGreaterThanOrEqual(3);
   });
 });
