@@ -275,6 +275,25 @@ describe("ticks as pg-boss jobs", () => {
     expect(jobs.every((j) => j.singleton_on !== null && j.retry_count === 0)).toBe(true);
   });
 
+  it("a tick left running by a process that died does not hold up the next ones", async () => {
+    await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
+    const boss = t.app.jobs.boss;
+    // What a process killed mid-tick leaves: this second's tick job, taken and never finished.
+    expect(await boss.send("schedule-tick", {}, { singletonKey: "tick", singletonSeconds: 1 })).toBeTruthy();
+    expect(await boss.fetch("schedule-tick")).toHaveLength(1);
+    const now = new Date();
+    const runTime = new Date(now.getTime() + 60_000).toISOString().slice(11, 16);
+    const id = await schedule({ repeatType: "DAILY", runTime, timeZone: "UTC" }, now.toISOString());
+    const due = await nextRunAt(id);
+    const survivor = startScheduler(t.app, { now: () => new Date(Date.parse(due!) + 1000), intervalMs: 1000 });
+    try {
+      await until(async () => (await runsOf(id)).length === 1, "the run of the due occurrence");
+    } finally {
+      await survivor.stop();
+    }
+    expect((await tickJobs()).filter((j) => j.state === "active")).toHaveLength(1);
+  });
+
   it("retries a tick that fails, then dead-letters it", async () => {
     await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
     let calls = 0;
