@@ -4,6 +4,13 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
+// The state machine announces status changes through hooks (src/billruns/hooks.ts); what acts on
+// them subscribes, so bill runs never reach into email or webhooks.
+const sourceZones = [
+  { target: "./src/billruns", from: "./src/notifications", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
+  { target: "./src/billruns", from: "./src/webhooks", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
+];
+
 export default tseslint.config(
   { ignores: ["node_modules/", "src/generated/", "web/dist/", "test-artifacts/", ".data/"] },
   js.configs.recommended,
@@ -19,17 +26,7 @@ export default tseslint.config(
     },
     rules: {
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
-      // The state machine announces status changes through hooks (src/billruns/hooks.ts); what acts
-      // on them subscribes, so bill runs never reach into email or webhooks.
-      "import-x/no-restricted-paths": [
-        "error",
-        {
-          zones: [
-            { target: "./src/billruns", from: "./src/notifications", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
-            { target: "./src/billruns", from: "./src/webhooks", message: "subscribe with onTransition (src/billruns/hooks.ts) instead" },
-          ],
-        },
-      ],
+      "import-x/no-restricted-paths": ["error", { zones: sourceZones }],
       // Text checks reject control characters, so their patterns name them on purpose.
       "no-control-regex": "off",
       // A leading underscore marks a binding kept for its position or to leave it out of a rest.
@@ -45,7 +42,7 @@ export default tseslint.config(
       // GraphQL results in tests are loosely typed on purpose: the assertions state their shape.
       "@typescript-eslint/no-explicit-any": "off",
       // Benchmarks use the tests' support code, never the other way round.
-      "import-x/no-restricted-paths": ["error", { zones: [{ target: "./test", from: "./bench" }] }],
+      "import-x/no-restricted-paths": ["error", { zones: [...sourceZones, { target: "./test", from: "./bench" }] }],
     },
   },
 );
