@@ -175,7 +175,10 @@ export function startScheduler(app: App, options: Partial<SchedulerOptions> = {}
         await boss.work(SCHEDULE_QUEUES.tick, { pollingIntervalSeconds }, async () => {
           // Fetched as this process stops: failed, so that another process retries it.
           if (stopped.signal.aborted) throw new Error("scheduler stopping");
-          await tick();
+          await tick().catch((error: unknown) => {
+            log.error({ err: error }, "schedule tick failed; pg-boss retries it");
+            throw error;
+          });
         }),
         await boss.work(SCHEDULE_QUEUES.dead, { pollingIntervalSeconds }, async ([job]) => {
           log.error({ jobId: job!.id }, "schedule tick failed every retry; the next tick runs the due schedules");
