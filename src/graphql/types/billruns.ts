@@ -13,6 +13,8 @@ import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
 import { UserType } from "./users.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { writeThenRead } from "../write-then-read.ts";
+import type { Context } from "../context.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
   values: describedValues(BillRunStatus, {
@@ -475,34 +477,37 @@ function billRunsWhere(args: {
   return { AND: where };
 }
 
-const loadRun = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRun.findUniqueOrThrow({ where: { id } });
+/** Reads a run a mutation created or moved, with the mutation's selection. */
+const runReader = (ctx: Context, query: { select?: Prisma.BillRunSelect; include?: Prisma.BillRunInclude }) => (id: string) =>
+  ctx.db.billRun.findUnique({ ...query, where: { id } });
 
-/** A replay's run is read again: it may have moved on, or been deleted since. */
-async function loadReplayedRun(ctx: { db: import("../../db/client.ts").Db }, id: string) {
-  return replayed(await ctx.db.billRun.findUnique({ where: { id } }), `bill run ${id}`);
-}
+type MutationFieldBuilder = Parameters<Parameters<typeof builder.mutationFields>[0]>[0];
 
-/** A mutation that moves one run, named by id, and answers the run as it then is. */
+/**
+ * A mutation that moves one run, named by id, and answers the run as it then is. With
+ * `operation`, it takes an idempotencyKey.
+ */
 function runAction(
-  t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0],
+  t: MutationFieldBuilder,
   act: (app: App, billRunId: string, actorId: string | null) => Promise<void>,
-  description?: string,
+  options: { description?: string; operation?: string },
 ) {
-  return t.field({
+  const { operation } = options;
+  return t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
-    description,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await act(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
+    description: options.description,
+    args: { id: t.arg.id({ required: true }), ...(operation ? { idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) } : {}) },
+    resolve: (query, _root, args, ctx) => {
+      const idempotency = operation ? { operation, key: (args as { idempotencyKey?: string | null }).idempotencyKey, input: { id: args.id } } : null;
+      return writeThenRead(ctx, idempotency, async () => (await act(ctx.app, args.id, ctx.user!.id), args.id), runReader(ctx, query), "bill run");
     },
   });
 }
 
 builder.mutationFields((t) => ({
-  createBillRun: t.field({
+  createBillRun: t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
@@ -510,42 +515,22 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: CreateBillRunInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createBillRun", key: idempotencyKey, input }, () =>
-        billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id }),
-      );
-      return loadReplayedRun(ctx, id);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "createBillRun", key: idempotencyKey, input },
+        () => billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id }),
+        runReader(ctx, query),
+        "bill run",
+      ),
   }),
-  postBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
+  postBillRun: runAction(t, billRuns.postBillRun, {
+    operation: "postBillRun",
     description: "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
-    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { id, idempotencyKey }, ctx) => {
-      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "postBillRun", key: idempotencyKey, input: { id } }, async () => {
-        await billRuns.postBillRun(ctx.app, id, ctx.user!.id);
-        return id;
-      });
-      return loadReplayedRun(ctx, runId);
-    },
   }),
-  cancelBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { id, idempotencyKey }, ctx) => {
-      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "cancelBillRun", key: idempotencyKey, input: { id } }, async () => {
-        await billRuns.cancelBillRun(ctx.app, id, ctx.user!.id);
-        return id;
-      });
-      return loadReplayedRun(ctx, runId);
-    },
-  }),
-  pauseBillRun: runAction(t, billRuns.pauseBillRun, "Holds a PENDING run that a schedule created back from the workers until it is resumed."),
-  resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
+  cancelBillRun: runAction(t, billRuns.cancelBillRun, { operation: "cancelBillRun" }),
+  pauseBillRun: runAction(t, billRuns.pauseBillRun, { description: "Holds a PENDING run that a schedule created back from the workers until it is resumed." }),
+  resumeBillRun: runAction(t, billRuns.resumeBillRun, { description: "Makes a PAUSED run PENDING again; a worker then starts it." }),
   deleteBillRun: t.field({
     type: DeleteBillRunPayload,
     errors: {},
@@ -560,7 +545,7 @@ builder.mutationFields((t) => ({
       return replayed(await billRuns.deletedBillRun(ctx.app, runId), `deleted bill run ${runId}`);
     },
   }),
-  retryFailedAccounts: t.field({
+  retryFailedAccounts: t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
@@ -568,11 +553,13 @@ builder.mutationFields((t) => ({
       "A new run for the run's failed accounts that no later run has billed since. While that retry has not finished " +
       "(PENDING, PAUSED, PROCESSING), calling again returns it; with nothing left to retry it is INVALID_STATE.",
     args: { billRunId: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { billRunId, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "retryFailedAccounts", key: idempotencyKey, input: { billRunId } }, () =>
-        billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id),
-      );
-      return loadReplayedRun(ctx, id);
-    },
+    resolve: (query, _root, { billRunId, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "retryFailedAccounts", key: idempotencyKey, input: { billRunId } },
+        () => billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id),
+        runReader(ctx, query),
+        "bill run",
+      ),
   }),
 }));
