@@ -342,10 +342,14 @@ export const BillRunType = builder.prismaObject("BillRun", {
   }),
 });
 
-const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
-  fields: (t) => ({
-    targetDate: t.field({ type: "Date", required: true, description: "Bill what is due up to this date." }),
-    invoiceDate: t.field({ type: "Date", description: "Default: the target date." }),
+type InputFieldBuilder = Parameters<Parameters<typeof builder.inputType>[1]["fields"]>[0];
+
+/**
+ * The input fields of a run's targeting and flags (src/billruns/options.ts), the same in
+ * createBillRun and createBillRunSchedule.
+ */
+export function runOptionInputFields(t: InputFieldBuilder) {
+  return {
     batches: t.intList({ description: "Account batches (1-50); default all." }),
     billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
     accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
@@ -355,6 +359,14 @@ const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
     autoPost: t.boolean({ description: "Post as soon as the run completes." }),
     autoEmail: t.boolean({ description: "Email posted invoices to their accounts' bill-to contacts." }),
     noEmailForZeroAmountInvoice: t.boolean(),
+  };
+}
+
+const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
+  fields: (t) => ({
+    targetDate: t.field({ type: "Date", required: true, description: "Bill what is due up to this date." }),
+    invoiceDate: t.field({ type: "Date", description: "Default: the target date." }),
+    ...runOptionInputFields(t),
   }),
 });
 

@@ -11,7 +11,7 @@ import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
-import { BILL_RUNS, BillRunType } from "./billruns.ts";
+import { BILL_RUNS, BillRunType, runOptionInputFields } from "./billruns.ts";
 import { UserType } from "./users.ts";
 
 const ScheduleStatusEnum = builder.enumType("BillRunScheduleStatus", {
@@ -95,15 +95,8 @@ const CreateBillRunScheduleInput = builder.inputType("CreateBillRunScheduleInput
     repeatTo: t.field({ type: "Date", description: "Last day that may hold an occurrence; default: no end." }),
     targetDateOffsetDays: t.int({ description: "Target date = occurrence day + this (default 0)." }),
     invoiceDateOffsetDays: t.int({ description: "Invoice date = occurrence day + this (default 0)." }),
-    batches: t.intList({ description: "Account batches (1-50); default all." }),
-    billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
-    accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    ...runOptionInputFields(t),
     accountNumbers: t.stringList({ description: "Specific accounts by number (with or instead of accountIds); kept as the accounts they name now." }),
-    subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
-    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two." }),
-    autoPost: t.boolean(),
-    autoEmail: t.boolean(),
-    noEmailForZeroAmountInvoice: t.boolean(),
   }),
 });
 
