@@ -10,6 +10,7 @@ import { announceSecurityChange } from "./access.ts";
 
 export const ROLE_RANK: Record<Role, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 };
 
+/** Whether `user` has `role` or a higher one (VIEWER < OPERATOR < ADMIN); false without a user. */
 export function hasRole(user: Pick<User, "role"> | null | undefined, role: Role): boolean {
   return !!user && ROLE_RANK[user.role] >= ROLE_RANK[role];
 }

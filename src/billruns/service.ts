@@ -106,8 +106,9 @@ async function assertAllExist(pool: Pool, table: "accounts" | "subscriptions", l
 }
 
 /**
- * Starts posting. Idempotent: a run already posting or posted is returned as it is, so
- * any number of concurrent requests start exactly one posting.
+ * COMPLETED → POST_IN_PROGRESS and the posting job enqueued, atomically. Idempotent: a run
+ * already posting or posted is left as it is, so any number of concurrent requests start exactly
+ * one posting. Raises NotFoundError, InvalidStateError (any other status).
  */
 export async function postBillRun(services: RunServices, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
@@ -129,11 +130,14 @@ export async function postBillRun(services: RunServices, billRunId: string, acto
  * canceled). A worker that picks it up first wins: the run is PROCESSING and the pause is
  * refused. An ad-hoc run is refused: it is started the moment it is created, by the person who
  * wanted it; cancel it instead. As every move outside SPEC's table, pausing a PAUSED run is
- * INVALID_STATE.
+ * INVALID_STATE. Raises NotFoundError, InvalidStateError.
  */
 export const pauseBillRun = (services: RunServices, billRunId: string, actorId: string | null) => moveScheduledRun(services, billRunId, actorId, "pause");
 
-/** A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction. */
+/**
+ * A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction.
+ * Raises NotFoundError, InvalidStateError (not PAUSED, or not a scheduled run).
+ */
 export const resumeBillRun = (services: RunServices, billRunId: string, actorId: string | null) => moveScheduledRun(services, billRunId, actorId, "resume");
 
 async function moveScheduledRun(services: RunServices, billRunId: string, actorId: string | null, move: "pause" | "resume"): Promise<void> {
@@ -157,7 +161,8 @@ async function moveScheduledRun(services: RunServices, billRunId: string, actorI
 /**
  * PENDING/PAUSED → CANCELED, or COMPLETED → CANCEL_IN_PROGRESS → CANCELED: the run's draft
  * documents are canceled, their items stop counting as billed, and every charge's
- * chargedThroughDate moves back to where the run found it.
+ * chargedThroughDate moves back to where the run found it. Raises NotFoundError,
+ * InvalidStateError (another status, posted invoices, or its accounts billed again since).
  */
 export async function cancelBillRun({ pool }: Pick<RunServices, "pool">, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);

@@ -184,11 +184,13 @@ export const SCHEDULE_COLUMNS = `id, status, owner_id, repeat_type, weekly_on_da
   subscription_ids::text[] AS subscription_ids, charge_types_to_exclude::text[] AS charge_types_to_exclude,
   auto_post, auto_email, no_email_for_zero_amount_invoice, next_run_at`;
 
+/** A schedule's row (dates as YYYY-MM-DD), or null when there is none of that id. */
 export async function readSchedule(sql: Pick<Pool, "query">, id: string): Promise<ScheduleRow | null> {
   const found = await sql.query<ScheduleRow>(`SELECT ${SCHEDULE_COLUMNS} FROM bill_run_schedules WHERE id = $1`, [id]);
   return found.rows[0] ?? null;
 }
 
+/** The recurrence rule a schedule's row holds. */
 export function ruleOf(row: ScheduleRow): Recurrence {
   return {
     repeatType: row.repeat_type,
