@@ -6,8 +6,8 @@ import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type Key
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { dateOnly, isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
+import type { RunServices } from "../../billruns/service.ts";
 import { availableActions } from "../../billruns/transitions.ts";
-import type { App } from "../../app.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
@@ -495,26 +495,39 @@ const runReader = (ctx: Context, query: { select?: Prisma.BillRunSelect; include
 
 type MutationFieldBuilder = Parameters<Parameters<typeof builder.mutationFields>[0]>[0];
 
-/**
- * A mutation that moves one run, named by id, and answers the run as it then is. With
- * `operation`, it takes an idempotencyKey.
- */
-function runAction(
-  t: MutationFieldBuilder,
-  act: (app: App, billRunId: string, actorId: string | null) => Promise<void>,
-  options: { description?: string; operation?: string },
-) {
-  const { operation } = options;
+/** A mutation that moves one run, named by id, and answers the run as it then is. */
+function runAction(t: MutationFieldBuilder, act: (services: RunServices, billRunId: string, actorId: string | null) => Promise<void>, description?: string) {
   return t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
-    description: options.description,
-    args: { id: t.arg.id({ required: true }), ...(operation ? { idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) } : {}) },
-    resolve: (query, _root, args, ctx) => {
-      const idempotency = operation ? { operation, key: (args as { idempotencyKey?: string | null }).idempotencyKey, input: { id: args.id } } : null;
-      return writeThenRead(ctx, idempotency, async () => (await act(ctx.app, args.id, ctx.user!.id), args.id), runReader(ctx, query), "bill run");
-    },
+    description,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => writeThenRead(ctx, null, async () => (await act(ctx.app, id, ctx.user!.id), id), runReader(ctx, query), "bill run"),
+  });
+}
+
+/** Like `runAction`, with an idempotencyKey: a replay answers the run as it is now. */
+function idempotentRunAction(
+  t: MutationFieldBuilder,
+  operation: string,
+  act: (services: RunServices, billRunId: string, actorId: string | null) => Promise<void>,
+  description?: string,
+) {
+  return t.prismaField({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description,
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: (query, _root, { id, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation, key: idempotencyKey, input: { id } },
+        async () => (await act(ctx.app, id, ctx.user!.id), id),
+        runReader(ctx, query),
+        "bill run",
+      ),
   });
 }
 
@@ -536,13 +549,15 @@ builder.mutationFields((t) => ({
         "bill run",
       ),
   }),
-  postBillRun: runAction(t, billRuns.postBillRun, {
-    operation: "postBillRun",
-    description: "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
-  }),
-  cancelBillRun: runAction(t, billRuns.cancelBillRun, { operation: "cancelBillRun" }),
-  pauseBillRun: runAction(t, billRuns.pauseBillRun, { description: "Holds a PENDING run that a schedule created back from the workers until it is resumed." }),
-  resumeBillRun: runAction(t, billRuns.resumeBillRun, { description: "Makes a PAUSED run PENDING again; a worker then starts it." }),
+  postBillRun: idempotentRunAction(
+    t,
+    "postBillRun",
+    billRuns.postBillRun,
+    "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
+  ),
+  cancelBillRun: idempotentRunAction(t, "cancelBillRun", billRuns.cancelBillRun),
+  pauseBillRun: runAction(t, billRuns.pauseBillRun, "Holds a PENDING run that a schedule created back from the workers until it is resumed."),
+  resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
   deleteBillRun: t.field({
     type: DeleteBillRunPayload,
     errors: {},

@@ -5,7 +5,6 @@ import { describedValues } from "../enums.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION } from "../../idempotency/idempotency.ts";
 import { writeThenRead } from "../write-then-read.ts";
 import type { Context } from "../context.ts";
-import type { App } from "../../app.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
@@ -153,7 +152,11 @@ const scheduleReader = (ctx: Context, query: { select?: Prisma.BillRunScheduleSe
   ctx.db.billRunSchedule.findUnique({ ...query, where: { id } });
 
 /** A mutation that moves one schedule, named by id, and answers the schedule as it then is. */
-function scheduleAction(t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0], act: (app: App, id: string) => Promise<void>, description?: string) {
+function scheduleAction(
+  t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0],
+  act: (services: schedules.ScheduleServices, id: string) => Promise<void>,
+  description?: string,
+) {
   return t.prismaField({
     type: BillRunScheduleType,
     errors: {},
