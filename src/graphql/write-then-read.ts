@@ -10,25 +10,24 @@ export interface Idempotency {
 }
 
 /**
- * The answer of a mutation that writes a row through a service: runs `write` (once per key when
- * `idempotency` carries one; a replay returns the first run's id), then reads that row with
- * `read`. `read` spreads the selection plugin-prisma planned for the mutation's result (the
- * `query` of a `t.prismaField`), so the result's nested fields load in that one query, as a
- * query's do. The row is read as it is now, also on a replay.
+ * The answer of a mutation that writes a row through a service: runs `write`, which returns the
+ * row's id as text (once per key when `idempotency` carries one; a replay returns the first
+ * run's id), then reads that row with `read`. `read` spreads the selection plugin-prisma planned
+ * for the mutation's result (the `query` of a `t.prismaField`), so the result's nested fields
+ * load in that one query, as a query's do. The row is read as it is now, also on a replay.
  *
  * Returns the row. Raises what `write` raises (the errors of the result union), ConflictError
  * for a key reused with other arguments, and NotFoundError when the row is gone (a replayed key
  * whose row was deleted since; `what` names the row, e.g. "bill run").
  */
-export async function writeThenRead<Id extends string | bigint, T>(
+export async function writeThenRead<T>(
   ctx: Context,
   idempotency: Idempotency | null,
-  write: () => Promise<Id>,
-  read: (id: Id) => Promise<T | null>,
+  write: () => Promise<string>,
+  read: (id: string) => Promise<T | null>,
   what: string,
 ): Promise<T> {
-  // Idempotency keys remember ids as text: only string ids can be replayed.
-  const id = idempotency ? ((await idempotent(ctx.app, { userId: ctx.user!.id, ...idempotency }, write as () => Promise<string>)) as Id) : await write();
+  const id = idempotency ? await idempotent(ctx.app, { userId: ctx.user!.id, ...idempotency }, write) : await write();
   const row = await read(id);
   if (row) return row;
   const replay = idempotency?.key !== null && idempotency?.key !== undefined;

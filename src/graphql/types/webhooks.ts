@@ -175,9 +175,9 @@ const DeleteWebhookEndpointPayload = builder.objectRef<{ id: string }>("DeleteWe
 /** Reads an endpoint a mutation changed, with the mutation's selection. */
 const endpointReader = (ctx: Context, query: { select?: Prisma.WebhookEndpointSelect; include?: Prisma.WebhookEndpointInclude }) => (id: string) =>
   ctx.db.webhookEndpoint.findUnique({ ...query, where: { id } });
-/** Reads a delivery a mutation queued, with the mutation's selection. */
-const deliveryReader = (ctx: Context, query: { select?: Prisma.WebhookDeliverySelect; include?: Prisma.WebhookDeliveryInclude }) => (id: bigint) =>
-  ctx.db.webhookDelivery.findUnique({ ...query, where: { id } });
+/** Reads a delivery a mutation queued (its id in decimal), with the mutation's selection. */
+const deliveryReader = (ctx: Context, query: { select?: Prisma.WebhookDeliverySelect; include?: Prisma.WebhookDeliveryInclude }) => (id: string) =>
+  ctx.db.webhookDelivery.findUnique({ ...query, where: { id: BigInt(id) } });
 
 builder.queryFields((t) => ({
   webhookEventTypes: t.stringList({
@@ -281,7 +281,13 @@ builder.mutationFields((t) => ({
     description: "Sends a delivery's event again, now, as a new delivery with the same webhook-id and body.",
     args: { deliveryId: t.arg.id({ required: true }) },
     resolve: (query, _root, { deliveryId }, ctx) =>
-      writeThenRead(ctx, null, () => endpoints.redeliver(ctx.app, deliveryId, ctx.user!.id), deliveryReader(ctx, query), "webhook delivery"),
+      writeThenRead(
+        ctx,
+        null,
+        async () => String(await endpoints.redeliver(ctx.app, deliveryId, ctx.user!.id)),
+        deliveryReader(ctx, query),
+        "webhook delivery",
+      ),
   }),
   sendTestWebhook: t.prismaField({
     type: WebhookDeliveryType,
@@ -295,7 +301,7 @@ builder.mutationFields((t) => ({
         null,
         async () => {
           if (!isUuid(endpointId)) throw new NotFoundError(`webhook endpoint ${endpointId} not found`);
-          return endpoints.sendTest(ctx.app, endpointId, ctx.user!.id);
+          return String(await endpoints.sendTest(ctx.app, endpointId, ctx.user!.id));
         },
         deliveryReader(ctx, query),
         "webhook delivery",
