@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
+import { cancelBillRun, deleteBillRun } from "../../src/billruns/service.ts";
 import { createAccount, createSubscription, dataOf } from "./helpers.ts";
 
 // A mutation's result is loaded like a query's: its nested selection is planned into the one read
@@ -76,4 +77,27 @@ it("answers a mutation refused by its service with the error and reads nothing e
     t.tokens.operator,
   );
   expect(dataOf(refused).updateAccount).toMatchObject({ __typename: "NotFoundError", code: "NOT_FOUND" });
+});
+
+describe("a replayed idempotencyKey", () => {
+  const CREATE_RUN = `mutation($input: CreateBillRunInput!, $key: String) {
+    createBillRun(input: $input, idempotencyKey: $key) { __typename ... on BillRun { id status } ... on Error { code message } }
+  }`;
+  type CreateRunResult = { createBillRun: { __typename: string; id?: string; status?: string; code?: string; message?: string } };
+  const createRun = async (key: string) =>
+    dataOf(await t.gql<CreateRunResult, unknown>(CREATE_RUN, { input: { targetDate: "2026-03-01", batches: [44] }, key }, t.tokens.operator)).createBillRun;
+
+  it("answers the row as it is now, and a NotFoundError once the row is deleted", async () => {
+    const first = await createRun("replay-after-delete");
+    expect(first).toMatchObject({ __typename: "BillRun", status: "PENDING" });
+    await cancelBillRun(t.app, first.id!, null);
+    expect(await createRun("replay-after-delete")).toEqual({ __typename: "BillRun", id: first.id, status: "CANCELED" });
+
+    await deleteBillRun(t.app, first.id!, null);
+    expect(await createRun("replay-after-delete")).toEqual({
+      __typename: "NotFoundError",
+      code: "NOT_FOUND",
+      message: `bill run ${first.id} (the result of this idempotencyKey) no longer exists`,
+    });
+  });
 });
