@@ -503,7 +503,17 @@ function runAction(t: MutationFieldBuilder, act: (services: RunServices, billRun
     authScopes: { operator: true },
     description,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => writeThenRead(ctx, null, async () => (await act(ctx.app, id, ctx.user!.id), id), runReader(ctx, query), "bill run"),
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await act(ctx.app, id, ctx.user!.id);
+          return id;
+        },
+        runReader(ctx, query),
+        "bill run",
+      ),
   });
 }
 
@@ -524,7 +534,10 @@ function idempotentRunAction(
       writeThenRead(
         ctx,
         { operation, key: idempotencyKey, input: { id } },
-        async () => (await act(ctx.app, id, ctx.user!.id), id),
+        async () => {
+          await act(ctx.app, id, ctx.user!.id);
+          return id;
+        },
         runReader(ctx, query),
         "bill run",
       ),

@@ -163,7 +163,17 @@ function scheduleAction(
     authScopes: { operator: true },
     description,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => writeThenRead(ctx, null, async () => (await act(ctx.app, id), id), scheduleReader(ctx, query), "bill run schedule"),
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await act(ctx.app, id);
+          return id;
+        },
+        scheduleReader(ctx, query),
+        "bill run schedule",
+      ),
   });
 }
 

@@ -230,7 +230,16 @@ builder.mutationFields((t) => ({
     description: "Changes the fields given; the others stay.",
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
     resolve: (query, _root, { id, input }, ctx) =>
-      writeThenRead(ctx, null, async () => (await endpoints.updateEndpoint(ctx.app, id, input), id), endpointReader(ctx, query), "webhook endpoint"),
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await endpoints.updateEndpoint(ctx.app, id, input);
+          return id;
+        },
+        endpointReader(ctx, query),
+        "webhook endpoint",
+      ),
   }),
   rotateWebhookEndpointSecret: t.field({
     type: WebhookEndpointSecretPayload,
@@ -249,7 +258,10 @@ builder.mutationFields((t) => ({
       writeThenRead(
         ctx,
         null,
-        async () => (await endpoints.disableEndpoint(ctx.app, id, `disabled by ${ctx.user!.email}`), id),
+        async () => {
+          await endpoints.disableEndpoint(ctx.app, id, `disabled by ${ctx.user!.email}`);
+          return id;
+        },
         endpointReader(ctx, query),
         "webhook endpoint",
       ),
@@ -261,7 +273,16 @@ builder.mutationFields((t) => ({
     description: "Delivers again, starting with what was queued (deliveries older than 3 days fail).",
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, { id }, ctx) =>
-      writeThenRead(ctx, null, async () => (await endpoints.enableEndpoint(ctx.app, id), id), endpointReader(ctx, query), "webhook endpoint"),
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await endpoints.enableEndpoint(ctx.app, id);
+          return id;
+        },
+        endpointReader(ctx, query),
+        "webhook endpoint",
+      ),
   }),
   deleteWebhookEndpoint: t.field({
     type: DeleteWebhookEndpointPayload,
