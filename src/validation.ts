@@ -2,6 +2,20 @@ import { z } from "zod";
 import { ValidationError } from "./errors.ts";
 import { isCurrency } from "./billing/money.ts";
 
+/**
+ * What a service takes for `schema`: the schema's input, where an optional field may also be null
+ * (how GraphQL passes a field left out). The service parses it once, with `parseInput`: GraphQL
+ * has checked the types; the schema adds the rules, the defaults and the normalisation.
+ */
+export type InputOf<S extends z.ZodType> = NullWhereOptional<z.input<S>>;
+type NullWhereOptional<T> = T extends Date
+  ? T
+  : T extends readonly (infer U)[]
+    ? NullWhereOptional<U>[]
+    : T extends object
+      ? { [K in keyof T]: undefined extends T[K] ? NullWhereOptional<T[K]> | null : NullWhereOptional<T[K]> }
+      : T;
+
 /** Parses `value` with `schema`; the first problem becomes a ValidationError naming its field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, root = "input"): z.output<S> {
   const result = schema.safeParse(stripNulls(value));

@@ -3,7 +3,7 @@ import type { Db } from "../db/client.ts";
 import type { Account, Charge, Subscription, UsageRecord } from "../generated/prisma/client.ts";
 import { AccountStatus, BillingPeriod, BillingTiming, ChargeType } from "../generated/prisma/enums.ts";
 import { ConflictError, conflictOnDuplicate, InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
-import { currencyCode, email, normaliseText, parseInput, text, trimmedName } from "../validation.ts";
+import { currencyCode, email, normaliseText, parseInput, text, trimmedName, type InputOf } from "../validation.ts";
 import { dateOnly, isoDate, isUuid, toIsoDate } from "../util.ts";
 import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 
@@ -50,7 +50,14 @@ const createAccountInput = z.object({
   status: accountFields.status.default("ACTIVE"),
 });
 
-export async function createAccount(db: Db, input: unknown): Promise<Account> {
+/** createAccount's input; see `createAccountInput` for the rules and defaults. */
+export type CreateAccountInput = InputOf<typeof createAccountInput>;
+
+/**
+ * Creates an account; returns it. Raises ValidationError (a rule of `input`), ConflictError (the
+ * account number is taken, also when two requests race).
+ */
+export async function createAccount(db: Db, input: CreateAccountInput): Promise<Account> {
   const data = parseInput(createAccountInput, input);
   if (data.accountNumber && (await db.account.findUnique({ where: { accountNumber: data.accountNumber } }))) {
     throw new ConflictError(`account number ${data.accountNumber} is already taken`);
@@ -68,7 +75,11 @@ const updateAccountInput = z.object({
   status: accountFields.status.optional(),
 });
 
-export async function updateAccount(db: Db, input: unknown): Promise<Account> {
+/** updateAccount's input: the account's id and the fields to change. */
+export type UpdateAccountInput = InputOf<typeof updateAccountInput>;
+
+/** Changes the fields given; returns the account. Raises ValidationError, NotFoundError. */
+export async function updateAccount(db: Db, input: UpdateAccountInput): Promise<Account> {
   const { id, ...changes } = parseInput(updateAccountInput, input);
   const account = await db.account.findUnique({ where: { id } });
   if (!account) throw new NotFoundError(`account ${id} not found`);
@@ -136,7 +147,15 @@ const createSubscriptionInput = z
 
 export type SubscriptionWithCharges = Subscription & { charges: Charge[] };
 
-export async function createSubscription(db: Db, input: unknown): Promise<SubscriptionWithCharges> {
+/** createSubscription's input: the account, the start date and the charges. */
+export type CreateSubscriptionInput = InputOf<typeof createSubscriptionInput>;
+
+/**
+ * Creates an ACTIVE subscription with its charges (in the order given); returns it with them.
+ * Raises ValidationError (a rule of `input`, or a charge whose price × quantity an item could not
+ * hold), NotFoundError (no such account), ConflictError (the subscription number is taken).
+ */
+export async function createSubscription(db: Db, input: CreateSubscriptionInput): Promise<SubscriptionWithCharges> {
   const data = parseInput(createSubscriptionInput, input);
   const account = await db.account.findUnique({ where: { id: data.accountId } });
   if (!account) throw new NotFoundError(`account ${data.accountId} not found`);
@@ -179,7 +198,14 @@ export async function createSubscription(db: Db, input: unknown): Promise<Subscr
 
 const cancelSubscriptionInput = z.object({ subscriptionId: uuid("subscriptionId"), cancelledOn: isoDate });
 
-export async function cancelSubscription(db: Db, input: unknown): Promise<Subscription> {
+/** cancelSubscription's input: the subscription and the day its service ends (exclusive). */
+export type CancelSubscriptionInput = InputOf<typeof cancelSubscriptionInput>;
+
+/**
+ * ACTIVE → CANCELLED as of `cancelledOn`; returns the subscription. Raises ValidationError (a date
+ * before the start), NotFoundError, InvalidStateError (already cancelled, also when two race).
+ */
+export async function cancelSubscription(db: Db, input: CancelSubscriptionInput): Promise<Subscription> {
   const data = parseInput(cancelSubscriptionInput, input);
   const subscription = await db.subscription.findUnique({ where: { id: data.subscriptionId } });
   if (!subscription) throw new NotFoundError(`subscription ${data.subscriptionId} not found`);
@@ -209,7 +235,15 @@ const recordUsageInput = z
     path: ["chargeName"],
   });
 
-export async function recordUsage(db: Db, input: unknown): Promise<UsageRecord> {
+/** recordUsage's input: the subscription, its USAGE charge (by id or name), quantity, unit and day. */
+export type RecordUsageInput = InputOf<typeof recordUsageInput>;
+
+/**
+ * Records usage on a USAGE charge; returns the record. Raises ValidationError (a rule of `input`,
+ * not a USAGE charge, a day before the charge starts, an amount an item could not hold),
+ * NotFoundError (no such charge on the subscription), InvalidStateError (the day is already billed).
+ */
+export async function recordUsage(db: Db, input: RecordUsageInput): Promise<UsageRecord> {
   const data = parseInput(recordUsageInput, input);
   const charge = await db.charge.findFirst({
     where: { subscriptionId: data.subscriptionId, ...(data.chargeId ? { id: data.chargeId } : { name: data.chargeName }) },

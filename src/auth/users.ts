@@ -4,12 +4,13 @@ import type { ApiToken, User } from "../generated/prisma/client.ts";
 import { Role } from "../generated/prisma/enums.ts";
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError, conflictOnDuplicate } from "../errors.ts";
 import { isUuid } from "../util.ts";
-import { email, parseInput, trimmedName } from "../validation.ts";
+import { email, parseInput, trimmedName, type InputOf } from "../validation.ts";
 import { bearerToken, hashToken, newToken } from "./tokens.ts";
 import { announceSecurityChange } from "./access.ts";
 
 export const ROLE_RANK: Record<Role, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 };
 
+/** Whether `user` has `role` or a higher one (VIEWER < OPERATOR < ADMIN); false without a user. */
 export function hasRole(user: Pick<User, "role"> | null | undefined, role: Role): boolean {
   return !!user && ROLE_RANK[user.role] >= ROLE_RANK[role];
 }
@@ -34,7 +35,14 @@ const createUserInput = z.object({
   role: z.enum(Role),
 });
 
-export async function createUser(db: Db, input: unknown): Promise<{ user: User; token: string }> {
+/** createUser's input: email, name and role. */
+export type CreateUserInput = InputOf<typeof createUserInput>;
+
+/**
+ * Creates a user with a first API token; returns both (the token in clear, this once). Raises
+ * ValidationError, ConflictError (the email is taken, in any case).
+ */
+export async function createUser(db: Db, input: CreateUserInput): Promise<{ user: User; token: string }> {
   const data = parseInput(createUserInput, input);
   const existing = await db.user.findUnique({ where: { email: data.email.toLowerCase() } });
   if (existing) throw new ConflictError(`a user with email ${data.email} already exists`);
@@ -84,8 +92,15 @@ const createApiTokenInput = z.object({
   userId: z.string().optional(),
 });
 
-/** A new token for `input.userId` (default: the actor). The token itself is returned once; only its hash is stored. */
-export async function createApiToken(db: Db, actor: User, input: unknown): Promise<{ apiToken: ApiToken; token: string }> {
+/** createApiToken's input: a label, and whose token it is (default: the actor's). */
+export type CreateApiTokenInput = InputOf<typeof createApiTokenInput>;
+
+/**
+ * A new token for `input.userId` (default: the actor). The token itself is returned once; only its
+ * hash is stored. Raises ValidationError, NotFoundError (a user the actor may not manage tokens of
+ * is not found to them).
+ */
+export async function createApiToken(db: Db, actor: User, input: CreateApiTokenInput): Promise<{ apiToken: ApiToken; token: string }> {
   const data = parseInput(createApiTokenInput, input);
   const userId = data.userId ?? actor.id;
   // Another user's id is "not found" to whoever may not manage that user's tokens.
@@ -100,7 +115,8 @@ export async function createApiToken(db: Db, actor: User, input: unknown): Promi
 /**
  * Revokes a token at once: once this returns, no request with it is served (HTTP, SSE or a
  * WebSocket operation), and every process has been told to end the subscriptions opened with
- * it (WebSockets closed with 4403). Revoking a revoked token returns it unchanged.
+ * it (WebSockets closed with 4403). Revoking a revoked token returns it unchanged. Returns the
+ * token; raises NotFoundError (also for a token the actor may not manage).
  */
 export async function revokeApiToken(db: Db, actor: User, id: string): Promise<ApiToken> {
   const row = isUuid(id) ? await db.apiToken.findUnique({ where: { id } }) : null;
@@ -120,14 +136,17 @@ const updateUserInput = z.object({
   disabled: z.boolean().optional(),
 });
 
+/** updateUser's input: the user's id and the fields to change. */
+export type UpdateUserInput = InputOf<typeof updateUserInput>;
+
 /**
  * Changes a user's name, role or status (`disabled`: none of their tokens authenticates while
  * set). A change of role or status takes effect at once on every process: their open
  * subscriptions are ended (WebSockets closed with 4403) and they reconnect with the new role.
  * The last enabled ADMIN can be neither demoted nor disabled (InvalidStateError): someone must
- * be able to undo it. Errors: NotFoundError, ValidationError (nothing to change).
+ * be able to undo it. Returns the user. Errors: NotFoundError, ValidationError (nothing to change).
  */
-export async function updateUser(db: Db, input: unknown): Promise<User> {
+export async function updateUser(db: Db, input: UpdateUserInput): Promise<User> {
   const data = parseInput(updateUserInput, input);
   if (data.name === undefined && data.role === undefined && data.disabled === undefined) {
     throw new ValidationError("input: nothing to update", ["input"]);

@@ -4,6 +4,7 @@ import { transaction, type Sql } from "../db/sql.ts";
 import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
 import { loadBillingInputs } from "./load.ts";
+import type { RunOptions } from "./options.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
@@ -29,7 +30,7 @@ export interface RunRow {
   bill_cycle_day: number | null;
   account_ids: string[];
   subscription_ids: string[];
-  charge_types_to_exclude: string[];
+  charge_types_to_exclude: RunOptions["chargeTypesToExclude"];
   auto_post: boolean;
   schedule_id: string | null;
 }
@@ -146,7 +147,7 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
       prepareRun({
         targetDate: run.target_date,
         invoiceDate: run.invoice_date,
-        chargeTypesToExclude: run.charge_types_to_exclude as never,
+        chargeTypesToExclude: run.charge_types_to_exclude,
         subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
       }),
     );

@@ -1,88 +1,29 @@
 import { z } from "zod";
-import type { App } from "../app.ts";
+import type { Pool } from "pg";
 import { billAccount } from "../billing/engine.ts";
 import type { AccountResult } from "../billing/types.ts";
-import { ChargeType } from "../generated/prisma/enums.ts";
 import { formatMoney, minorUnits } from "../billing/money.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
-import { QUEUES } from "../jobs.ts";
+import { QUEUES, type Jobs } from "../jobs.ts";
 import { isoDate, isUuid } from "../util.ts";
-import { parseInput } from "../validation.ts";
+import { parseInput, type InputOf } from "../validation.ts";
+import { checkRunFilters, runOptionFields, scheduledRunOptions, type RunOptionInput, type RunOptions } from "./options.ts";
 import { loadBillingInputs } from "./load.ts";
 import { readRun } from "./executor.ts";
-import { finishCancel, finishRemove } from "./rollback.ts";
+import { finishCancelIn, finishRemoveIn } from "./rollback.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
-
-const chargeType = z.enum(ChargeType);
-// A malformed id is reported on the list (not as `accountIds.0`), quoting it: the usual mistake is
-// an account number typed where an id belongs, and the message says where numbers go.
-const ids = (what: "account" | "subscription") =>
-  z
-    .array(z.string())
-    .max(10_000, `at most 10000 ${what}s`)
-    .superRefine((list, ctx) => {
-      const index = list.findIndex((value) => !isUuid(value));
-      if (index < 0) return;
-      const bad = String(list[index]);
-      const hint = what === "account" ? " (to name accounts by number, use accountNumbers)" : "";
-      ctx.addIssue({ code: "custom", message: `${JSON.stringify(bad.slice(0, 60))} is not ${what === "account" ? "an" : "a"} ${what} id${hint}` });
-    })
-    .transform((list) => [...new Set(list)]);
-
-/** The filters and options of a run, shared with schedules so that an accepted schedule makes valid runs. */
-export const runFilterFields = {
-  batches: z
-    .array(z.number().int().min(1, "batches are 1-50").max(50, "batches are 1-50"))
-    .max(50)
-    .transform((list) => [...new Set(list)].sort((a, b) => a - b))
-    .optional(),
-  billCycleDay: z.number().int().min(1, "bill cycle day must be between 1 and 31").max(31, "bill cycle day must be between 1 and 31").optional(),
-  accountIds: ids("account").optional(),
-  accountNumbers: z
-    .array(z.string().trim().min(1, "an account number must not be empty").max(40, "an account number has at most 40 characters"))
-    .max(10_000, "at most 10000 account numbers")
-    .transform((list) => [...new Set(list)])
-    .optional(),
-  subscriptionIds: ids("subscription").optional(),
-  chargeTypesToExclude: z
-    .array(chargeType)
-    .transform((list) => [...new Set(list)])
-    .refine((list) => list.length <= 2, "at most two charge types can be excluded")
-    .optional(),
-  autoPost: z.boolean().default(false),
-  autoEmail: z.boolean().default(false),
-  noEmailForZeroAmountInvoice: z.boolean().default(false),
-};
-
-type RunFilters = { batches?: number[]; billCycleDay?: number; accountIds?: string[]; accountNumbers?: string[]; subscriptionIds?: string[] };
-
-/** One kind of filter per run: batches/bill cycle day, or accounts, or subscriptions; no empty lists. */
-export function checkRunFilters(input: RunFilters, ctx: z.RefinementCtx): void {
-  const issue = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
-  const byGroup = (input.batches?.length ?? 0) > 0 || input.billCycleDay !== undefined;
-  const byAccount = (input.accountIds?.length ?? 0) > 0 || (input.accountNumbers?.length ?? 0) > 0;
-  const bySubscription = (input.subscriptionIds?.length ?? 0) > 0;
-  if (byAccount && bySubscription) issue("subscriptionIds", "give accountIds or subscriptionIds, not both");
-  if (byGroup && (byAccount || bySubscription)) {
-    const field = !byAccount ? "subscriptionIds" : (input.accountIds?.length ?? 0) > 0 ? "accountIds" : "accountNumbers";
-    issue(field, "filter by batches/billCycleDay or by specific accounts/subscriptions, not both");
-  }
-  if (input.accountIds && input.accountIds.length === 0) issue("accountIds", "an empty list targets no account; leave it out to target all");
-  if (input.accountNumbers && input.accountNumbers.length === 0) issue("accountNumbers", "an empty list targets no account; leave it out to target all");
-  if (input.subscriptionIds && input.subscriptionIds.length === 0) issue("subscriptionIds", "an empty list targets nothing; leave it out to target all");
-}
 
 /**
  * Every account and subscription a run or schedule names must exist. Returns the accounts it
  * targets as ids (`accountIds` and the accounts of `accountNumbers`, once each), or undefined
  * when it names none. An unknown number is a ValidationError on `accountNumbers` that says which.
  */
-export async function assertTargetsExist(app: App, input: RunFilters): Promise<string[] | undefined> {
-  await assertAllExist(app, "accounts", input.accountIds, "accountIds");
-  await assertAllExist(app, "subscriptions", input.subscriptionIds, "subscriptionIds");
+export async function assertTargetsExist(pool: Pool, input: RunOptionInput): Promise<string[] | undefined> {
+  await assertAllExist(pool, "accounts", input.accountIds, "accountIds");
+  await assertAllExist(pool, "subscriptions", input.subscriptionIds, "subscriptionIds");
   if (!input.accountNumbers || input.accountNumbers.length === 0) return input.accountIds;
-  const found = await app.pool.query<{ id: string; account_number: string }>("SELECT id, account_number FROM accounts WHERE account_number = ANY($1::text[])", [
+  const found = await pool.query<{ id: string; account_number: string }>("SELECT id, account_number FROM accounts WHERE account_number = ANY($1::text[])", [
     input.accountNumbers,
   ]);
   const known = new Set(found.rows.map((r) => r.account_number));
@@ -97,52 +38,37 @@ export async function assertTargetsExist(app: App, input: RunFilters): Promise<s
   return [...new Set([...(input.accountIds ?? []), ...found.rows.map((r) => r.id)])];
 }
 
-const createBillRunInput = z.object({ targetDate: isoDate, invoiceDate: isoDate.optional(), ...runFilterFields }).superRefine(checkRunFilters);
+/** What a service that moves runs uses: the pool for its SQL, the queue for the work it starts. */
+export interface RunServices {
+  pool: Pool;
+  jobs: Jobs;
+}
 
-export interface CreateRunOptions {
+const createBillRunInput = z.object({ targetDate: isoDate, invoiceDate: isoDate.optional(), ...runOptionFields }).superRefine(checkRunFilters);
+/** createBillRun's input: the dates and the run options (see `runOptionFields`). */
+export type CreateBillRunInput = InputOf<typeof createBillRunInput>;
+
+/** Who and what a run comes from. */
+export interface RunOrigin {
   createdById: string | null;
   scheduleId?: string | null;
   retriedFromId?: string | null;
 }
 
-/** Creates a PENDING run and enqueues its start, atomically; returns the run's id. */
-export async function createBillRun(app: App, input: unknown, options: CreateRunOptions): Promise<string> {
+/**
+ * Creates a PENDING run and enqueues its start, atomically; returns the run's id. The invoice
+ * date defaults to the target date. Raises ValidationError (a rule of `input`, or an account or
+ * subscription it names that does not exist).
+ */
+export async function createBillRun(services: RunServices, input: CreateBillRunInput, origin: RunOrigin): Promise<string> {
   const data = parseInput(createBillRunInput, input);
-  const accountIds = await assertTargetsExist(app, data);
-  return insertRun(app, {
-    targetDate: data.targetDate,
-    invoiceDate: data.invoiceDate ?? data.targetDate,
-    batches: data.batches ?? [],
-    billCycleDay: data.billCycleDay ?? null,
-    accountIds: accountIds ?? [],
-    subscriptionIds: data.subscriptionIds ?? [],
-    chargeTypesToExclude: data.chargeTypesToExclude ?? [],
-    autoPost: data.autoPost,
-    autoEmail: data.autoEmail,
-    noEmailForZeroAmountInvoice: data.noEmailForZeroAmountInvoice,
-    ...options,
-  });
-}
-
-interface RunSpec extends CreateRunOptions {
-  targetDate: string;
-  invoiceDate: string;
-  batches: number[];
-  billCycleDay: number | null;
-  accountIds: string[];
-  subscriptionIds: string[];
-  chargeTypesToExclude: string[];
-  autoPost: boolean;
-  autoEmail: boolean;
-  noEmailForZeroAmountInvoice: boolean;
-}
-
-async function insertRun(app: App, spec: RunSpec): Promise<string> {
-  return transaction(app.pool, (sql) => insertRunIn(sql, app, spec));
+  const accountIds = await assertTargetsExist(services.pool, data);
+  const options: RunOptions = { targetDate: data.targetDate, invoiceDate: data.invoiceDate ?? data.targetDate, ...scheduledRunOptions(data, accountIds) };
+  return transaction(services.pool, (sql) => insertRunIn(sql, services.jobs, options, origin));
 }
 
 /** Inserts a PENDING run, its first event and its start job in the caller's transaction. */
-async function insertRunIn(sql: Sql, app: App, spec: RunSpec): Promise<string> {
+async function insertRunIn(sql: Sql, jobs: Jobs, spec: RunOptions, origin: RunOrigin): Promise<string> {
   const inserted = await sql.query<{ id: string }>(
     `INSERT INTO bill_runs (id, target_date, invoice_date, batches, bill_cycle_day, account_ids, subscription_ids,
                             charge_types_to_exclude, auto_post, auto_email, no_email_for_zero_amount_invoice,
@@ -159,20 +85,20 @@ async function insertRunIn(sql: Sql, app: App, spec: RunSpec): Promise<string> {
       spec.autoPost,
       spec.autoEmail,
       spec.noEmailForZeroAmountInvoice,
-      spec.createdById,
-      spec.scheduleId ?? null,
-      spec.retriedFromId ?? null,
+      origin.createdById,
+      origin.scheduleId ?? null,
+      origin.retriedFromId ?? null,
     ],
   );
   const id = inserted.rows[0]!.id;
-  await recordStatusEvent(sql, id, null, "PENDING", spec.createdById);
-  await app.jobs.send(QUEUES.start, { billRunId: id }, { singletonKey: id, sql });
+  await recordStatusEvent(sql, id, null, "PENDING", origin.createdById);
+  await jobs.send(QUEUES.start, { billRunId: id }, { singletonKey: id, sql });
   return id;
 }
 
-async function assertAllExist(app: App, table: "accounts" | "subscriptions", list: string[] | undefined, field: string) {
+async function assertAllExist(pool: Pool, table: "accounts" | "subscriptions", list: string[] | undefined, field: string) {
   if (!list || list.length === 0) return;
-  const found = await app.pool.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [list]);
+  const found = await pool.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [list]);
   if (found.rows.length === list.length) return;
   const known = new Set(found.rows.map((r) => r.id));
   const missing = list.filter((id) => !known.has(id));
@@ -180,15 +106,16 @@ async function assertAllExist(app: App, table: "accounts" | "subscriptions", lis
 }
 
 /**
- * Starts posting. Idempotent: a run already posting or posted is returned as it is, so
- * any number of concurrent requests start exactly one posting.
+ * COMPLETED → POST_IN_PROGRESS and the posting job enqueued, atomically. Idempotent: a run
+ * already posting or posted is left as it is, so any number of concurrent requests start exactly
+ * one posting. Raises NotFoundError, InvalidStateError (any other status).
  */
-export async function postBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
+export async function postBillRun(services: RunServices, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
-  await transaction(app.pool, async (sql) => {
+  await transaction(services.pool, async (sql) => {
     const started = await tryTransition(sql, billRunId, "beginPost", { actorId });
     if (started) {
-      await app.jobs.send(QUEUES.post, { billRunId }, { singletonKey: billRunId, sql });
+      await services.jobs.send(QUEUES.post, { billRunId }, { singletonKey: billRunId, sql });
       return;
     }
     const run = await readRun(sql, billRunId);
@@ -203,17 +130,20 @@ export async function postBillRun(app: App, billRunId: string, actorId: string |
  * canceled). A worker that picks it up first wins: the run is PROCESSING and the pause is
  * refused. An ad-hoc run is refused: it is started the moment it is created, by the person who
  * wanted it; cancel it instead. As every move outside SPEC's table, pausing a PAUSED run is
- * INVALID_STATE.
+ * INVALID_STATE. Raises NotFoundError, InvalidStateError.
  */
-export const pauseBillRun = (app: App, billRunId: string, actorId: string | null) => moveScheduledRun(app, billRunId, actorId, "pause");
+export const pauseBillRun = (services: RunServices, billRunId: string, actorId: string | null) => moveScheduledRun(services, billRunId, actorId, "pause");
 
-/** A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction. */
-export const resumeBillRun = (app: App, billRunId: string, actorId: string | null) => moveScheduledRun(app, billRunId, actorId, "resume");
+/**
+ * A scheduled run, PAUSED → PENDING, and its start is enqueued again in the same transaction.
+ * Raises NotFoundError, InvalidStateError (not PAUSED, or not a scheduled run).
+ */
+export const resumeBillRun = (services: RunServices, billRunId: string, actorId: string | null) => moveScheduledRun(services, billRunId, actorId, "resume");
 
-async function moveScheduledRun(app: App, billRunId: string, actorId: string | null, move: "pause" | "resume"): Promise<void> {
+async function moveScheduledRun(services: RunServices, billRunId: string, actorId: string | null, move: "pause" | "resume"): Promise<void> {
   requireUuid(billRunId);
   const done = move === "pause" ? "paused" : "resumed";
-  await transaction(app.pool, async (sql) => {
+  await transaction(services.pool, async (sql) => {
     const run = await readRun(sql, billRunId, true);
     if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
     if (run.schedule_id === null) {
@@ -224,18 +154,19 @@ async function moveScheduledRun(app: App, billRunId: string, actorId: string | n
     }
     // The start job queued at creation may have found the run paused and let it be; if it is
     // still queued, two starts are harmless (startRun takes turns on the run).
-    if (move === "resume") await app.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
+    if (move === "resume") await services.jobs.send(QUEUES.start, { billRunId }, { singletonKey: billRunId, sql });
   });
 }
 
 /**
  * PENDING/PAUSED → CANCELED, or COMPLETED → CANCEL_IN_PROGRESS → CANCELED: the run's draft
  * documents are canceled, their items stop counting as billed, and every charge's
- * chargedThroughDate moves back to where the run found it.
+ * chargedThroughDate moves back to where the run found it. Raises NotFoundError,
+ * InvalidStateError (another status, posted invoices, or its accounts billed again since).
  */
-export async function cancelBillRun(app: App, billRunId: string, actorId: string | null): Promise<void> {
+export async function cancelBillRun({ pool }: Pick<RunServices, "pool">, billRunId: string, actorId: string | null): Promise<void> {
   requireUuid(billRunId);
-  const canceledEarly = await transaction(app.pool, async (sql) => {
+  const canceledEarly = await transaction(pool, async (sql) => {
     if (await tryTransition(sql, billRunId, "cancelPending", { actorId })) return true;
     const run = await readRun(sql, billRunId);
     if (!run) throw new NotFoundError(await notFoundMessage(sql, billRunId));
@@ -259,7 +190,7 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
     }
     return false;
   });
-  if (!canceledEarly) await finishCancel(app, billRunId, actorId);
+  if (!canceledEarly) await transaction(pool, (sql) => finishCancelIn(sql, billRunId, actorId));
 }
 
 /**
@@ -268,22 +199,29 @@ export async function cancelBillRun(app: App, billRunId: string, actorId: string
  * Raises NotFoundError (also for a run already deleted), InvalidStateError (another status, or
  * posted invoices).
  */
-export async function deleteBillRun(app: App, billRunId: string, actorId: string | null): Promise<{ id: string; billRunNumber: string }> {
+export async function deleteBillRun(
+  { pool }: Pick<RunServices, "pool">,
+  billRunId: string,
+  actorId: string | null,
+): Promise<{ id: string; billRunNumber: string }> {
   requireUuid(billRunId);
-  const moved = await transaction(app.pool, async (sql) => {
+  const moved = await transaction(pool, async (sql) => {
     const result = await transition(sql, billRunId, "beginRemove", { actorId });
     const posted = await sql.query(`SELECT 1 FROM documents WHERE bill_run_id = $1 AND status = 'POSTED' LIMIT 1`, [billRunId]);
     if (posted.rowCount) throw new InvalidStateError(`bill run ${result.billRunNumber} has posted invoices; it cannot be deleted`);
     return result;
   });
-  await finishRemove(app, billRunId, actorId);
+  await transaction(pool, (sql) => finishRemoveIn(sql, billRunId, actorId));
   return { id: moved.id, billRunNumber: moved.billRunNumber };
 }
 
 /** A deleted run's id and number, read from its REMOVED event; null if no run of that id was deleted. */
-export async function deletedBillRun(app: App, billRunId: string): Promise<{ id: string; billRunNumber: string; eventId: string } | null> {
+export async function deletedBillRun(
+  { pool }: Pick<RunServices, "pool">,
+  billRunId: string,
+): Promise<{ id: string; billRunNumber: string; eventId: string } | null> {
   if (!isUuid(billRunId)) return null;
-  const found = await app.pool.query<{ bill_run_number: string; id: string }>(
+  const found = await pool.query<{ bill_run_number: string; id: string }>(
     `SELECT bill_run_number, id::text FROM bill_run_events
       WHERE bill_run_id = $1 AND kind = 'STATUS' AND to_status = 'REMOVED' ORDER BY id DESC LIMIT 1`,
     [billRunId],
@@ -312,16 +250,16 @@ const LIVE = ["PENDING", "PAUSED", "PROCESSING"];
  * Raises NotFoundError (unknown or deleted run), InvalidStateError (not finished; no failed
  * accounts; nothing left to retry, naming the runs that billed them).
  */
-export async function retryFailedAccounts(app: App, billRunId: string, actorId: string | null): Promise<string> {
+export async function retryFailedAccounts(services: RunServices, billRunId: string, actorId: string | null): Promise<string> {
   requireUuid(billRunId);
-  return transaction(app.pool, async (sql) => {
+  return transaction(services.pool, async (sql) => {
     const found = await sql.query<{
       bill_run_number: string;
       status: string;
       target_date: string;
       invoice_date: string;
       subscription_ids: string[];
-      charge_types_to_exclude: string[];
+      charge_types_to_exclude: RunOptions["chargeTypesToExclude"];
       auto_post: boolean;
       auto_email: boolean;
       no_email_for_zero_amount_invoice: boolean;
@@ -379,7 +317,7 @@ export async function retryFailedAccounts(app: App, billRunId: string, actorId: 
       ]);
       subscriptionIds = subs.rows.map((row) => row.id);
     }
-    return insertRunIn(sql, app, {
+    const options: RunOptions = {
       targetDate: run.target_date,
       invoiceDate: run.invoice_date,
       batches: [],
@@ -390,10 +328,8 @@ export async function retryFailedAccounts(app: App, billRunId: string, actorId: 
       autoPost: run.auto_post,
       autoEmail: run.auto_email,
       noEmailForZeroAmountInvoice: run.no_email_for_zero_amount_invoice,
-      createdById: actorId,
-      scheduleId: run.schedule_id,
-      retriedFromId: billRunId,
-    });
+    };
+    return insertRunIn(sql, services.jobs, options, { createdById: actorId, scheduleId: run.schedule_id, retriedFromId: billRunId });
   });
 }
 
@@ -406,11 +342,18 @@ const applyPaymentInput = z.object({
     .refine((v) => Number.parseFloat(v) !== 0 || /[1-9]/.test(v), "amount must be greater than zero"),
 });
 
-/** Applies a payment to a POSTED invoice; the balance never goes below zero. */
-export async function applyPayment(app: App, input: unknown, actorId: string | null): Promise<string> {
+/** applyPayment's input: the invoice's id and a positive decimal amount. */
+export type ApplyPaymentInput = InputOf<typeof applyPaymentInput>;
+
+/**
+ * Applies a payment to a POSTED invoice; the balance never goes below zero. Returns the payment's
+ * id. Raises ValidationError (malformed amount, more decimals than the currency has, more than the
+ * balance), NotFoundError (no such invoice), InvalidStateError (the invoice is not POSTED).
+ */
+export async function applyPayment({ pool }: Pick<RunServices, "pool">, input: ApplyPaymentInput, actorId: string | null): Promise<string> {
   const data = parseInput(applyPaymentInput, input);
   if (!/[1-9]/.test(data.amount)) throw new ValidationError("amount must be greater than zero", ["input", "amount"]);
-  return transaction(app.pool, async (sql) => {
+  return transaction(pool, async (sql) => {
     const found = await sql.query<{ number: string; type: string; status: string; currency: string; balance: string; fits: boolean }>(
       `SELECT number, type, status, currency, balance::text AS balance, $2::numeric <= balance AS fits
          FROM documents WHERE id = $1 FOR UPDATE`,
@@ -446,10 +389,13 @@ export async function applyPayment(app: App, input: unknown, actorId: string | n
   });
 }
 
-/** What a bill run would create for one account now, computed without writing anything. */
-export async function billingPreview(app: App, accountId: string, targetDate: string): Promise<AccountResult> {
+/**
+ * What a bill run would create for one account on `targetDate` (YYYY-MM-DD), computed without
+ * writing anything: the documents, or the account's failure. Raises NotFoundError (no such account).
+ */
+export async function billingPreview({ pool }: Pick<RunServices, "pool">, accountId: string, targetDate: string): Promise<AccountResult> {
   if (!isUuid(accountId)) throw new NotFoundError(`account ${accountId} not found`);
-  const [input] = await loadBillingInputs(app.pool, [accountId], targetDate);
+  const [input] = await loadBillingInputs(pool, [accountId], targetDate);
   if (!input) throw new NotFoundError(`account ${accountId} not found`);
   return billAccount(input, { targetDate, invoiceDate: targetDate, chargeTypesToExclude: [] });
 }

@@ -1,7 +1,7 @@
 // The settings that shape printed documents: the seller block of invoice and credit-memo PDFs.
 import { z } from "zod";
 import { ValidationError } from "../errors.ts";
-import { parseInput } from "../validation.ts";
+import { parseInput, type InputOf } from "../validation.ts";
 import { decodeLogo, MAX_LOGO_BYTES } from "./logo.ts";
 
 // Control characters other than line breaks would print as boxes (or hide text) on a PDF.
@@ -32,12 +32,14 @@ const settingsUpdate = z.object({
 });
 
 export type SettingsUpdate = z.output<typeof settingsUpdate>;
+/** updateSettings' input: the fields to change. */
+export type SettingsUpdateInput = InputOf<typeof settingsUpdate>;
 
 /**
  * The fields of an `updateSettings` input to write (absent or null fields are left alone).
  * Throws ValidationError naming the field for a bad value, or `input` when nothing is given.
  */
-export function parseSettingsUpdate(input: unknown): SettingsUpdate {
+export function parseSettingsUpdate(input: SettingsUpdateInput): SettingsUpdate {
   const data = parseInput(settingsUpdate, input);
   const given = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as SettingsUpdate;
   if (Object.keys(given).length === 0) throw new ValidationError("input: nothing to update", ["input"]);

@@ -3,8 +3,6 @@ import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
-import ValidationPlugin from "@pothos/plugin-validation";
-import DataloaderPlugin from "@pothos/plugin-dataloader";
 import { GraphQLError } from "graphql";
 import type PrismaTypes from "../generated/pothos-prisma-types.ts";
 import { getDatamodel } from "../generated/pothos-prisma-types.ts";
@@ -27,7 +25,7 @@ export const builder = new SchemaBuilder<{
     File: { Input: File; Output: never };
   };
 }>({
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, DataloaderPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authorizeOnSubscribe: true,
@@ -52,8 +50,8 @@ export const builder = new SchemaBuilder<{
     // Outside production a resolver that ignores Pothos' selection (an N+1 risk) fails loudly.
     onUnusedQuery: process.env.NODE_ENV === "production" ? null : "error",
     filterConnectionTotalCount: true,
-    // Larger `first`/`last` values are refused before execution (src/graphql/yoga.ts); these
-    // are the defaults and the backstop.
+    // Larger `first`/`last` values are refused before execution (src/graphql/plugins/limits.ts);
+    // these are the defaults and the backstop.
     defaultConnectionSize: 20,
     maxConnectionSize: 100,
   },

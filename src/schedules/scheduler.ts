@@ -14,7 +14,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type { App } from "../app.ts";
 import { SCHEDULE_QUEUES } from "../jobs.ts";
-import { createBillRun } from "../billruns/service.ts";
+import { createBillRun, type CreateBillRunInput } from "../billruns/service.ts";
 import { transaction } from "../db/sql.ts";
 import { AppError } from "../errors.ts";
 import { addDays } from "../billing/dates.ts";
@@ -131,7 +131,7 @@ async function runSchedule(app: App, scheduleId: string, now: Date): Promise<{ a
   });
 }
 
-function runInput(s: ScheduleRow, targetDate: string, invoiceDate: string): Record<string, unknown> {
+function runInput(s: ScheduleRow, targetDate: string, invoiceDate: string): CreateBillRunInput {
   return {
     targetDate,
     invoiceDate,

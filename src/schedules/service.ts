@@ -1,10 +1,12 @@
 import { z } from "zod";
-import type { App } from "../app.ts";
+import type { Pool } from "pg";
+import type { Db } from "../db/client.ts";
 import { DayOfWeek, RepeatType } from "../generated/prisma/enums.ts";
 import { InvalidStateError, NotFoundError, ValidationError } from "../errors.ts";
 import { dateOnly, isoDate, isUuid } from "../util.ts";
-import { parseInput } from "../validation.ts";
-import { assertTargetsExist, checkRunFilters, runFilterFields } from "../billruns/service.ts";
+import { parseInput, type InputOf } from "../validation.ts";
+import { assertTargetsExist } from "../billruns/service.ts";
+import { checkRunFilters, runOptionFields, scheduledRunOptions, type RunOptions } from "../billruns/options.ts";
 import { firstOccurrenceAtOrAfter, localDate, type Recurrence } from "./recurrence.ts";
 import { isValidTimeZone } from "./timezone.ts";
 
@@ -24,7 +26,7 @@ const createScheduleInput = z
     repeatTo: isoDate.optional(),
     targetDateOffsetDays: offset("targetDateOffsetDays"),
     invoiceDateOffsetDays: offset("invoiceDateOffsetDays"),
-    ...runFilterFields,
+    ...runOptionFields,
   })
   .superRefine((input, ctx) => {
     const issue = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
@@ -41,10 +43,24 @@ const createScheduleInput = z
     checkRunFilters(input, ctx);
   });
 
-export async function createSchedule(app: App, input: unknown, ownerId: string, now: Date = new Date()): Promise<string> {
+/** createSchedule's input: the recurrence rule, the date offsets and the run options (see `runOptionFields`). */
+export type CreateScheduleInput = InputOf<typeof createScheduleInput>;
+
+/** What the schedule services use: Prisma for the schedule row, the pool for the checks in SQL. */
+export interface ScheduleServices {
+  db: Db;
+  pool: Pool;
+}
+
+/**
+ * Creates an ACTIVE schedule owned by `ownerId`, its next run at the first occurrence from `now`
+ * on; returns its id. Raises ValidationError (a rule of `input`, a target that does not exist, or
+ * no occurrence left before repeatTo).
+ */
+export async function createSchedule(services: ScheduleServices, input: CreateScheduleInput, ownerId: string, now: Date = new Date()): Promise<string> {
   const data = parseInput(createScheduleInput, input);
   // Account numbers are resolved once, here: the schedule keeps the accounts, whatever their numbers become.
-  const accountIds = await assertTargetsExist(app, data);
+  const accountIds = await assertTargetsExist(services.pool, data);
   const repeatFrom = data.repeatFrom ?? localDate(data.timeZone, now);
   if (data.repeatTo && data.repeatTo < repeatFrom) throw new ValidationError("input.repeatTo: repeatTo is before repeatFrom", ["input", "repeatTo"]);
   const rule: Recurrence = {
@@ -60,7 +76,7 @@ export async function createSchedule(app: App, input: unknown, ownerId: string, 
   // Occurrences already past when the schedule is made are not run: the first is the next one.
   const next = firstOccurrenceAtOrAfter(rule, now);
   if (!next) throw new ValidationError("input.repeatTo: the schedule has no occurrence left before repeatTo", ["input", "repeatTo"]);
-  const created = await app.db.billRunSchedule.create({
+  const created = await services.db.billRunSchedule.create({
     data: {
       ownerId,
       repeatType: data.repeatType,
@@ -73,14 +89,7 @@ export async function createSchedule(app: App, input: unknown, ownerId: string, 
       repeatTo: data.repeatTo ? dateOnly(data.repeatTo) : null,
       targetDateOffsetDays: data.targetDateOffsetDays,
       invoiceDateOffsetDays: data.invoiceDateOffsetDays,
-      batches: data.batches ?? [],
-      billCycleDay: data.billCycleDay ?? null,
-      accountIds: accountIds ?? [],
-      subscriptionIds: data.subscriptionIds ?? [],
-      chargeTypesToExclude: data.chargeTypesToExclude ?? [],
-      autoPost: data.autoPost,
-      autoEmail: data.autoEmail,
-      noEmailForZeroAmountInvoice: data.noEmailForZeroAmountInvoice,
+      ...scheduledRunOptions(data, accountIds),
       nextRunAt: next.at,
     },
     select: { id: true },
@@ -88,16 +97,19 @@ export async function createSchedule(app: App, input: unknown, ownerId: string, 
   return created.id;
 }
 
-/** ACTIVE → PAUSED: no run is created while paused. Pausing a paused schedule changes nothing. */
-export async function pauseSchedule(app: App, id: string): Promise<void> {
+/**
+ * ACTIVE → PAUSED: no run is created while paused. Pausing a paused schedule changes nothing.
+ * Raises NotFoundError, InvalidStateError (a CANCELED schedule).
+ */
+export async function pauseSchedule({ pool }: Pick<ScheduleServices, "pool">, id: string): Promise<void> {
   requireUuid(id);
-  const paused = await app.pool.query(
+  const paused = await pool.query(
     `UPDATE bill_run_schedules SET status = 'PAUSED', paused_at = now(), next_run_at = NULL, updated_at = now()
       WHERE id = $1 AND status = 'ACTIVE'`,
     [id],
   );
   if (paused.rowCount) return;
-  const status = await currentStatus(app, id);
+  const status = await currentStatus(pool, id);
   if (status === "PAUSED") return;
   throw new InvalidStateError(`the schedule is ${status}; only an ACTIVE schedule can be paused`);
 }
@@ -105,35 +117,39 @@ export async function pauseSchedule(app: App, id: string): Promise<void> {
 /**
  * PAUSED → ACTIVE. Occurrences that fell while it was paused are not made up for: the next run
  * is the first occurrence from now on. Resuming an active schedule changes nothing.
+ * Raises NotFoundError, InvalidStateError (a CANCELED schedule).
  */
-export async function resumeSchedule(app: App, id: string, now: Date = new Date()): Promise<void> {
+export async function resumeSchedule({ pool }: Pick<ScheduleServices, "pool">, id: string, now: Date = new Date()): Promise<void> {
   requireUuid(id);
-  const row = await readSchedule(app.pool, id);
+  const row = await readSchedule(pool, id);
   if (!row) throw new NotFoundError(`schedule ${id} not found`);
   if (row.status === "ACTIVE") return;
   if (row.status !== "PAUSED") throw new InvalidStateError(`the schedule is ${row.status}; only a PAUSED schedule can be resumed`);
   const next = firstOccurrenceAtOrAfter(ruleOf(row), now);
-  const resumed = await app.pool.query(
+  const resumed = await pool.query(
     `UPDATE bill_run_schedules SET status = 'ACTIVE', paused_at = NULL, next_run_at = $2, updated_at = now()
       WHERE id = $1 AND status = 'PAUSED'`,
     [id, next?.at ?? null],
   );
   if (resumed.rowCount) return;
-  const status = await currentStatus(app, id);
+  const status = await currentStatus(pool, id);
   if (status === "ACTIVE") return;
   throw new InvalidStateError(`the schedule is ${status}; only a PAUSED schedule can be resumed`);
 }
 
-/** ACTIVE or PAUSED → CANCELED, for good. Runs it already created are not touched. */
-export async function cancelSchedule(app: App, id: string): Promise<void> {
+/**
+ * ACTIVE or PAUSED → CANCELED, for good. Runs it already created are not touched. Raises
+ * NotFoundError, InvalidStateError (already CANCELED).
+ */
+export async function cancelSchedule({ pool }: Pick<ScheduleServices, "pool">, id: string): Promise<void> {
   requireUuid(id);
-  const canceled = await app.pool.query(
+  const canceled = await pool.query(
     `UPDATE bill_run_schedules SET status = 'CANCELED', canceled_at = now(), next_run_at = NULL, updated_at = now()
       WHERE id = $1 AND status IN ('ACTIVE', 'PAUSED')`,
     [id],
   );
   if (canceled.rowCount) return;
-  const status = await currentStatus(app, id);
+  const status = await currentStatus(pool, id);
   throw new InvalidStateError(`the schedule is ${status}; it cannot be canceled again`);
 }
 
@@ -155,7 +171,7 @@ export interface ScheduleRow {
   bill_cycle_day: number | null;
   account_ids: string[];
   subscription_ids: string[];
-  charge_types_to_exclude: string[];
+  charge_types_to_exclude: RunOptions["chargeTypesToExclude"];
   auto_post: boolean;
   auto_email: boolean;
   no_email_for_zero_amount_invoice: boolean;
@@ -168,11 +184,13 @@ export const SCHEDULE_COLUMNS = `id, status, owner_id, repeat_type, weekly_on_da
   subscription_ids::text[] AS subscription_ids, charge_types_to_exclude::text[] AS charge_types_to_exclude,
   auto_post, auto_email, no_email_for_zero_amount_invoice, next_run_at`;
 
-export async function readSchedule(sql: { query: App["pool"]["query"] }, id: string): Promise<ScheduleRow | null> {
+/** A schedule's row (dates as YYYY-MM-DD), or null when there is none of that id. */
+export async function readSchedule(sql: Pick<Pool, "query">, id: string): Promise<ScheduleRow | null> {
   const found = await sql.query<ScheduleRow>(`SELECT ${SCHEDULE_COLUMNS} FROM bill_run_schedules WHERE id = $1`, [id]);
   return found.rows[0] ?? null;
 }
 
+/** The recurrence rule a schedule's row holds. */
 export function ruleOf(row: ScheduleRow): Recurrence {
   return {
     repeatType: row.repeat_type,
@@ -186,8 +204,8 @@ export function ruleOf(row: ScheduleRow): Recurrence {
   };
 }
 
-async function currentStatus(app: App, id: string): Promise<string> {
-  const found = await app.pool.query<{ status: string }>("SELECT status FROM bill_run_schedules WHERE id = $1", [id]);
+async function currentStatus(pool: Pool, id: string): Promise<string> {
+  const found = await pool.query<{ status: string }>("SELECT status FROM bill_run_schedules WHERE id = $1", [id]);
   if (!found.rows[0]) throw new NotFoundError(`schedule ${id} not found`);
   return found.rows[0].status;
 }

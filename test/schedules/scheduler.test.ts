@@ -5,7 +5,7 @@ import { startApp, type App } from "../../src/app.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { createLogger } from "../../src/log.ts";
 import { startScheduler, type Scheduler } from "../../src/schedules/scheduler.ts";
-import { cancelSchedule, createSchedule, pauseSchedule, resumeSchedule } from "../../src/schedules/service.ts";
+import { cancelSchedule, createSchedule, pauseSchedule, resumeSchedule, type CreateScheduleInput } from "../../src/schedules/service.ts";
 
 let t: TestApp;
 let ownerId: string;
@@ -27,7 +27,7 @@ afterEach(async () => {
   await t.app.pool.query("UPDATE bill_run_schedules SET status = 'CANCELED', next_run_at = NULL");
 });
 
-async function schedule(input: Record<string, unknown>, now: string): Promise<string> {
+async function schedule(input: CreateScheduleInput, now: string): Promise<string> {
   return createSchedule(t.app, input, ownerId, new Date(now));
 }
 

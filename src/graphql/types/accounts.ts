@@ -5,7 +5,8 @@ import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type Key
 import * as accounts from "../../accounts/service.ts";
 import { isUuid } from "../../util.ts";
 import { formatPrice, formatQuantity } from "../format.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION } from "../../idempotency/idempotency.ts";
+import { writeThenRead } from "../write-then-read.ts";
 import { ValidationError } from "../../errors.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 
@@ -296,7 +297,7 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
-  createAccount: t.field({
+  createAccount: t.prismaField({
     type: AccountType,
     errors: {},
     authScopes: { operator: true },
@@ -304,22 +305,30 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: CreateAccountInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      if (idempotencyKey === null || idempotencyKey === undefined) return accounts.createAccount(ctx.db, input);
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createAccount", key: idempotencyKey, input }, async () => {
-        return (await accounts.createAccount(ctx.db, input)).id;
-      });
-      return replayed(await ctx.db.account.findUnique({ where: { id } }), `account ${id}`);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "createAccount", key: idempotencyKey, input },
+        async () => (await accounts.createAccount(ctx.db, input)).id,
+        (id) => ctx.db.account.findUnique({ ...query, where: { id } }),
+        "account",
+      ),
   }),
-  updateAccount: t.field({
+  updateAccount: t.prismaField({
     type: AccountType,
     errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: UpdateAccountInput, required: true }) },
-    resolve: (_root, { input }, ctx) => accounts.updateAccount(ctx.db, input),
+    resolve: (query, _root, { input }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => (await accounts.updateAccount(ctx.db, input)).id,
+        (id) => ctx.db.account.findUnique({ ...query, where: { id } }),
+        "account",
+      ),
   }),
-  createSubscription: t.field({
+  createSubscription: t.prismaField({
     type: CustomerSubscriptionType,
     errors: {},
     authScopes: { operator: true },
@@ -327,27 +336,41 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: CreateSubscriptionInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      // Without a key, the created row is the answer; with one, a replay reads it again.
-      if (idempotencyKey === null || idempotencyKey === undefined) return accounts.createSubscription(ctx.db, input);
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createSubscription", key: idempotencyKey, input }, async () => {
-        return (await accounts.createSubscription(ctx.db, input)).id;
-      });
-      return replayed(await ctx.db.subscription.findUnique({ where: { id }, include: { charges: { orderBy: { position: "asc" } } } }), `subscription ${id}`);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "createSubscription", key: idempotencyKey, input },
+        async () => (await accounts.createSubscription(ctx.db, input)).id,
+        (id) => ctx.db.subscription.findUnique({ ...query, where: { id } }),
+        "subscription",
+      ),
   }),
-  cancelSubscription: t.field({
+  cancelSubscription: t.prismaField({
     type: CustomerSubscriptionType,
     errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: CancelSubscriptionInput, required: true }) },
-    resolve: (_root, { input }, ctx) => accounts.cancelSubscription(ctx.db, input),
+    resolve: (query, _root, { input }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => (await accounts.cancelSubscription(ctx.db, input)).id,
+        (id) => ctx.db.subscription.findUnique({ ...query, where: { id } }),
+        "subscription",
+      ),
   }),
-  recordUsage: t.field({
+  recordUsage: t.prismaField({
     type: UsageRecordType,
     errors: {},
     authScopes: { operator: true },
     args: { input: t.arg({ type: RecordUsageInput, required: true }) },
-    resolve: (_root, { input }, ctx) => accounts.recordUsage(ctx.db, input),
+    resolve: (query, _root, { input }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => (await accounts.recordUsage(ctx.db, input)).id,
+        (id) => ctx.db.usageRecord.findUnique({ ...query, where: { id } }),
+        "usage record",
+      ),
   }),
 }));

@@ -6,13 +6,15 @@ import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type Key
 import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { dateOnly, isUuid } from "../../util.ts";
 import * as billRuns from "../../billruns/service.ts";
+import type { RunServices } from "../../billruns/service.ts";
 import { availableActions } from "../../billruns/transitions.ts";
-import type { App } from "../../app.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
 import { CreditMemoType, InvoiceType } from "./documents.ts";
 import { UserType } from "./users.ts";
 import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { writeThenRead } from "../write-then-read.ts";
+import type { Context } from "../context.ts";
 
 export const BillRunStatusEnum = builder.enumType("BillRunStatus", {
   values: describedValues(BillRunStatus, {
@@ -340,10 +342,14 @@ export const BillRunType = builder.prismaObject("BillRun", {
   }),
 });
 
-const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
-  fields: (t) => ({
-    targetDate: t.field({ type: "Date", required: true, description: "Bill what is due up to this date." }),
-    invoiceDate: t.field({ type: "Date", description: "Default: the target date." }),
+type InputFieldBuilder = Parameters<Parameters<typeof builder.inputType>[1]["fields"]>[0];
+
+/**
+ * The input fields of a run's targeting and flags (src/billruns/options.ts), the same in
+ * createBillRun and createBillRunSchedule.
+ */
+export function runOptionInputFields(t: InputFieldBuilder) {
+  return {
     batches: t.intList({ description: "Account batches (1-50); default all." }),
     billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
     accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
@@ -353,6 +359,14 @@ const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
     autoPost: t.boolean({ description: "Post as soon as the run completes." }),
     autoEmail: t.boolean({ description: "Email posted invoices to their accounts' bill-to contacts." }),
     noEmailForZeroAmountInvoice: t.boolean(),
+  };
+}
+
+const CreateBillRunInput = builder.inputType("CreateBillRunInput", {
+  fields: (t) => ({
+    targetDate: t.field({ type: "Date", required: true, description: "Bill what is due up to this date." }),
+    invoiceDate: t.field({ type: "Date", description: "Default: the target date." }),
+    ...runOptionInputFields(t),
   }),
 });
 
@@ -475,34 +489,63 @@ function billRunsWhere(args: {
   return { AND: where };
 }
 
-const loadRun = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRun.findUniqueOrThrow({ where: { id } });
+/** Reads a run a mutation created or moved, with the mutation's selection. */
+const runReader = (ctx: Context, query: { select?: Prisma.BillRunSelect; include?: Prisma.BillRunInclude }) => (id: string) =>
+  ctx.db.billRun.findUnique({ ...query, where: { id } });
 
-/** A replay's run is read again: it may have moved on, or been deleted since. */
-async function loadReplayedRun(ctx: { db: import("../../db/client.ts").Db }, id: string) {
-  return replayed(await ctx.db.billRun.findUnique({ where: { id } }), `bill run ${id}`);
-}
+type MutationFieldBuilder = Parameters<Parameters<typeof builder.mutationFields>[0]>[0];
 
 /** A mutation that moves one run, named by id, and answers the run as it then is. */
-function runAction(
-  t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0],
-  act: (app: App, billRunId: string, actorId: string | null) => Promise<void>,
-  description?: string,
-) {
-  return t.field({
+function runAction(t: MutationFieldBuilder, act: (services: RunServices, billRunId: string, actorId: string | null) => Promise<void>, description?: string) {
+  return t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
     description,
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await act(ctx.app, id, ctx.user!.id);
-      return loadRun(ctx, id);
-    },
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await act(ctx.app, id, ctx.user!.id);
+          return id;
+        },
+        runReader(ctx, query),
+        "bill run",
+      ),
+  });
+}
+
+/** Like `runAction`, with an idempotencyKey: a replay answers the run as it is now. */
+function idempotentRunAction(
+  t: MutationFieldBuilder,
+  operation: string,
+  act: (services: RunServices, billRunId: string, actorId: string | null) => Promise<void>,
+  description?: string,
+) {
+  return t.prismaField({
+    type: BillRunType,
+    errors: {},
+    authScopes: { operator: true },
+    description,
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
+    resolve: (query, _root, { id, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation, key: idempotencyKey, input: { id } },
+        async () => {
+          await act(ctx.app, id, ctx.user!.id);
+          return id;
+        },
+        runReader(ctx, query),
+        "bill run",
+      ),
   });
 }
 
 builder.mutationFields((t) => ({
-  createBillRun: t.field({
+  createBillRun: t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
@@ -510,40 +553,22 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: CreateBillRunInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createBillRun", key: idempotencyKey, input }, () =>
-        billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id }),
-      );
-      return loadReplayedRun(ctx, id);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "createBillRun", key: idempotencyKey, input },
+        () => billRuns.createBillRun(ctx.app, input, { createdById: ctx.user!.id }),
+        runReader(ctx, query),
+        "bill run",
+      ),
   }),
-  postBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    description: "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
-    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { id, idempotencyKey }, ctx) => {
-      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "postBillRun", key: idempotencyKey, input: { id } }, async () => {
-        await billRuns.postBillRun(ctx.app, id, ctx.user!.id);
-        return id;
-      });
-      return loadReplayedRun(ctx, runId);
-    },
-  }),
-  cancelBillRun: t.field({
-    type: BillRunType,
-    errors: {},
-    authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { id, idempotencyKey }, ctx) => {
-      const runId = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "cancelBillRun", key: idempotencyKey, input: { id } }, async () => {
-        await billRuns.cancelBillRun(ctx.app, id, ctx.user!.id);
-        return id;
-      });
-      return loadReplayedRun(ctx, runId);
-    },
-  }),
+  postBillRun: idempotentRunAction(
+    t,
+    "postBillRun",
+    billRuns.postBillRun,
+    "Posts the run's draft invoices (and credit memos with advancedArSettlement). Idempotent.",
+  ),
+  cancelBillRun: idempotentRunAction(t, "cancelBillRun", billRuns.cancelBillRun),
   pauseBillRun: runAction(t, billRuns.pauseBillRun, "Holds a PENDING run that a schedule created back from the workers until it is resumed."),
   resumeBillRun: runAction(t, billRuns.resumeBillRun, "Makes a PAUSED run PENDING again; a worker then starts it."),
   deleteBillRun: t.field({
@@ -560,7 +585,7 @@ builder.mutationFields((t) => ({
       return replayed(await billRuns.deletedBillRun(ctx.app, runId), `deleted bill run ${runId}`);
     },
   }),
-  retryFailedAccounts: t.field({
+  retryFailedAccounts: t.prismaField({
     type: BillRunType,
     errors: {},
     authScopes: { operator: true },
@@ -568,11 +593,13 @@ builder.mutationFields((t) => ({
       "A new run for the run's failed accounts that no later run has billed since. While that retry has not finished " +
       "(PENDING, PAUSED, PROCESSING), calling again returns it; with nothing left to retry it is INVALID_STATE.",
     args: { billRunId: t.arg.id({ required: true }), idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }) },
-    resolve: async (_root, { billRunId, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "retryFailedAccounts", key: idempotencyKey, input: { billRunId } }, () =>
-        billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id),
-      );
-      return loadReplayedRun(ctx, id);
-    },
+    resolve: (query, _root, { billRunId, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "retryFailedAccounts", key: idempotencyKey, input: { billRunId } },
+        () => billRuns.retryFailedAccounts(ctx.app, billRunId, ctx.user!.id),
+        runReader(ctx, query),
+        "bill run",
+      ),
   }),
 }));

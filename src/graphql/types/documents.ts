@@ -5,7 +5,8 @@ import { formatAmount, formatPrice, formatQuantity } from "../format.ts";
 import { isUuid } from "../../util.ts";
 import { applyPayment } from "../../billruns/service.ts";
 import { ChargeTypeEnum, CustomerSubscriptionType } from "./accounts.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION } from "../../idempotency/idempotency.ts";
+import { writeThenRead } from "../write-then-read.ts";
 import { DOCUMENT_LINK_SECONDS, signedDocumentUrl } from "../../documents/links.ts";
 
 export const DocumentStatusEnum = builder.enumType(DocumentStatus, { name: "DocumentStatus" });
@@ -112,7 +113,7 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
-  applyPayment: t.field({
+  applyPayment: t.prismaField({
     type: PaymentType,
     errors: {},
     authScopes: { operator: true },
@@ -121,11 +122,13 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: ApplyPaymentInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "applyPayment", key: idempotencyKey, input }, () =>
-        applyPayment(ctx.app, input, ctx.user!.id),
-      );
-      return replayed(await ctx.db.payment.findUnique({ where: { id }, include: { document: true } }), `payment ${id}`);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "applyPayment", key: idempotencyKey, input },
+        () => applyPayment(ctx.app, input, ctx.user!.id),
+        (id) => ctx.db.payment.findUnique({ ...query, where: { id } }),
+        "payment",
+      ),
   }),
 }));

@@ -2,7 +2,9 @@ import { GraphQLError } from "graphql";
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
-import type { ImportJob } from "../../generated/prisma/client.ts";
+import type { ImportJob, Prisma } from "../../generated/prisma/client.ts";
+import type { Context } from "../context.ts";
+import { writeThenRead } from "../write-then-read.ts";
 import { isUuid } from "../../util.ts";
 import { ValidationError } from "../../errors.ts";
 import { importProgressFeed, startImport, type ImportProgress } from "../../imports/service.ts";
@@ -160,8 +162,12 @@ builder.queryFields((t) => ({
 const FILE_DESCRIPTION = "The file (multipart request); at most BILLRUN_MAX_BODY_BYTES with the request. Larger files: POST /imports/{kind}.";
 const ATOMIC_DESCRIPTION = "true: nothing imports unless every row does. Default false: bad rows are rejected, the rest imports.";
 
+/** Reads the job an import mutation staged, with the mutation's selection. */
+const importJobReader = (ctx: Context, query: { select?: Prisma.ImportJobSelect; include?: Prisma.ImportJobInclude }) => (id: string) =>
+  ctx.db.importJob.findUnique({ ...query, where: { id } });
+
 builder.mutationFields((t) => ({
-  importAccounts: t.field({
+  importAccounts: t.prismaField({
     type: ImportJobType,
     errors: {},
     authScopes: { operator: true },
@@ -172,9 +178,10 @@ builder.mutationFields((t) => ({
       mode: t.arg({ type: ImportModeEnum, description: "Default CREATE." }),
       atomic: t.arg.boolean({ description: ATOMIC_DESCRIPTION }),
     },
-    resolve: (_root, args, ctx) => startImport(ctx, "ACCOUNTS", args),
+    resolve: (query, _root, args, ctx) =>
+      writeThenRead(ctx, null, async () => (await startImport(ctx, "ACCOUNTS", args)).id, importJobReader(ctx, query), "import job"),
   }),
-  importSubscriptions: t.field({
+  importSubscriptions: t.prismaField({
     type: ImportJobType,
     errors: {},
     authScopes: { operator: true },
@@ -186,9 +193,10 @@ builder.mutationFields((t) => ({
       mode: t.arg({ type: ImportModeEnum, description: "Default CREATE. UPSERT: a subscription already there (same number, same account) is left as it is." }),
       atomic: t.arg.boolean({ description: ATOMIC_DESCRIPTION }),
     },
-    resolve: (_root, args, ctx) => startImport(ctx, "SUBSCRIPTIONS", args),
+    resolve: (query, _root, args, ctx) =>
+      writeThenRead(ctx, null, async () => (await startImport(ctx, "SUBSCRIPTIONS", args)).id, importJobReader(ctx, query), "import job"),
   }),
-  importUsage: t.field({
+  importUsage: t.prismaField({
     type: ImportJobType,
     errors: {},
     authScopes: { operator: true },
@@ -198,7 +206,8 @@ builder.mutationFields((t) => ({
       format: t.arg({ type: ImportFormatEnum, required: true }),
       atomic: t.arg.boolean({ description: ATOMIC_DESCRIPTION }),
     },
-    resolve: (_root, args, ctx) => startImport(ctx, "USAGE", args),
+    resolve: (query, _root, args, ctx) =>
+      writeThenRead(ctx, null, async () => (await startImport(ctx, "USAGE", args)).id, importJobReader(ctx, query), "import job"),
   }),
 }));
 

@@ -2,13 +2,15 @@ import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
 import { BillRunScheduleStatus, DayOfWeek, RepeatType } from "../../generated/prisma/enums.ts";
 import { describedValues } from "../enums.ts";
-import { IDEMPOTENCY_KEY_DESCRIPTION, idempotent, replayed } from "../../idempotency/idempotency.ts";
+import { IDEMPOTENCY_KEY_DESCRIPTION } from "../../idempotency/idempotency.ts";
+import { writeThenRead } from "../write-then-read.ts";
+import type { Context } from "../context.ts";
 import { connectionOf, pageOf, plannedPage, totalCountOf, withSortKeys, type KeysetOrder } from "../connections.ts";
 import { isUuid } from "../../util.ts";
 import * as schedules from "../../schedules/service.ts";
 import type { Prisma } from "../../generated/prisma/client.ts";
 import { ChargeTypeEnum } from "./accounts.ts";
-import { BILL_RUNS, BillRunType } from "./billruns.ts";
+import { BILL_RUNS, BillRunType, runOptionInputFields } from "./billruns.ts";
 import { UserType } from "./users.ts";
 
 const ScheduleStatusEnum = builder.enumType("BillRunScheduleStatus", {
@@ -92,15 +94,8 @@ const CreateBillRunScheduleInput = builder.inputType("CreateBillRunScheduleInput
     repeatTo: t.field({ type: "Date", description: "Last day that may hold an occurrence; default: no end." }),
     targetDateOffsetDays: t.int({ description: "Target date = occurrence day + this (default 0)." }),
     invoiceDateOffsetDays: t.int({ description: "Invoice date = occurrence day + this (default 0)." }),
-    batches: t.intList({ description: "Account batches (1-50); default all." }),
-    billCycleDay: t.int({ description: "Only accounts with this bill cycle day; default all." }),
-    accountIds: t.idList({ description: "Specific accounts instead of batches/bill cycle day." }),
+    ...runOptionInputFields(t),
     accountNumbers: t.stringList({ description: "Specific accounts by number (with or instead of accountIds); kept as the accounts they name now." }),
-    subscriptionIds: t.idList({ description: "Specific subscriptions instead of batches/bill cycle day." }),
-    chargeTypesToExclude: t.field({ type: [ChargeTypeEnum], description: "At most two." }),
-    autoPost: t.boolean(),
-    autoEmail: t.boolean(),
-    noEmailForZeroAmountInvoice: t.boolean(),
   }),
 });
 
@@ -152,10 +147,38 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const loadSchedule = (ctx: { db: import("../../db/client.ts").Db }, id: string) => ctx.db.billRunSchedule.findUniqueOrThrow({ where: { id } });
+/** Reads a schedule a mutation created or moved, with the mutation's selection. */
+const scheduleReader = (ctx: Context, query: { select?: Prisma.BillRunScheduleSelect; include?: Prisma.BillRunScheduleInclude }) => (id: string) =>
+  ctx.db.billRunSchedule.findUnique({ ...query, where: { id } });
+
+/** A mutation that moves one schedule, named by id, and answers the schedule as it then is. */
+function scheduleAction(
+  t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0],
+  act: (services: schedules.ScheduleServices, id: string) => Promise<void>,
+  description?: string,
+) {
+  return t.prismaField({
+    type: BillRunScheduleType,
+    errors: {},
+    authScopes: { operator: true },
+    description,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await act(ctx.app, id);
+          return id;
+        },
+        scheduleReader(ctx, query),
+        "bill run schedule",
+      ),
+  });
+}
 
 builder.mutationFields((t) => ({
-  createBillRunSchedule: t.field({
+  createBillRunSchedule: t.prismaField({
     type: BillRunScheduleType,
     errors: {},
     authScopes: { operator: true },
@@ -164,42 +187,16 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: CreateBillRunScheduleInput, required: true }),
       idempotencyKey: t.arg.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }),
     },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const id = await idempotent(ctx.app, { userId: ctx.user!.id, operation: "createBillRunSchedule", key: idempotencyKey, input }, () =>
-        schedules.createSchedule(ctx.app, input, ctx.user!.id),
-      );
-      return replayed(await ctx.db.billRunSchedule.findUnique({ where: { id } }), `bill run schedule ${id}`);
-    },
+    resolve: (query, _root, { input, idempotencyKey }, ctx) =>
+      writeThenRead(
+        ctx,
+        { operation: "createBillRunSchedule", key: idempotencyKey, input },
+        () => schedules.createSchedule(ctx.app, input, ctx.user!.id),
+        scheduleReader(ctx, query),
+        "bill run schedule",
+      ),
   }),
-  pauseBillRunSchedule: t.field({
-    type: BillRunScheduleType,
-    errors: {},
-    authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await schedules.pauseSchedule(ctx.app, id);
-      return loadSchedule(ctx, id);
-    },
-  }),
-  resumeBillRunSchedule: t.field({
-    type: BillRunScheduleType,
-    errors: {},
-    authScopes: { operator: true },
-    description: "Runs again from the next occurrence; those missed while paused are not made up.",
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await schedules.resumeSchedule(ctx.app, id);
-      return loadSchedule(ctx, id);
-    },
-  }),
-  cancelBillRunSchedule: t.field({
-    type: BillRunScheduleType,
-    errors: {},
-    authScopes: { operator: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      await schedules.cancelSchedule(ctx.app, id);
-      return loadSchedule(ctx, id);
-    },
-  }),
+  pauseBillRunSchedule: scheduleAction(t, schedules.pauseSchedule),
+  resumeBillRunSchedule: scheduleAction(t, schedules.resumeSchedule, "Runs again from the next occurrence; those missed while paused are not made up."),
+  cancelBillRunSchedule: scheduleAction(t, schedules.cancelSchedule),
 }));

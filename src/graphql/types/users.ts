@@ -8,6 +8,7 @@ import type { ApiToken, User } from "../../generated/prisma/client.ts";
 import { createApiToken, createUser, hasRole, revokeApiToken, updateUser } from "../../auth/users.ts";
 import { isUuid } from "../../util.ts";
 import { parseSettingsUpdate } from "../../documents/settings.ts";
+import { writeThenRead } from "../write-then-read.ts";
 
 export const RoleEnum = builder.enumType(Role, { name: "Role" });
 
@@ -52,7 +53,10 @@ export const ApiTokenType = builder.prismaObject("ApiToken", {
 
 const CreateApiTokenPayload = builder.objectRef<{ apiToken: ApiToken; token: string }>("CreateApiTokenPayload").implement({
   fields: (t) => ({
-    apiToken: t.field({ type: ApiTokenType, resolve: (p) => p.apiToken }),
+    apiToken: t.prismaField({
+      type: ApiTokenType,
+      resolve: (query, p, _args, ctx) => ctx.db.apiToken.findUniqueOrThrow({ ...query, where: { id: p.apiToken.id } }),
+    }),
     token: t.exposeString("token", { description: "The bearer token. Shown once: only its hash is stored." }),
   }),
 });
@@ -66,7 +70,10 @@ const CreateApiTokenInput = builder.inputType("CreateApiTokenInput", {
 
 const CreateUserPayload = builder.objectRef<{ user: User; token: string }>("CreateUserPayload").implement({
   fields: (t) => ({
-    user: t.field({ type: UserType, resolve: (p) => p.user }),
+    user: t.prismaField({
+      type: UserType,
+      resolve: (query, p, _args, ctx) => ctx.db.user.findUniqueOrThrow({ ...query, where: { id: p.user.id } }),
+    }),
     token: t.exposeString("token", { description: "The user's API token. Shown once: only its hash is stored." }),
   }),
 });
@@ -175,7 +182,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
     resolve: (_root, { input }, ctx) => createApiToken(ctx.db, ctx.user!, input),
   }),
-  revokeApiToken: t.field({
+  revokeApiToken: t.prismaField({
     type: ApiTokenType,
     errors: {},
     authScopes: { operator: true },
@@ -184,7 +191,14 @@ builder.mutationFields((t) => ({
       "opened with it within a second (WebSockets closed with 4403, SSE streams ended with an UNAUTHENTICATED error). " +
       "An OPERATOR may revoke their own tokens, an ADMIN anyone's. (BILLRUN_ADMIN_TOKEN is restored at the next start while it stays configured.)",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => revokeApiToken(ctx.db, ctx.user!, id),
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => (await revokeApiToken(ctx.db, ctx.user!, id)).id,
+        (tokenId) => ctx.db.apiToken.findUnique({ ...query, where: { id: tokenId } }),
+        "API token",
+      ),
   }),
   createUser: t.field({
     type: CreateUserPayload,
@@ -193,7 +207,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => createUser(ctx.db, input),
   }),
-  updateUser: t.field({
+  updateUser: t.prismaField({
     type: UserType,
     errors: {},
     authScopes: { admin: true },
@@ -202,13 +216,20 @@ builder.mutationFields((t) => ({
       "are ended on every API process within a second (WebSockets closed with 4403) and they reconnect with the new role. " +
       "The last enabled ADMIN can be neither demoted nor disabled (InvalidStateError).",
     args: { input: t.arg({ type: UpdateUserInput, required: true }) },
-    resolve: (_root, { input }, ctx) => updateUser(ctx.db, input),
+    resolve: (query, _root, { input }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => (await updateUser(ctx.db, input)).id,
+        (id) => ctx.db.user.findUnique({ ...query, where: { id } }),
+        "user",
+      ),
   }),
-  updateSettings: t.field({
+  updateSettings: t.prismaField({
     type: SettingsType,
     errors: {},
     authScopes: { admin: true },
     args: { input: t.arg({ type: UpdateSettingsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.db.settings.update({ where: { id: 1 }, data: parseSettingsUpdate(input) }),
+    resolve: (query, _root, { input }, ctx) => ctx.db.settings.update({ ...query, where: { id: 1 }, data: parseSettingsUpdate(input) }),
   }),
 }));

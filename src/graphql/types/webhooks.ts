@@ -9,6 +9,7 @@ import { WEBHOOK_EVENT_TYPES } from "../../webhooks/events.ts";
 import { renderBody } from "../../webhooks/events.ts";
 import { UserType } from "./users.ts";
 import type { Context } from "../context.ts";
+import { writeThenRead } from "../write-then-read.ts";
 
 const WebhookEndpointStatusEnum = builder.enumType("WebhookEndpointStatus", {
   values: {
@@ -171,8 +172,12 @@ const DeleteWebhookEndpointPayload = builder.objectRef<{ id: string }>("DeleteWe
   fields: (t) => ({ id: t.exposeID("id") }),
 });
 
-const loadEndpoint = (ctx: Context, query: object, id: string) => ctx.db.webhookEndpoint.findUniqueOrThrow({ ...query, where: { id } });
-const loadDelivery = (ctx: Context, query: object, id: bigint) => ctx.db.webhookDelivery.findUniqueOrThrow({ ...query, where: { id } });
+/** Reads an endpoint a mutation changed, with the mutation's selection. */
+const endpointReader = (ctx: Context, query: { select?: Prisma.WebhookEndpointSelect; include?: Prisma.WebhookEndpointInclude }) => (id: string) =>
+  ctx.db.webhookEndpoint.findUnique({ ...query, where: { id } });
+/** Reads a delivery a mutation queued (its id in decimal), with the mutation's selection. */
+const deliveryReader = (ctx: Context, query: { select?: Prisma.WebhookDeliverySelect; include?: Prisma.WebhookDeliveryInclude }) => (id: string) =>
+  ctx.db.webhookDelivery.findUnique({ ...query, where: { id: BigInt(id) } });
 
 builder.queryFields((t) => ({
   webhookEventTypes: t.stringList({
@@ -224,10 +229,17 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     description: "Changes the fields given; the others stay.",
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
-    resolve: async (query, _root, { id, input }, ctx) => {
-      await endpoints.updateEndpoint(ctx.app, id, input);
-      return loadEndpoint(ctx, query, id);
-    },
+    resolve: (query, _root, { id, input }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await endpoints.updateEndpoint(ctx.app, id, input);
+          return id;
+        },
+        endpointReader(ctx, query),
+        "webhook endpoint",
+      ),
   }),
   rotateWebhookEndpointSecret: t.field({
     type: WebhookEndpointSecretPayload,
@@ -242,10 +254,17 @@ builder.mutationFields((t) => ({
     errors: {},
     authScopes: { admin: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (query, _root, { id }, ctx) => {
-      await endpoints.disableEndpoint(ctx.app, id, `disabled by ${ctx.user!.email}`);
-      return loadEndpoint(ctx, query, id);
-    },
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await endpoints.disableEndpoint(ctx.app, id, `disabled by ${ctx.user!.email}`);
+          return id;
+        },
+        endpointReader(ctx, query),
+        "webhook endpoint",
+      ),
   }),
   enableWebhookEndpoint: t.prismaField({
     type: WebhookEndpointType,
@@ -253,10 +272,17 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     description: "Delivers again, starting with what was queued (deliveries older than 3 days fail).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (query, _root, { id }, ctx) => {
-      await endpoints.enableEndpoint(ctx.app, id);
-      return loadEndpoint(ctx, query, id);
-    },
+    resolve: (query, _root, { id }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          await endpoints.enableEndpoint(ctx.app, id);
+          return id;
+        },
+        endpointReader(ctx, query),
+        "webhook endpoint",
+      ),
   }),
   deleteWebhookEndpoint: t.field({
     type: DeleteWebhookEndpointPayload,
@@ -275,7 +301,14 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     description: "Sends a delivery's event again, now, as a new delivery with the same webhook-id and body.",
     args: { deliveryId: t.arg.id({ required: true }) },
-    resolve: async (query, _root, { deliveryId }, ctx) => loadDelivery(ctx, query, await endpoints.redeliver(ctx.app, deliveryId, ctx.user!.id)),
+    resolve: (query, _root, { deliveryId }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => String(await endpoints.redeliver(ctx.app, deliveryId, ctx.user!.id)),
+        deliveryReader(ctx, query),
+        "webhook delivery",
+      ),
   }),
   sendTestWebhook: t.prismaField({
     type: WebhookDeliveryType,
@@ -283,9 +316,16 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     description: "Sends a `webhook.test` event to the endpoint now.",
     args: { endpointId: t.arg.id({ required: true }) },
-    resolve: async (query, _root, { endpointId }, ctx) => {
-      if (!isUuid(endpointId)) throw new NotFoundError(`webhook endpoint ${endpointId} not found`);
-      return loadDelivery(ctx, query, await endpoints.sendTest(ctx.app, endpointId, ctx.user!.id));
-    },
+    resolve: (query, _root, { endpointId }, ctx) =>
+      writeThenRead(
+        ctx,
+        null,
+        async () => {
+          if (!isUuid(endpointId)) throw new NotFoundError(`webhook endpoint ${endpointId} not found`);
+          return String(await endpoints.sendTest(ctx.app, endpointId, ctx.user!.id));
+        },
+        deliveryReader(ctx, query),
+        "webhook delivery",
+      ),
   }),
 }));
