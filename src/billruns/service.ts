@@ -10,7 +10,7 @@ import { QUEUES } from "../jobs.ts";
 import { isoDate, isUuid } from "../util.ts";
 import { parseInput } from "../validation.ts";
 import { loadBillingInputs } from "./load.ts";
-import { readRun } from "./executor.ts";
+import { readRun } from "./runs.ts";
 import { finishCancel, finishRemove } from "./rollback.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
