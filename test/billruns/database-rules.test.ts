@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
+import { applyResults, ItemChargeMissingError } from "../../src/billruns/persist.ts";
+import type { AccountResult } from "../../src/billing/types.ts";
+import { transaction } from "../../src/db/sql.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { chargedThrough, countRows, createRun, dataOf, getRun, nodes, type Json } from "./helpers.ts";
 
@@ -56,8 +59,78 @@ describe("the database refuses to bill a charge period twice", () => {
   });
 });
 
+describe("an item's charge exists while the item does (checked by the run, kept by triggers on charges)", () => {
+  it("refuses to delete, re-key or truncate a billed charge, its items voided or not", async () => {
+    const { subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const chargeId = subscription.charges[0]!.id;
+    const created = await createRun(t, { targetDate: "2026-01-01", subscriptionIds: [subscription.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const items = await t.app.pool.query<{ id: string }>("SELECT id FROM document_items WHERE charge_id = $1", [chargeId]);
+    expect(items.rowCount).toBe(1);
+
+    const deleteCharge = () => t.app.pool.query("DELETE FROM charges WHERE id = $1", [chargeId]);
+    await expect(deleteCharge()).rejects.toMatchObject({ code: "23503", table: "document_items" });
+    await expect(t.app.pool.query("UPDATE charges SET id = gen_random_uuid() WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE charges CASCADE")).rejects.toMatchObject({ code: "23503" });
+    // A voided item (its document canceled) still names the charge.
+    await t.app.pool.query("UPDATE document_items SET voided = true WHERE charge_id = $1", [chargeId]);
+    await expect(deleteCharge()).rejects.toMatchObject({ code: "23503" });
+    expect((await t.app.pool.query("SELECT 1 FROM charges WHERE id = $1", [chargeId])).rowCount).toBe(1);
+    // Other changes to a billed charge are not the triggers' business.
+    await expect(t.app.pool.query("UPDATE charges SET name = name || ' (renamed)' WHERE id = $1", [chargeId])).resolves.toMatchObject({ rowCount: 1 });
+
+    // A charge nothing was billed on can go.
+    const { subscription: unbilled } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "5.00", billingPeriod: "MONTH" }] });
+    await expect(t.app.pool.query("DELETE FROM charges WHERE id = $1", [unbilled.charges[0]!.id])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("writes nothing for results whose charge is gone by the time they are written", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2025-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const gone = "00000000-0000-4000-8000-000000000001";
+    const item = {
+      subscriptionId: subscription.id,
+      chargeName: "Plan",
+      chargeType: "RECURRING" as const,
+      kind: "CHARGE" as const,
+      serviceStart: "2026-01-01",
+      serviceEnd: "2026-02-01",
+      quantity: "1",
+      unitPrice: "30",
+      amount: "30.00",
+    };
+    // The charge of the first item exists (and is not moved: only the check's lock guards it); the second's does not.
+    const result: AccountResult = {
+      accountId: account.id,
+      ok: true,
+      chargeUpdates: [],
+      documents: [
+        {
+          type: "INVOICE",
+          subscriptionId: null,
+          currency: "USD",
+          total: "60.00",
+          amount: "60.00",
+          invoiceDate: "2026-01-01",
+          dueDate: "2026-01-31",
+          items: [
+            { ...item, chargeId: subscription.charges[0]!.id },
+            { ...item, chargeId: gone },
+          ],
+        },
+      ],
+    };
+    const before = await countRows(t, "documents");
+    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0 }, [result]))).rejects.toBeInstanceOf(
+      ItemChargeMissingError,
+    );
+    expect(await countRows(t, "documents")).toBe(before);
+  });
+});
+
 describe("billingPreview", () => {
-  const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charges", "bill_run_events", "pgboss.job"];
+  const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charge_moves", "bill_run_events", "pgboss.job"];
   const counts = async () => Object.fromEntries(await Promise.all(TABLES.map(async (table) => [table, await countRows(t, table)] as const)));
 
   it("returns what a run would create and writes nothing", async () => {

@@ -44,6 +44,9 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "index accounts.accounts_bill_to_email_trgm_idx": "account search by email",
   "index accounts.accounts_name_trgm_idx": "account search by name",
   // Triggers (their functions come from the migrations on both sides: see prerequisites).
+  "trigger charges.charges_keep_billed_delete": "a charge with items cannot be deleted (the items' foreign key replaced)",
+  "trigger charges.charges_keep_billed_id": "a charge with items keeps its id (the items' foreign key replaced)",
+  "trigger charges.charges_keep_billed_truncate": "charges cannot be emptied under items (the items' foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "webhook events and deliveries are written in the transaction of the event",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -58,6 +61,9 @@ const SCHEMA_ONLY: Record<string, string> = {
   "constraint bill_run_events.bill_run_events_bill_run_id_fkey": "events outlive their run",
   // A foreign key takes a row lock per delivery, which would slow posting with many deliveries;
   // deleting an endpoint deletes its deliveries in code (src/webhooks/endpoints.ts).
+  // A run's items would pay a check per row; the run locks their charges once each instead and
+  // triggers on charges keep them (20261129400100_item_charge_checked_by_the_run).
+  "constraint document_items.document_items_charge_id_fkey": "no check per item",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
 };
@@ -65,6 +71,9 @@ const SCHEMA_ONLY: Record<string, string> = {
 /** On both sides, defined differently: schema.prisma cannot say it the migrations' way. */
 const DEFINED_DIFFERENTLY: Record<string, string> = {
   // Prisma writes scalar lists (String[] and the like) without NOT NULL; the migrations keep them required.
+  "column bill_run_charge_moves.charge_ids": "a required list",
+  "column bill_run_charge_moves.through_after": "a required list",
+  "column bill_run_charge_moves.through_before": "a required list",
   "column webhook_endpoints.event_types": "a required list",
   "column webhook_posted_documents.balances": "a required list",
   "column webhook_posted_documents.document_ids": "a required list",
