@@ -59,7 +59,7 @@ describe("the database refuses to bill a charge period twice", () => {
   });
 });
 
-describe("an item's charge exists while the item does (checked by the run, kept by triggers on charges)", () => {
+describe("an item's charge and document exist while the item does (checked once per chunk or statement, kept by triggers)", () => {
   it("refuses to delete, re-key or truncate a billed charge, its items voided or not", async () => {
     const { subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
     const chargeId = subscription.charges[0]!.id;
@@ -82,6 +82,39 @@ describe("an item's charge exists while the item does (checked by the run, kept 
     // A charge nothing was billed on can go.
     const { subscription: unbilled } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "5.00", billingPeriod: "MONTH" }] });
     await expect(t.app.pool.query("DELETE FROM charges WHERE id = $1", [unbilled.charges[0]!.id])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("refuses an item whose document does not exist, deletes a document's items with it, and keeps a document's id", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const documentId = nodes((await getRun(t, created.id)).invoices)[0].id as string;
+    const item = await t.app.pool.query<{ id: string }>("SELECT id FROM document_items WHERE document_id = $1", [documentId]);
+    const itemId = item.rows[0]!.id;
+    const itemsBefore = await countRows(t, "document_items");
+
+    // Written with others whose document exists, in one statement: the whole statement is refused.
+    await expect(
+      t.app.pool.query(
+        `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                     service_start, service_end, quantity, unit_price, amount, voided)
+         SELECT gen_random_uuid(), d, charge_id, subscription_id, position + 100, charge_name, charge_type, kind,
+                service_start, service_end, quantity, unit_price, amount, true
+           FROM document_items, unnest(ARRAY[document_id, gen_random_uuid()]) AS d WHERE id = $1`,
+        [itemId],
+      ),
+    ).rejects.toMatchObject({ code: "23503", table: "document_items" });
+    await expect(t.app.pool.query("UPDATE document_items SET document_id = gen_random_uuid() WHERE id = $1", [itemId])).rejects.toMatchObject({
+      code: "23503",
+    });
+    await expect(t.app.pool.query("UPDATE documents SET id = gen_random_uuid() WHERE id = $1", [documentId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE documents CASCADE")).rejects.toMatchObject({ code: "23503" });
+    expect(await countRows(t, "document_items")).toBe(itemsBefore);
+
+    // Deleting the document deletes its items, as the foreign key's cascade did.
+    await expect(t.app.pool.query("DELETE FROM documents WHERE id = $1", [documentId])).resolves.toMatchObject({ rowCount: 1 });
+    expect((await t.app.pool.query("SELECT 1 FROM document_items WHERE document_id = $1", [documentId])).rowCount).toBe(0);
+    expect(await countRows(t, "document_items")).toBe(itemsBefore - 1);
   });
 
   it("writes nothing for results whose charge is gone by the time they are written", async () => {

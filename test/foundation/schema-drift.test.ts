@@ -47,6 +47,11 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger charges.charges_keep_billed_delete": "a charge with items cannot be deleted (the items' foreign key replaced)",
   "trigger charges.charges_keep_billed_id": "a charge with items keeps its id (the items' foreign key replaced)",
   "trigger charges.charges_keep_billed_truncate": "charges cannot be emptied under items (the items' foreign key replaced)",
+  "trigger document_items.document_items_documents_exist": "an item's document exists, checked once per statement (the foreign key replaced)",
+  "trigger document_items.document_items_document_exists": "an item moved to another document names one that exists (the foreign key replaced)",
+  "trigger documents.documents_delete_items": "a document's items go with it (the foreign key's cascade)",
+  "trigger documents.documents_keep_items_id": "a document with items keeps its id (the foreign key replaced)",
+  "trigger documents.documents_keep_items_truncate": "documents cannot be emptied under items (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "webhook events and deliveries are written in the transaction of the event",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -64,6 +69,8 @@ const SCHEMA_ONLY: Record<string, string> = {
   // A run's items would pay a check per row; the run locks their charges once each instead and
   // triggers on charges keep them (20261129400100_item_charge_checked_by_the_run).
   "constraint document_items.document_items_charge_id_fkey": "no check per item",
+  // Checked once per statement by a trigger instead (20261129400200_item_documents_checked_per_statement).
+  "constraint document_items.document_items_document_id_fkey": "no check per item",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
 };

@@ -21,18 +21,32 @@ BEGIN
     END IF;
     RETURN NULL;
   END IF;
-  -- The unique partial index finds an unvoided item; a voided one is looked for only when there is none.
-  IF EXISTS (SELECT 1 FROM document_items WHERE charge_id = OLD.id AND NOT voided)
-     OR EXISTS (SELECT 1 FROM document_items WHERE charge_id = OLD.id AND voided) THEN
+  IF EXISTS (SELECT 1 FROM document_items WHERE charge_id = OLD.id) THEN
     RAISE EXCEPTION 'charge % is billed on document items', OLD.id
       USING ERRCODE = 'foreign_key_violation', TABLE = 'document_items';
   END IF;
-  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
   RETURN NEW;
 END $$;
 
-CREATE TRIGGER "charges_keep_billed_delete" BEFORE DELETE ON "charges"
-  FOR EACH ROW EXECUTE FUNCTION "charges_keep_billed"();
+-- Once per DELETE statement, for all the charges it deleted: items are found by charge only
+-- through the partial index of unvoided items, so a voided one takes a scan of the items.
+CREATE FUNCTION "charges_keep_billed_on_delete"() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  gone UUID[];
+  billed UUID;
+BEGIN
+  SELECT array_agg(id) INTO gone FROM gone_charges;
+  IF gone IS NULL THEN RETURN NULL; END IF;
+  SELECT charge_id INTO billed FROM document_items WHERE charge_id = ANY(gone) LIMIT 1;
+  IF billed IS NOT NULL THEN
+    RAISE EXCEPTION 'charge % is billed on document items', billed
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'document_items';
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER "charges_keep_billed_delete" AFTER DELETE ON "charges"
+  REFERENCING OLD TABLE AS gone_charges FOR EACH STATEMENT EXECUTE FUNCTION "charges_keep_billed_on_delete"();
 -- Only an UPDATE naming the id column fires it: moving charged_through_date does not.
 CREATE TRIGGER "charges_keep_billed_id" BEFORE UPDATE OF "id" ON "charges"
   FOR EACH ROW WHEN (OLD."id" IS DISTINCT FROM NEW."id") EXECUTE FUNCTION "charges_keep_billed"();
