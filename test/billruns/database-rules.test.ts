@@ -117,6 +117,49 @@ describe("an item's charge and document exist while the item does (checked once 
     expect(await countRows(t, "document_items")).toBe(itemsBefore - 1);
   });
 
+  it("refuses a document whose run or account does not exist, and keeps a billed account and its run's id", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const documentId = nodes((await getRun(t, created.id)).invoices)[0].id as string;
+    const copyDocument = (run: string, owner: string) =>
+      t.app.pool.query(
+        `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, currency, amount, balance, invoice_date, due_date)
+         SELECT gen_random_uuid(), number || '-' || $3::text, type, status, $2::uuid, $3::uuid, currency, amount, balance, invoice_date, due_date
+           FROM documents WHERE id = $1`,
+        [documentId, run, owner],
+      );
+    const missing = "00000000-0000-4000-8000-000000000002";
+    const documentsBefore = await countRows(t, "documents");
+    await expect(copyDocument(missing, account.id)).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(copyDocument(created.id, missing)).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(t.app.pool.query("UPDATE documents SET account_id = $2 WHERE id = $1", [documentId, missing])).rejects.toMatchObject({ code: "23503" });
+    expect(await countRows(t, "documents")).toBe(documentsBefore);
+
+    // An account with a document and nothing else that would keep it (no subscription): the document does.
+    const bare = "00000000-0000-4000-8000-000000000003";
+    await t.app.pool.query(
+      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', $2::uuid, 'account_number', a.account_number || '-bare'))).*
+         FROM accounts a WHERE id = $1`,
+      [account.id, bare],
+    );
+    await expect(copyDocument(created.id, bare)).resolves.toMatchObject({ rowCount: 1 });
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(t.app.pool.query("UPDATE bill_runs SET id = gen_random_uuid() WHERE id = $1", [created.id])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE accounts SET id = gen_random_uuid() WHERE id = $1", [account.id])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE bill_runs CASCADE")).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE accounts CASCADE")).rejects.toMatchObject({ code: "23503" });
+    // A document of no run is allowed, as the nullable key allowed it.
+    await expect(
+      t.app.pool.query(
+        `INSERT INTO documents (id, number, type, status, account_id, currency, amount, balance, invoice_date, due_date)
+         SELECT gen_random_uuid(), number || '-standalone', type, status, account_id, currency, amount, balance, invoice_date, due_date
+           FROM documents WHERE id = $1`,
+        [documentId],
+      ),
+    ).resolves.toMatchObject({ rowCount: 1 });
+  });
+
   it("writes nothing for results whose charge is gone by the time they are written", async () => {
     const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
     const created = await createRun(t, { targetDate: "2025-01-01", accountIds: [account.id] });

@@ -52,6 +52,14 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger documents.documents_delete_items": "a document's items go with it (the foreign key's cascade)",
   "trigger documents.documents_keep_items_id": "a document with items keeps its id (the foreign key replaced)",
   "trigger documents.documents_keep_items_truncate": "documents cannot be emptied under items (the foreign key replaced)",
+  "trigger documents.documents_owners_exist": "a document's run and account exist, checked once per statement (the foreign keys replaced)",
+  "trigger documents.documents_owners_exist_on_update": "a document moved to another run or account names one that exists (the foreign keys replaced)",
+  "trigger bill_runs.bill_runs_delete_documents": "a run's documents go with it (the foreign key's cascade)",
+  "trigger bill_runs.bill_runs_keep_documents_id": "a run with documents keeps its id (the foreign key replaced)",
+  "trigger bill_runs.bill_runs_keep_documents_truncate": "runs cannot be emptied under documents (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents": "an account with documents cannot be deleted (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents_id": "an account with documents keeps its id (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents_truncate": "accounts cannot be emptied under documents (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "webhook events and deliveries are written in the transaction of the event",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -71,6 +79,9 @@ const SCHEMA_ONLY: Record<string, string> = {
   "constraint document_items.document_items_charge_id_fkey": "no check per item",
   // Checked once per statement by a trigger instead (20261129400200_item_documents_checked_per_statement).
   "constraint document_items.document_items_document_id_fkey": "no check per item",
+  // Checked once per statement by a trigger instead (20261129400300_document_owners_checked_per_statement).
+  "constraint documents.documents_bill_run_id_fkey": "no check per document",
+  "constraint documents.documents_account_id_fkey": "no check per document",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
 };

@@ -10,7 +10,8 @@ DECLARE
   named UUID[];
   found INT;
 BEGIN
-  SELECT array_agg(DISTINCT "document_id") INTO named FROM "new_items";
+  -- DISTINCT in a subquery: hashed, where array_agg(DISTINCT …) sorts the statement's rows.
+  SELECT array_agg("document_id") INTO named FROM (SELECT DISTINCT "document_id" FROM "new_items") AS d;
   IF named IS NULL THEN RETURN NULL; END IF;
   -- `= ANY(array)`: read through the primary key, whatever the planner guesses of the transition table.
   SELECT count(*) INTO found FROM (SELECT 1 FROM "documents" WHERE "id" = ANY(named) FOR KEY SHARE) AS locked;
