@@ -18,9 +18,12 @@ CREATE INDEX "bill_run_charge_moves_bill_run_id_idx" ON "bill_run_charge_moves"(
 
 ALTER TABLE "bill_run_charge_moves" ADD CONSTRAINT "bill_run_charge_moves_bill_run_id_fkey" FOREIGN KEY ("bill_run_id") REFERENCES "bill_runs"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
--- The moves recorded so far, one row per run.
+-- The moves recorded so far, regrouped in lists of at most 10,000 charges per row (a chunk
+-- records a few thousand), so that no row of a large past run holds one huge list.
 INSERT INTO "bill_run_charge_moves" ("bill_run_id", "charge_ids", "through_before", "through_after")
 SELECT "bill_run_id", array_agg("charge_id"), array_agg("through_before"), array_agg("through_after")
-  FROM "bill_run_charges" GROUP BY "bill_run_id";
+  FROM (SELECT m.*, (row_number() OVER (PARTITION BY "bill_run_id" ORDER BY "charge_id") - 1) / 10000 AS "part"
+          FROM "bill_run_charges" m) AS numbered
+ GROUP BY "bill_run_id", "part";
 
 DROP TABLE "bill_run_charges";
