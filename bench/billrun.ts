@@ -201,7 +201,7 @@ async function printProfile(app: Pick<App, "pool">, billRunId: string, runMs: nu
   );
   const tables = await app.pool.query<{ relname: string; ins: string; upd: string; hot: string }>(
     `SELECT relname, n_tup_ins::text AS ins, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot FROM pg_stat_user_tables
-      WHERE relname IN ('charges', 'documents', 'document_items', 'bill_run_accounts', 'bill_run_charges') ORDER BY relname`,
+      WHERE relname IN ('charges', 'documents', 'document_items', 'bill_run_accounts', 'bill_run_charge_moves') ORDER BY relname`,
   );
   const checkpoints = await app.pool.query<{ timed: string; requested: string }>(
     "SELECT num_timed::text AS timed, num_requested::text AS requested FROM pg_stat_checkpointer",

@@ -4,10 +4,10 @@ import { transaction, type Sql } from "../db/sql.ts";
 import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
 import { loadBillingInputs } from "./load.ts";
-import type { RunOptions } from "./options.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
+import { findUnfinishedRuns, readRun, readRunDuration, type RunRow } from "./runs.ts";
 import { finishCancel, finishRemove } from "./rollback.ts";
 import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
 import { withLogFields } from "../log.ts";
@@ -19,34 +19,6 @@ import { inJobSpan, setJobAttributes } from "../observability/tracing.ts";
 // 32-bit hash of the id made two accounts of chunks billed at the same time share a lock about
 // once per million accounts, failing one of them as CONCURRENT_BILL_RUN for nothing.
 const ACCOUNT_LOCK_KEY = "('x' || substr(replace(w.account_id::text, '-', ''), 1, 16))::bit(64)::bigint";
-
-export interface RunRow {
-  id: string;
-  bill_run_number: string;
-  status: string;
-  target_date: string;
-  invoice_date: string;
-  batches: number[];
-  bill_cycle_day: number | null;
-  account_ids: string[];
-  subscription_ids: string[];
-  charge_types_to_exclude: RunOptions["chargeTypesToExclude"];
-  auto_post: boolean;
-  schedule_id: string | null;
-}
-
-/** The run's row; `forUpdate` also locks it until the transaction ends. */
-export async function readRun(sql: Pick<Sql, "query">, billRunId: string, forUpdate = false): Promise<RunRow | null> {
-  const result = await sql.query<RunRow>(
-    `SELECT id, bill_run_number, status, to_char(target_date, 'YYYY-MM-DD') AS target_date,
-            to_char(invoice_date, 'YYYY-MM-DD') AS invoice_date, batches, bill_cycle_day,
-            account_ids::text[] AS account_ids, subscription_ids::text[] AS subscription_ids,
-            charge_types_to_exclude::text[] AS charge_types_to_exclude, auto_post, schedule_id
-       FROM bill_runs WHERE id = $1${forUpdate ? " FOR UPDATE" : ""}`,
-    [billRunId],
-  );
-  return result.rows[0] ?? null;
-}
 
 /**
  * PENDING → PROCESSING: fixes the set of targeted accounts, numbers their chunks and enqueues
@@ -170,11 +142,9 @@ function recordCommitted(
 ): void {
   recordChunkCommitted(committed);
   if (!committed.completed) return;
-  app.pool
-    .query<{ seconds: number | null }>("SELECT extract(epoch FROM completed_at - started_at)::float8 AS seconds FROM bill_runs WHERE id = $1", [billRunId])
-    .then((found) => {
-      const seconds = found.rows[0]?.seconds;
-      if (typeof seconds === "number") metrics.runDuration.observe({ status: "COMPLETED" }, seconds);
+  readRunDuration(app.pool, billRunId)
+    .then((seconds) => {
+      if (seconds !== null) metrics.runDuration.observe({ status: "COMPLETED" }, seconds);
     })
     .catch((error: unknown) => app.log.warn({ err: error, billRunId }, "the run's duration could not be read for its metric"));
 }
@@ -250,12 +220,8 @@ export async function failRun(app: App, billRunId: string, reason: string): Prom
  * to do the second time (pg-boss' standard queues keep both jobs despite the singleton key).
  */
 export async function recoverRuns(app: App): Promise<void> {
-  const stuck = await app.pool.query<{ id: string; status: string }>(
-    `SELECT id, status FROM bill_runs
-      WHERE status IN ('PENDING', 'PROCESSING', 'POST_IN_PROGRESS', 'CANCEL_IN_PROGRESS', 'REMOVE_IN_PROGRESS')
-        AND updated_at < now() - interval '1 minute'`,
-  );
-  for (const run of stuck.rows) {
+  const stuck = await findUnfinishedRuns(app.pool);
+  for (const run of stuck) {
     if (run.status === "PENDING" || run.status === "PROCESSING") {
       await app.jobs.send(QUEUES.start, { billRunId: run.id }, { singletonKey: run.id });
     } else if (run.status === "POST_IN_PROGRESS") {
@@ -266,7 +232,7 @@ export async function recoverRuns(app: App): Promise<void> {
       await finishRemove(app, run.id);
     }
   }
-  if (stuck.rows.length > 0) app.log.info({ runs: stuck.rows.length }, "resumed bill runs left unfinished");
+  if (stuck.length > 0) app.log.info({ runs: stuck.length }, "resumed bill runs left unfinished");
 }
 
 export interface Workers {

@@ -26,6 +26,11 @@ export class ChargeMovedError extends Error {
   override name = "ChargeMovedError";
 }
 
+/** A charge the billing core billed was deleted before its items were written. */
+export class ItemChargeMissingError extends Error {
+  override name = "ItemChargeMissingError";
+}
+
 export interface AccountFailureRecord {
   accountId: string;
   code: string;
@@ -99,25 +104,31 @@ export async function applyResults(
   }
 
   if (moves.chargeId.length > 0) {
-    // Moved and recorded (for a cancel to move back) in one statement: the count is of both.
-    // `c.id = ANY(…)` lets the planner find the charges through their key; joined with the
-    // unnest alone, it hashed the whole table for every chunk.
-    const moved = await sql.query(
+    // Moved and recorded (for a cancel to move back) in one statement, the record as one row of
+    // parallel lists for the whole chunk: the count returned is of the charges both moved and
+    // recorded. `c.id = ANY(…)` lets the planner find the charges through their key; joined with
+    // the unnest alone, it hashed the whole table for every chunk.
+    const moved = await sql.query<{ moved: number }>(
       `WITH moved AS (
          UPDATE charges c SET charged_through_date = m.through_after
            FROM unnest($2::uuid[], $3::date[], $4::date[]) AS m(charge_id, through_before, through_after)
           WHERE c.id = ANY($2::uuid[]) AND c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_before
          RETURNING m.charge_id, m.through_before, m.through_after)
-       INSERT INTO bill_run_charges (bill_run_id, charge_id, through_before, through_after)
-       SELECT $1, charge_id, through_before, through_after FROM moved`,
+       INSERT INTO bill_run_charge_moves (bill_run_id, charge_ids, through_before, through_after)
+       SELECT $1, array_agg(charge_id), array_agg(through_before), array_agg(through_after) FROM moved HAVING count(*) > 0
+       RETURNING cardinality(charge_ids) AS moved`,
       [billRunId, moves.chargeId, moves.from, moves.to],
     );
-    if (moved.rowCount !== moves.chargeId.length) {
-      throw new ChargeMovedError(`${moves.chargeId.length - (moved.rowCount ?? 0)} charges were billed by someone else meanwhile`);
+    const count = moved.rows[0]?.moved ?? 0;
+    if (count !== moves.chargeId.length) {
+      throw new ChargeMovedError(`${moves.chargeId.length - count} charges were billed by someone else meanwhile`);
     }
   }
 
-  if (documents.length > 0) await insertDocuments(sql, billRunId, documents);
+  if (documents.length > 0) {
+    await lockItemCharges(sql, documents, moves.chargeId);
+    await insertDocuments(sql, billRunId, documents);
+  }
 
   if (succeeded.length > 0) {
     await sql.query(
@@ -161,6 +172,23 @@ export async function applyResults(
     );
   }
   return counts;
+}
+
+/**
+ * Items have no foreign key to their charge (see migration 20261129400100): what it checked,
+ * that each item's charge exists and stays until commit, holds here. The charges just moved are
+ * locked by their update; the items' other charges are locked FOR KEY SHARE here, once each.
+ * Raises ItemChargeMissingError when one is gone.
+ */
+async function lockItemCharges(sql: Sql, documents: readonly ProposedDocument[], movedChargeIds: readonly string[]): Promise<void> {
+  const moved = new Set(movedChargeIds);
+  const others = new Set<string>();
+  for (const d of documents) for (const i of d.items) if (!moved.has(i.chargeId)) others.add(i.chargeId);
+  if (others.size === 0) return;
+  const found = await sql.query<{ id: string }>("SELECT id FROM charges WHERE id = ANY($1::uuid[]) FOR KEY SHARE", [[...others]]);
+  if (found.rowCount !== others.size) {
+    throw new ItemChargeMissingError(`${others.size - (found.rowCount ?? 0)} charges billed on these documents no longer exist`);
+  }
 }
 
 async function insertDocuments(sql: Sql, billRunId: string, documents: (ProposedDocument & { id: string; accountId: string })[]) {

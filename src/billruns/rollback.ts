@@ -23,13 +23,14 @@ export async function finishCancelIn(sql: Sql, billRunId: string, actorId: strin
 }
 
 async function rollBackDocuments(sql: Sql, billRunId: string): Promise<void> {
+  // A charge another run has moved since is left where that run put it.
   await sql.query(
     `UPDATE charges c SET charged_through_date = m.through_before
-       FROM bill_run_charges m
-      WHERE m.bill_run_id = $1 AND c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_after`,
+       FROM bill_run_charge_moves r, unnest(r.charge_ids, r.through_before, r.through_after) AS m(charge_id, through_before, through_after)
+      WHERE r.bill_run_id = $1 AND c.id = m.charge_id AND c.charged_through_date IS NOT DISTINCT FROM m.through_after`,
     [billRunId],
   );
-  await sql.query("DELETE FROM bill_run_charges WHERE bill_run_id = $1", [billRunId]);
+  await sql.query("DELETE FROM bill_run_charge_moves WHERE bill_run_id = $1", [billRunId]);
   await sql.query(
     `UPDATE document_items SET voided = true
       WHERE document_id IN (SELECT id FROM documents WHERE bill_run_id = $1 AND status = 'DRAFT') AND NOT voided`,

@@ -10,7 +10,7 @@ import { isoDate, isUuid } from "../util.ts";
 import { parseInput, type InputOf } from "../validation.ts";
 import { checkRunFilters, runOptionFields, scheduledRunOptions, type RunOptionInput, type RunOptions } from "./options.ts";
 import { loadBillingInputs } from "./load.ts";
-import { readRun } from "./executor.ts";
+import { readRun } from "./runs.ts";
 import { finishCancelIn, finishRemoveIn } from "./rollback.ts";
 import { notFoundMessage, recordStatusEvent, RETRY_FROM, transition, TRANSITIONS, tryTransition } from "./transitions.ts";
 
@@ -177,10 +177,11 @@ export async function cancelBillRun({ pool }: Pick<RunServices, "pool">, billRun
     const posted = await sql.query(`SELECT 1 FROM documents WHERE bill_run_id = $1 AND status = 'POSTED' LIMIT 1`, [billRunId]);
     if (posted.rowCount) throw new InvalidStateError(`bill run ${run.bill_run_number} has posted invoices; it cannot be canceled`);
     const later = await sql.query<{ account_number: string }>(
-      `SELECT a.account_number FROM bill_run_charges m
+      `SELECT a.account_number
+         FROM bill_run_charge_moves r CROSS JOIN LATERAL unnest(r.charge_ids, r.through_after) AS m(charge_id, through_after)
          JOIN charges c ON c.id = m.charge_id
          JOIN subscriptions s ON s.id = c.subscription_id JOIN accounts a ON a.id = s.account_id
-        WHERE m.bill_run_id = $1 AND c.charged_through_date IS DISTINCT FROM m.through_after LIMIT 1`,
+        WHERE r.bill_run_id = $1 AND c.charged_through_date IS DISTINCT FROM m.through_after LIMIT 1`,
       [billRunId],
     );
     if (later.rowCount) {

@@ -190,7 +190,7 @@ describe("deleteBillRun", () => {
               (SELECT count(*)::int FROM document_items WHERE document_id = $2) AS items,
               (SELECT count(*)::int FROM bill_run_accounts WHERE bill_run_id = $1) AS work,
               (SELECT count(*)::int FROM bill_run_events WHERE bill_run_id = $1) AS events,
-              (SELECT count(*)::int FROM bill_run_charges WHERE bill_run_id = $1) AS marks`,
+              (SELECT count(*)::int FROM bill_run_charge_moves WHERE bill_run_id = $1) AS marks`,
       [run.id, invoiceId],
     );
     // Its history stays, ending with the removal (see test/events/deleted-runs.test.ts).

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
+import { applyResults, ItemChargeMissingError } from "../../src/billruns/persist.ts";
+import type { AccountResult } from "../../src/billing/types.ts";
+import { transaction } from "../../src/db/sql.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { chargedThrough, countRows, createRun, dataOf, getRun, nodes, type Json } from "./helpers.ts";
 
@@ -56,8 +59,154 @@ describe("the database refuses to bill a charge period twice", () => {
   });
 });
 
+describe("an item's charge and document exist while the item does (checked once per chunk or statement, kept by triggers)", () => {
+  it("refuses to delete, re-key or truncate a billed charge, its items voided or not", async () => {
+    const { subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const chargeId = subscription.charges[0]!.id;
+    const created = await createRun(t, { targetDate: "2026-01-01", subscriptionIds: [subscription.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const items = await t.app.pool.query<{ id: string }>("SELECT id FROM document_items WHERE charge_id = $1", [chargeId]);
+    expect(items.rowCount).toBe(1);
+
+    const deleteCharge = () => t.app.pool.query("DELETE FROM charges WHERE id = $1", [chargeId]);
+    await expect(deleteCharge()).rejects.toMatchObject({ code: "23503", table: "document_items" });
+    await expect(t.app.pool.query("UPDATE charges SET id = gen_random_uuid() WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE charges CASCADE")).rejects.toMatchObject({ code: "23503" });
+    // A voided item (its document canceled) still names the charge.
+    await t.app.pool.query("UPDATE document_items SET voided = true WHERE charge_id = $1", [chargeId]);
+    await expect(deleteCharge()).rejects.toMatchObject({ code: "23503" });
+    expect((await t.app.pool.query("SELECT 1 FROM charges WHERE id = $1", [chargeId])).rowCount).toBe(1);
+    // Other changes to a billed charge are not the triggers' business.
+    await expect(t.app.pool.query("UPDATE charges SET name = name || ' (renamed)' WHERE id = $1", [chargeId])).resolves.toMatchObject({ rowCount: 1 });
+
+    // A charge nothing was billed on can go.
+    const { subscription: unbilled } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "5.00", billingPeriod: "MONTH" }] });
+    await expect(t.app.pool.query("DELETE FROM charges WHERE id = $1", [unbilled.charges[0]!.id])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("refuses an item whose document does not exist, deletes a document's items with it, and keeps a document's id", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const documentId = nodes((await getRun(t, created.id)).invoices)[0].id as string;
+    const item = await t.app.pool.query<{ id: string }>("SELECT id FROM document_items WHERE document_id = $1", [documentId]);
+    const itemId = item.rows[0]!.id;
+    const itemsBefore = await countRows(t, "document_items");
+
+    // Written with others whose document exists, in one statement: the whole statement is refused.
+    await expect(
+      t.app.pool.query(
+        `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                     service_start, service_end, quantity, unit_price, amount, voided)
+         SELECT gen_random_uuid(), d, charge_id, subscription_id, position + 100, charge_name, charge_type, kind,
+                service_start, service_end, quantity, unit_price, amount, true
+           FROM document_items, unnest(ARRAY[document_id, gen_random_uuid()]) AS d WHERE id = $1`,
+        [itemId],
+      ),
+    ).rejects.toMatchObject({ code: "23503", table: "document_items" });
+    await expect(t.app.pool.query("UPDATE document_items SET document_id = gen_random_uuid() WHERE id = $1", [itemId])).rejects.toMatchObject({
+      code: "23503",
+    });
+    await expect(t.app.pool.query("UPDATE documents SET id = gen_random_uuid() WHERE id = $1", [documentId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE documents CASCADE")).rejects.toMatchObject({ code: "23503" });
+    expect(await countRows(t, "document_items")).toBe(itemsBefore);
+
+    // Deleting the document deletes its items, as the foreign key's cascade did.
+    await expect(t.app.pool.query("DELETE FROM documents WHERE id = $1", [documentId])).resolves.toMatchObject({ rowCount: 1 });
+    expect((await t.app.pool.query("SELECT 1 FROM document_items WHERE document_id = $1", [documentId])).rowCount).toBe(0);
+    expect(await countRows(t, "document_items")).toBe(itemsBefore - 1);
+  });
+
+  it("refuses a document whose run or account does not exist, and keeps a billed account and its run's id", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const documentId = nodes((await getRun(t, created.id)).invoices)[0].id as string;
+    const copyDocument = (run: string, owner: string) =>
+      t.app.pool.query(
+        `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, currency, amount, balance, invoice_date, due_date)
+         SELECT gen_random_uuid(), number || '-' || $3::text, type, status, $2::uuid, $3::uuid, currency, amount, balance, invoice_date, due_date
+           FROM documents WHERE id = $1`,
+        [documentId, run, owner],
+      );
+    const missing = "00000000-0000-4000-8000-000000000002";
+    const documentsBefore = await countRows(t, "documents");
+    await expect(copyDocument(missing, account.id)).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(copyDocument(created.id, missing)).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(t.app.pool.query("UPDATE documents SET account_id = $2 WHERE id = $1", [documentId, missing])).rejects.toMatchObject({ code: "23503" });
+    expect(await countRows(t, "documents")).toBe(documentsBefore);
+
+    // An account with a document and nothing else that would keep it (no subscription): the document does.
+    const bare = "00000000-0000-4000-8000-000000000003";
+    await t.app.pool.query(
+      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', $2::uuid, 'account_number', a.account_number || '-bare'))).*
+         FROM accounts a WHERE id = $1`,
+      [account.id, bare],
+    );
+    await expect(copyDocument(created.id, bare)).resolves.toMatchObject({ rowCount: 1 });
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).rejects.toMatchObject({ code: "23503", table: "documents" });
+    await expect(t.app.pool.query("UPDATE bill_runs SET id = gen_random_uuid() WHERE id = $1", [created.id])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE accounts SET id = gen_random_uuid() WHERE id = $1", [account.id])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE bill_runs CASCADE")).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE accounts CASCADE")).rejects.toMatchObject({ code: "23503" });
+    // A document of no run is allowed, as the nullable key allowed it.
+    await expect(
+      t.app.pool.query(
+        `INSERT INTO documents (id, number, type, status, account_id, currency, amount, balance, invoice_date, due_date)
+         SELECT gen_random_uuid(), number || '-standalone', type, status, account_id, currency, amount, balance, invoice_date, due_date
+           FROM documents WHERE id = $1`,
+        [documentId],
+      ),
+    ).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("writes nothing for results whose charge is gone by the time they are written", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2025-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const gone = "00000000-0000-4000-8000-000000000001";
+    const item = {
+      subscriptionId: subscription.id,
+      chargeName: "Plan",
+      chargeType: "RECURRING" as const,
+      kind: "CHARGE" as const,
+      serviceStart: "2026-01-01",
+      serviceEnd: "2026-02-01",
+      quantity: "1",
+      unitPrice: "30",
+      amount: "30.00",
+    };
+    // The charge of the first item exists (and is not moved: only the check's lock guards it); the second's does not.
+    const result: AccountResult = {
+      accountId: account.id,
+      ok: true,
+      chargeUpdates: [],
+      documents: [
+        {
+          type: "INVOICE",
+          subscriptionId: null,
+          currency: "USD",
+          total: "60.00",
+          amount: "60.00",
+          invoiceDate: "2026-01-01",
+          dueDate: "2026-01-31",
+          items: [
+            { ...item, chargeId: subscription.charges[0]!.id },
+            { ...item, chargeId: gone },
+          ],
+        },
+      ],
+    };
+    const before = await countRows(t, "documents");
+    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0 }, [result]))).rejects.toBeInstanceOf(
+      ItemChargeMissingError,
+    );
+    expect(await countRows(t, "documents")).toBe(before);
+  });
+});
+
 describe("billingPreview", () => {
-  const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charges", "bill_run_events", "pgboss.job"];
+  const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charge_moves", "bill_run_events", "pgboss.job"];
   const counts = async () => Object.fromEntries(await Promise.all(TABLES.map(async (table) => [table, await countRows(t, table)] as const)));
 
   it("returns what a run would create and writes nothing", async () => {

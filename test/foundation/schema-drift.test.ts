@@ -44,6 +44,22 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "index accounts.accounts_bill_to_email_trgm_idx": "account search by email",
   "index accounts.accounts_name_trgm_idx": "account search by name",
   // Triggers (their functions come from the migrations on both sides: see prerequisites).
+  "trigger charges.charges_keep_billed_delete": "a charge with items cannot be deleted (the items' foreign key replaced)",
+  "trigger charges.charges_keep_billed_id": "a charge with items keeps its id (the items' foreign key replaced)",
+  "trigger charges.charges_keep_billed_truncate": "charges cannot be emptied under items (the items' foreign key replaced)",
+  "trigger document_items.document_items_documents_exist": "an item's document exists, checked once per statement (the foreign key replaced)",
+  "trigger document_items.document_items_document_exists": "an item moved to another document names one that exists (the foreign key replaced)",
+  "trigger documents.documents_delete_items": "a document's items go with it (the foreign key's cascade)",
+  "trigger documents.documents_keep_items_id": "a document with items keeps its id (the foreign key replaced)",
+  "trigger documents.documents_keep_items_truncate": "documents cannot be emptied under items (the foreign key replaced)",
+  "trigger documents.documents_owners_exist": "a document's run and account exist, checked once per statement (the foreign keys replaced)",
+  "trigger documents.documents_owners_exist_on_update": "a document moved to another run or account names one that exists (the foreign keys replaced)",
+  "trigger bill_runs.bill_runs_delete_documents": "a run's documents go with it (the foreign key's cascade)",
+  "trigger bill_runs.bill_runs_keep_documents_id": "a run with documents keeps its id (the foreign key replaced)",
+  "trigger bill_runs.bill_runs_keep_documents_truncate": "runs cannot be emptied under documents (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents": "an account with documents cannot be deleted (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents_id": "an account with documents keeps its id (the foreign key replaced)",
+  "trigger accounts.accounts_keep_documents_truncate": "accounts cannot be emptied under documents (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -58,6 +74,14 @@ const SCHEMA_ONLY: Record<string, string> = {
   "constraint bill_run_events.bill_run_events_bill_run_id_fkey": "events outlive their run",
   // A foreign key takes a row lock per delivery, which would slow posting with many deliveries;
   // deleting an endpoint deletes its deliveries in code (src/webhooks/endpoints.ts).
+  // A run's items would pay a check per row; the run locks their charges once each instead and
+  // triggers on charges keep them (20261129400100_item_charge_checked_by_the_run).
+  "constraint document_items.document_items_charge_id_fkey": "no check per item",
+  // Checked once per statement by a trigger instead (20261129400200_item_documents_checked_per_statement).
+  "constraint document_items.document_items_document_id_fkey": "no check per item",
+  // Checked once per statement by a trigger instead (20261129400300_document_owners_checked_per_statement).
+  "constraint documents.documents_bill_run_id_fkey": "no check per document",
+  "constraint documents.documents_account_id_fkey": "no check per document",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
 };
@@ -65,6 +89,9 @@ const SCHEMA_ONLY: Record<string, string> = {
 /** On both sides, defined differently: schema.prisma cannot say it the migrations' way. */
 const DEFINED_DIFFERENTLY: Record<string, string> = {
   // Prisma writes scalar lists (String[] and the like) without NOT NULL; the migrations keep them required.
+  "column bill_run_charge_moves.charge_ids": "a required list",
+  "column bill_run_charge_moves.through_after": "a required list",
+  "column bill_run_charge_moves.through_before": "a required list",
   "column webhook_endpoints.event_types": "a required list",
   "column webhook_posted_documents.balances": "a required list",
   "column webhook_posted_documents.document_ids": "a required list",

@@ -307,10 +307,10 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
     expect(documents.rows[0]).toEqual({ documents: String(ACCOUNTS), accounts: String(ACCOUNTS) });
   }
   // Storage per row (indexes included) and WAL per account, for sizing the database.
-  await pool.query("ANALYZE documents, document_items, bill_run_accounts, bill_run_charges");
+  await pool.query("ANALYZE documents, document_items, bill_run_accounts, bill_run_charge_moves");
   const sizes = await pool.query<{ name: string; per_row: string }>(
     `SELECT t.name, round(pg_total_relation_size(t.name::regclass)::numeric / greatest(c.reltuples, 1))::text AS per_row
-       FROM (VALUES ('documents'), ('document_items'), ('bill_run_accounts'), ('bill_run_charges')) AS t(name)
+       FROM (VALUES ('documents'), ('document_items'), ('bill_run_accounts'), ('bill_run_charge_moves')) AS t(name)
        JOIN pg_class c ON c.oid = t.name::regclass`,
   );
   console.log(
