@@ -226,7 +226,7 @@ const sharedPayloads = new WeakMap<object, Map<string, string | Promise<string>>
  * live event reaches a thousand subscribers in one synchronous pass, without a thousand async
  * tasks. graphql-ws still runs the subscription's life: it hears of its end, or its failure.
  * (Its own `next` would serialize the shared result again for each subscriber, behind several
- * awaits: about half as much CPU again per delivery, see docs/decisions.md.)
+ * awaits: about a third more CPU per delivery, see docs/decisions.md.)
  */
 function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>, direct: DirectDelivery): SharedSubscribe {
   return async (args) => {
