@@ -76,6 +76,7 @@ export async function main(): Promise<void> {
     // process reading a thousand sockets in turn does not pass for server latency. They watch
     // every run's status changes, as the dashboard's list of runs does.
     const processes = Number(process.env.BENCH_CLIENT_PROCESSES ?? 4);
+    const listenersBefore = app.events.subscriberCount;
     const outputs: string[] = [];
     const finished: Promise<void>[] = [];
     const subscribed: Promise<void>[] = [];
@@ -89,7 +90,11 @@ export async function main(): Promise<void> {
     }
     await Promise.all(subscribed);
     // "connected" is the connection's acknowledgement; the subscriptions themselves follow it.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const deadline = Date.now() + 30_000;
+    while (app.events.subscriberCount < listenersBefore + Math.ceil(CLIENTS / processes) * processes) {
+      if (Date.now() > deadline) throw new Error(`only ${app.events.subscriberCount - listenersBefore} clients subscribed`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
 
     if (WARM_UP) {
       const warmUpAccounts = await app.db.account.findMany({ select: { id: true }, orderBy: { accountNumber: "asc" }, take: WARM_UP_ACCOUNTS });

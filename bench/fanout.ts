@@ -37,6 +37,7 @@ export async function main(): Promise<void> {
     const app = await startApp(loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn" }), url, createLogger("warn"));
     await ensureAdmin(app.db, TOKEN);
     const http = await startHttpServer(app, 0, "127.0.0.1");
+    const listenersBefore = app.events.subscriberCount;
     const connected: Promise<void>[] = [];
     const finished: Promise<void>[] = [];
     for (let p = 0; p < PROCESSES; p++) {
@@ -56,8 +57,8 @@ export async function main(): Promise<void> {
     await Promise.all(connected);
     // Connected is not yet subscribed: the subscriptions follow the acknowledgement.
     const deadline = Date.now() + 30_000;
-    while (app.events.subscriberCount < CLIENTS) {
-      if (Date.now() > deadline) throw new Error(`${app.events.subscriberCount} of ${CLIENTS} clients subscribed`);
+    while (app.events.subscriberCount < listenersBefore + CLIENTS) {
+      if (Date.now() > deadline) throw new Error(`${app.events.subscriberCount - listenersBefore} of ${CLIENTS} clients subscribed`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
 
