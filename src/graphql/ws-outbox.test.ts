@@ -55,15 +55,21 @@ describe("Outbox", () => {
   });
 
   it("drops a peer that does not read once the bound is passed, holding at most one message more", async () => {
-    const maxBytes = 256 * 1024;
+    const maxBytes = 2 * 1024 * 1024;
     const { outbox, server, client, overflows } = await connectedPair(maxBytes);
     // The client stops reading: the kernel's buffers fill, then the socket's.
     client.pause();
     const closed = new Promise((resolve) => server.once("close", resolve));
     const message = "x".repeat(64 * 1024);
+    const baseline = process.memoryUsage().arrayBuffers;
+    let held = 0;
+    let visible = 0;
     let sent = 0;
     while (overflows.length === 0) {
       expect(outbox.buffered).toBeLessThanOrEqual(maxBytes);
+      // What is held is in Buffers: the process's arrayBuffers show it.
+      held = outbox.buffered;
+      visible = process.memoryUsage().arrayBuffers - baseline;
       outbox.send(message);
       if (++sent > 10_000) throw new Error("the bound never applied");
       // Let the socket hand what it can to the kernel, as the event loop would between events.
@@ -72,6 +78,8 @@ describe("Outbox", () => {
     expect(overflows).toHaveLength(1);
     expect(overflows[0]).toBeGreaterThan(maxBytes);
     expect(overflows[0]).toBeLessThanOrEqual(maxBytes + message.length + 14);
+    expect(held).toBeGreaterThan(maxBytes / 2);
+    expect(visible).toBeGreaterThanOrEqual(held);
     expect(outbox.hasRoom()).toBe(false);
     // Later messages are dropped, not held, and the connection is gone.
     outbox.send(message);

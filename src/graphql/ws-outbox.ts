@@ -55,7 +55,10 @@ export class Outbox {
       this.tcp.cork();
       corked.add(this.tcp);
     }
-    this.socket.send(text);
+    // As a Buffer, what waits for the kernel is counted in the process's `arrayBuffers` (a string
+    // would wait on the JavaScript heap, out of sight of that figure), and is not copied again
+    // when written.
+    this.socket.send(Buffer.from(text), { binary: false });
     const buffered = this.buffered;
     if (buffered > this.maxBytes) {
       this.overflowed = true;
