@@ -10,7 +10,7 @@ import { withRequestId } from "./plugins/request-id.ts";
 import { stringParam, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 import { normaliseOperationText } from "./plugins/text.ts";
-import { FlushScheduler, Outbox } from "./ws-outbox.ts";
+import { Outbox } from "./ws-outbox.ts";
 import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
 import { metrics, watchSubscriptions } from "../observability/metrics.ts";
 
@@ -22,23 +22,22 @@ interface Enveloped {
 interface Extra {
   socket: WebSocket;
   outbox: Outbox;
-  /** Closes the connection once what is queued for it is written. */
-  close: (code: number, reason: string) => void;
 }
 
 /**
  * graphql-ws on the same HTTP server and path as HTTP GraphQL. Each operation is built through
  * yoga.getEnveloped, so authentication, limits and error masking are the same as over HTTP.
  *
- * The transport under graphql-ws is ours rather than graphql-ws/use/ws, for what a live
- * dashboard fleet needs: messages go through a per-connection outbox written in batches (see
- * FlushScheduler), and what a connection holds is bounded by BILLRUN_WS_MAX_BUFFERED_BYTES:
- * producers wait past half of it, a message that would pass it drops the connection, and a
- * client that stops reading is dropped by the keep-alive. Dropped clients resume with `after`.
+ * graphql-ws's `makeServer` runs the protocol over `ws`; what its `use/ws` adapter does
+ * differently here is how it sends: without waiting for each write and in batches (see Outbox),
+ * which a thousand subscribers of one event need, and within BILLRUN_WS_MAX_BUFFERED_BYTES per
+ * connection: producers wait past half of it, a message that passes it drops the connection,
+ * and a client that stops reading is dropped by the keep-alive. Dropped clients resume with `after`.
  */
 export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { close: () => Promise<void> } {
   // A message larger than an HTTP body may be is refused the same way (close code 1009).
-  // permessage-deflate stays off: the outbox writes finished frames itself.
+  // permessage-deflate stays off: it would cost CPU per message and per connection for the small
+  // messages of a live feed.
   const wss = new WebSocketServer({
     server: httpServer,
     path: yoga.graphqlEndpoint,
@@ -48,8 +47,6 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   });
   // ws passes on the HTTP server's errors (a port in use, say): the HTTP server reports them.
   wss.on("error", (error) => app.log.debug({ err: error }, "WebSocket server error"));
-  const scheduler = new FlushScheduler();
-  const closers = new Set<(code: number, reason: string) => void>();
   const server = makeServer<Record<string, unknown> | undefined, Extra>({
     execute: (args) => withRequestId((args.contextValue as Context).requestId, () => (args.rootValue as Enveloped).execute(args)),
     subscribe: (args) => (args.rootValue as { shared: SharedSubscribe }).shared(args) as OperationResult,
@@ -60,7 +57,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       const mark = app.access.mark();
       const auth = await authenticateToken(app.db, stringParam(ctx.connectionParams?.authorization));
       if (auth === null) return false;
-      const { socket, close } = ctx.extra;
+      const { socket } = ctx.extra;
       if (socket.readyState !== socket.OPEN) return false;
       const unwatch = app.access.watch(
         {
@@ -68,7 +65,7 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
           userId: auth.user.id,
           role: auth.user.role,
           end: (loss) => {
-            close(4403, `Forbidden: ${loss.message}`);
+            socket.close(4403, `Forbidden: ${loss.message}`);
             // A client that does not read would never complete the closing handshake.
             setTimeout(() => socket.terminate(), 1000).unref();
           },
@@ -123,18 +120,12 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
   });
 
   wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
-    const outbox = new Outbox(
-      request.socket,
-      () => socket.readyState === socket.OPEN,
-      scheduler,
-      app.config.wsMaxBufferedBytes,
-      (buffered) => {
-        // It could not read a closing frame either: the connection is dropped outright.
-        app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
-        metrics.wsDropped.inc({ reason: "slow_consumer" });
-        socket.terminate();
-      },
-    );
+    const outbox = new Outbox(socket, request.socket, app.config.wsMaxBufferedBytes, (buffered) => {
+      // It could not read a closing frame either: the connection is dropped outright.
+      app.log.warn({ buffered }, "dropping a WebSocket that does not keep up");
+      metrics.wsDropped.inc({ reason: "slow_consumer" });
+      socket.terminate();
+    });
     // ws has already closed the connection when it reports a protocol error (e.g. 1009).
     socket.on("error", (error) => app.log.debug({ err: error }, "WebSocket protocol error"));
     // A client that answers no ping within the keep-alive interval is dropped.
@@ -153,13 +144,8 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
       pongTimer = null;
     });
 
-    const close = (code: number, reason: string) => {
-      // What was sent before closing (an error, say) goes out before the closing frame.
-      outbox.flush();
-      outbox.close();
-      socket.close(code, reason);
-    };
-    closers.add(close);
+    // What was sent before closing (an error, say) goes out before the closing frame: ws keeps the order.
+    const close = (code: number, reason: string) => socket.close(code, reason);
     metrics.wsConnections.inc();
     const closed = server.opened(
       {
@@ -180,21 +166,19 @@ export function attachWebSockets(app: App, httpServer: Server, yoga: Yoga): { cl
             }
           }),
       },
-      { socket, outbox, close },
+      { socket, outbox },
     );
     socket.once("close", (code, reason) => {
       metrics.wsConnections.dec();
-      closers.delete(close);
       clearInterval(pingTimer);
       if (pongTimer) clearTimeout(pongTimer);
-      outbox.close();
       void closed(code, String(reason));
     });
   });
 
   return {
     close: async () => {
-      for (const close of closers) close(1001, "Going away");
+      for (const socket of wss.clients) socket.close(1001, "Going away");
       const gone = new Promise<void>((resolve) => wss.close(() => resolve()));
       // A client that does not answer the closing handshake is not waited for long.
       const timer = setTimeout(() => {
@@ -241,6 +225,8 @@ const sharedPayloads = new WeakMap<object, Map<string, string | Promise<string>>
  * Results go straight to the connection (`direct`), in order, as the event is published: a
  * live event reaches a thousand subscribers in one synchronous pass, without a thousand async
  * tasks. graphql-ws still runs the subscription's life: it hears of its end, or its failure.
+ * (Its own `next` would serialize the shared result again for each subscriber, behind several
+ * awaits: about a third more CPU per delivery, see docs/decisions.md.)
  */
 function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: ReturnType<typeof errorMasker>, direct: DirectDelivery): SharedSubscribe {
   return async (args) => {
