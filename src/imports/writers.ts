@@ -3,6 +3,7 @@ import type pg from "pg";
 import { Decimal } from "decimal.js";
 import type { z } from "zod";
 import { inputSchemas } from "../accounts/service.ts";
+import { plainAccount, plainSubscription, plainUsage } from "./fastpath.ts";
 import type { Columns, Row, RowError } from "./rows.ts";
 
 export type ImportKind = "ACCOUNTS" | "SUBSCRIPTIONS" | "USAGE";
@@ -153,16 +154,19 @@ const accounts: KindWriter = {
         else skipped++;
         continue;
       }
-      const parsed = inputSchemas.createAccountInput.safeParse(row.values);
-      if (!parsed.success) {
-        errors.push(zodError(row.line, parsed.error.issues, (path) => String(path[0] ?? "") || null));
-        continue;
+      let d = plainAccount(row.values);
+      if (!d) {
+        const parsed = inputSchemas.createAccountInput.safeParse(row.values);
+        if (!parsed.success) {
+          errors.push(zodError(row.line, parsed.error.issues, (path) => String(path[0] ?? "") || null));
+          continue;
+        }
+        d = parsed.data;
       }
       if (current) {
         errors.push({ line: row.line, field: "accountNumber", code: "CONFLICT", message: `account number ${number} is already taken` });
         continue;
       }
-      const d = parsed.data;
       inserts.push({
         line: row.line,
         id: randomUUID(),
@@ -420,7 +424,8 @@ const subscriptions: KindWriter = {
           };
         }),
       };
-      const parsed = inputSchemas.createSubscriptionInput.safeParse(input);
+      const plain = plainSubscription(input);
+      const parsed = plain ? { success: true as const, data: plain } : inputSchemas.createSubscriptionInput.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         const [top, index, field] = issue.path;
@@ -550,26 +555,30 @@ const usage: KindWriter = {
         errors.push(row.error);
         continue;
       }
-      const { subscriptionNumber, usageId, ...rest } = row.values;
+      const { subscriptionNumber, usageId } = row.values;
       if (typeof subscriptionNumber !== "string" || subscriptionNumber.trim() === "") {
         errors.push({ line: row.line, field: "subscriptionNumber", code: "VALIDATION", message: "subscriptionNumber: required" });
         continue;
       }
-      if (rest.chargeName === undefined) {
+      if (row.values.chargeName === undefined) {
         errors.push({ line: row.line, field: "chargeName", code: "VALIDATION", message: "chargeName: required" });
         continue;
       }
-      const parsed = inputSchemas.recordUsageInput.safeParse({ subscriptionId: PLACEHOLDER_ID, ...rest });
-      if (!parsed.success) {
-        errors.push(zodError(row.line, parsed.error.issues, (path) => String(path[0] ?? "") || null));
-        continue;
+      let d = plainUsage(PLACEHOLDER_ID, row.values);
+      if (!d) {
+        const { subscriptionNumber: _number, usageId: _id, ...rest } = row.values;
+        const parsed = inputSchemas.recordUsageInput.safeParse({ subscriptionId: PLACEHOLDER_ID, ...rest });
+        if (!parsed.success) {
+          errors.push(zodError(row.line, parsed.error.issues, (path) => String(path[0] ?? "") || null));
+          continue;
+        }
+        d = parsed.data;
       }
       const id = typeof usageId === "string" ? usageId.trim() : null;
       if (id !== null && !USAGE_ID.test(id)) {
         errors.push({ line: row.line, field: "usageId", code: "VALIDATION", message: "usageId: 1 to 255 printable characters without spaces" });
         continue;
       }
-      const d = parsed.data;
       valid.push({
         line: row.line,
         subscriptionNumber: subscriptionNumber.trim(),
