@@ -38,6 +38,18 @@ export interface KindWriter {
   pipelined: (mode: ImportMode) => boolean;
 }
 
+/**
+ * A random id (UUID version 7, RFC 9562) that starts with the current time in milliseconds: rows
+ * written together get ids side by side, so the primary key's index takes them at its right edge
+ * instead of at a random page each (fewer pages touched, read and logged). The random part is
+ * node:crypto's (a v4 id's 74 random bits, variant kept); the `uuid` package's v7 costs ten
+ * times as much per id.
+ */
+export function timeOrderedId(): string {
+  const time = Date.now().toString(16).padStart(12, "0");
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
+}
+
 // Stands in for the id that the single mutations take and a file names by number instead.
 const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";
 
@@ -169,7 +181,7 @@ const accounts: KindWriter = {
       }
       inserts.push({
         line: row.line,
-        id: randomUUID(),
+        id: timeOrderedId(),
         number: d.accountNumber ?? null,
         data: {
           name: d.name,
@@ -441,7 +453,7 @@ const subscriptions: KindWriter = {
         reject(group, [{ line, field: column, code: "VALIDATION", message: column ? `${column}: ${issue.message}` : issue.message }]);
         continue;
       }
-      ready.push({ id: randomUUID(), number, accountId: account.id, currency: account.currency, lines: group.map((r) => r.line), data: parsed.data });
+      ready.push({ id: timeOrderedId(), number, accountId: account.id, currency: account.currency, lines: group.map((r) => r.line), data: parsed.data });
     }
 
     return {
@@ -480,6 +492,7 @@ const subscriptions: KindWriter = {
             imported += s.lines.length;
             s.data.charges.forEach((c, position) => {
               charges.push({
+                id: timeOrderedId(),
                 sid: s.id,
                 position,
                 name: c.name,
@@ -498,10 +511,10 @@ const subscriptions: KindWriter = {
           if (charges.length > 0) {
             await sql.query(
               `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, end_date, billing_period, billing_timing, unit_of_measure)
-               SELECT gen_random_uuid(), c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
+               SELECT c.id, c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
                       c.period::"BillingPeriod", c.timing::"BillingTiming", c.uom
                  FROM json_to_recordset($1::json)
-                      AS c(sid uuid, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date, period text, timing text, uom text)`,
+                      AS c(id uuid, sid uuid, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date, period text, timing text, uom text)`,
               [JSON.stringify(charges)],
             );
           }
@@ -636,13 +649,14 @@ const usage: KindWriter = {
       apply: async (sql) => {
         const inserted = await sql.query<{ usage_id: string | null }>(
           `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date, usage_id)
-           SELECT gen_random_uuid(), u.sid, u.cid, u.quantity, u.uom, u.usage_date, u.usage_id
-             FROM json_to_recordset($1::json) AS u(sid uuid, cid uuid, quantity numeric, uom text, usage_date date, usage_id text)
+           SELECT u.id, u.sid, u.cid, u.quantity, u.uom, u.usage_date, u.usage_id
+             FROM json_to_recordset($1::json) AS u(id uuid, sid uuid, cid uuid, quantity numeric, uom text, usage_date date, usage_id text)
            ON CONFLICT (usage_id) DO NOTHING
            RETURNING usage_id`,
           [
             JSON.stringify(
               accepted.map((u) => ({
+                id: timeOrderedId(),
                 sid: u.subscriptionId,
                 cid: u.chargeId,
                 quantity: u.quantity,
