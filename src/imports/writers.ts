@@ -46,9 +46,16 @@ export interface KindWriter {
  * times as much per id.
  */
 export function timeOrderedId(): string {
-  const time = Date.now().toString(16).padStart(12, "0");
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
+  const now = Date.now();
+  if (now !== idMillisecond) {
+    const time = now.toString(16).padStart(12, "0");
+    idMillisecond = now;
+    idPrefix = `${time.slice(0, 8)}-${time.slice(8)}-7`;
+  }
+  return idPrefix + randomUUID().slice(15);
 }
+let idMillisecond = -1;
+let idPrefix = "";
 
 // Stands in for the id that the single mutations take and a file names by number instead.
 const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";
@@ -480,7 +487,11 @@ const subscriptions: KindWriter = {
             ],
           );
           const ids = new Set(created.rows.map((r) => r.id));
-          const charges: object[] = [];
+          // Subscriptions of one plan repeat the same charges: each distinct charge is sent once
+          // (a template), and each charge as its id, its subscription and its template's number.
+          const charges: { i: string; s: string; t: number }[] = [];
+          const templates: ChargeTemplate[] = [];
+          const templateOf = new Map<string, number>();
           for (const s of ready) {
             if (!ids.has(s.id)) {
               reject(
@@ -491,9 +502,8 @@ const subscriptions: KindWriter = {
             }
             imported += s.lines.length;
             s.data.charges.forEach((c, position) => {
-              charges.push({
-                id: timeOrderedId(),
-                sid: s.id,
+              const template: ChargeTemplate = {
+                k: 0,
                 position,
                 name: c.name,
                 type: c.type,
@@ -505,17 +515,27 @@ const subscriptions: KindWriter = {
                 period: c.billingPeriod ?? null,
                 timing: c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
                 uom: c.unitOfMeasure ?? null,
-              });
+              };
+              const key = `${position}\u0000${template.name}\u0000${template.type}\u0000${template.currency}\u0000${template.price}\u0000${template.quantity}\u0000${template.start_date}\u0000${template.end_date}\u0000${template.period}\u0000${template.timing}\u0000${template.uom}`;
+              let k = templateOf.get(key);
+              if (k === undefined) {
+                k = template.k = templates.length;
+                templates.push(template);
+                templateOf.set(key, k);
+              }
+              charges.push({ i: timeOrderedId(), s: s.id, t: k });
             });
           }
           if (charges.length > 0) {
             await sql.query(
               `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, end_date, billing_period, billing_timing, unit_of_measure)
-               SELECT c.id, c.sid, c.position, c.name, c.type::"ChargeType", c.currency, c.price, c.quantity, c.start_date, c.end_date,
-                      c.period::"BillingPeriod", c.timing::"BillingTiming", c.uom
-                 FROM json_to_recordset($1::json)
-                      AS c(id uuid, sid uuid, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date, period text, timing text, uom text)`,
-              [JSON.stringify(charges)],
+               SELECT c.i, c.s, t.position, t.name, t.type::"ChargeType", t.currency, t.price, t.quantity, t.start_date, t.end_date,
+                      t.period::"BillingPeriod", t.timing::"BillingTiming", t.uom
+                 FROM json_to_recordset($1::json) AS c(i uuid, s uuid, t int)
+                 JOIN (SELECT * FROM json_to_recordset($2::json)
+                              AS t(k int, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date,
+                                   period text, timing text, uom text)) AS t ON t.k = c.t`,
+              [JSON.stringify(charges), JSON.stringify(templates)],
             );
           }
         }
@@ -524,6 +544,22 @@ const subscriptions: KindWriter = {
     };
   },
 };
+
+/** A charge as its subscriptions share it (k: its number in the batch's list of templates). */
+interface ChargeTemplate {
+  k: number;
+  position: number;
+  name: string;
+  type: string;
+  currency: string;
+  price: string;
+  quantity: string;
+  start_date: string;
+  end_date: string | null;
+  period: string | null;
+  timing: string | null;
+  uom: string | null;
+}
 
 // --- usage ----------------------------------------------------------------------------------------
 
