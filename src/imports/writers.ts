@@ -597,6 +597,11 @@ const usage: KindWriter = {
       unitOfMeasure: string;
       usageDate: string;
       usageId: string | null;
+      /** Subscription number and charge name, as the lookup's key. */
+      key: string;
+      /** Set once the charge is found. */
+      subscriptionId: string;
+      chargeId: string;
     };
     const valid: Valid[] = [];
     for (const row of rows) {
@@ -628,20 +633,24 @@ const usage: KindWriter = {
         errors.push({ line: row.line, field: "usageId", code: "VALIDATION", message: "usageId: 1 to 255 printable characters without spaces" });
         continue;
       }
+      const number = subscriptionNumber.trim();
       valid.push({
         line: row.line,
-        subscriptionNumber: subscriptionNumber.trim(),
+        subscriptionNumber: number,
         chargeName: d.chargeName!,
         quantity: d.quantity,
         unitOfMeasure: d.unitOfMeasure,
         usageDate: d.usageDate,
         usageId: id,
+        key: `${number}\u0000${d.chargeName!}`,
+        subscriptionId: "",
+        chargeId: "",
       });
     }
     if (valid.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
     const keys = new Map<string, { sn: string; cn: string }>();
-    for (const v of valid) keys.set(`${v.subscriptionNumber}\u0000${v.chargeName}`, { sn: v.subscriptionNumber, cn: v.chargeName });
+    for (const v of valid) if (!keys.has(v.key)) keys.set(v.key, { sn: v.subscriptionNumber, cn: v.chargeName });
     const found = await sql.query<ChargeKey>(
       `SELECT k.sn AS subscription_number, k.cn AS charge_name, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
               c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date
@@ -651,9 +660,9 @@ const usage: KindWriter = {
       [JSON.stringify([...keys.values()])],
     );
     const charges = new Map(found.rows.map((c) => [`${c.subscription_number}\u0000${c.charge_name}`, c]));
-    const accepted: (Valid & { subscriptionId: string; chargeId: string })[] = [];
+    const accepted: Valid[] = [];
     for (const v of valid) {
-      const c = charges.get(`${v.subscriptionNumber}\u0000${v.chargeName}`);
+      const c = charges.get(v.key);
       // The same rules and words as recordUsage.
       if (!c) {
         errors.push({ line: v.line, field: "subscriptionNumber", code: "NOT_FOUND", message: `subscription ${v.subscriptionNumber} not found` });
@@ -676,7 +685,9 @@ const usage: KindWriter = {
           message: `usage before ${c.charged_through_date} is already billed for charge "${v.chargeName}"`,
         });
       } else {
-        accepted.push({ ...v, subscriptionId: c.subscription_id, chargeId: c.charge_id });
+        v.subscriptionId = c.subscription_id;
+        v.chargeId = c.charge_id;
+        accepted.push(v);
       }
     }
     if (accepted.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
