@@ -6,15 +6,21 @@
 // work, wall-clock rates say little: the CPU time spent per row (this process, and the
 // PostgreSQL server's processes) is printed too, with the rate it allows on two idle cores.
 import { createReadStream } from "node:fs";
-import { readdir, readFile, stat, writeFile, appendFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type App } from "../src/app.ts";
 import { startImportRunner, wakeImportRunners } from "../src/imports/runner.ts";
 import { stageImport, type NewImport } from "../src/imports/staging.ts";
-import { startBenchApp, withBenchDatabase } from "./support.ts";
+import os from "node:os";
+import { ensureDatabase } from "../src/database.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { startBenchApp } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_IMPORT_ACCOUNTS ?? 50_000);
 const USAGE = Number(process.env.BENCH_IMPORT_USAGE ?? 1_000_000);
+// BENCH_PROFILE=1: load pg_stat_statements and print where the database's time went, per file.
+const PROFILE = process.env.BENCH_PROFILE === "1";
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
@@ -83,11 +89,50 @@ async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: 
   }
 }
 
+/** As bench/support.ts's withBenchDatabase, with pg_stat_statements loaded when profiling. */
+async function withDatabase(body: (bench: { dir: string; url: string }) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-imports-"));
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(dir, "pg"),
+    temporary: true,
+    settings: PROFILE ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", track_io_timing: "on" } : {},
+  });
+  try {
+    await ensureDatabase(pg.url(), "bench");
+    const url = pg.url("bench");
+    await migrate(url);
+    await body({ dir, url });
+  } finally {
+    await pg.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Where the database's time went since the last call: statements by total time. */
+async function profile(app: App, what: string): Promise<void> {
+  if (!PROFILE) return;
+  const statements = await app.pool.query<{ calls: string; total: number; rows: string; walMb: number; query: string }>(
+    `SELECT calls::text, total_exec_time AS total, rows::text, wal_bytes / 1048576.0 AS "walMb", regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12`,
+  );
+  console.log(`profile (${what}): database time by statement`);
+  for (const s of statements.rows) {
+    console.log(
+      `  ${seconds(s.total).padStart(7)} s  ${s.calls.padStart(6)} calls  ${s.rows.padStart(8)} rows  WAL ${Number(s.walMb).toFixed(0).padStart(4)} MB  ${s.query.slice(0, 150)}`,
+    );
+  }
+  await app.pool.query("SELECT pg_stat_statements_reset()");
+}
+
 export async function main(): Promise<void> {
-  await withBenchDatabase("billrun-bench-imports-", async ({ dir, url }) => {
+  await withDatabase(async ({ dir, url }) => {
     const { app, config } = await startBenchApp(url);
     const user = await app.db.user.create({ data: { email: "bench@localhost", name: "Bench", role: "OPERATOR" } });
     const runner = startImportRunner(app, { pollMs: 50 });
+    if (PROFILE) {
+      await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+      await app.pool.query("SELECT pg_stat_statements_reset()");
+    }
 
     const accountsFile = path.join(dir, "accounts.csv");
     const subscriptionsFile = path.join(dir, "subscriptions.csv");
@@ -123,9 +168,11 @@ export async function main(): Promise<void> {
     const accounts = await measured(pgDir, () =>
       importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id),
     );
+    await profile(app, "accounts");
     const subscriptions = await measured(pgDir, () =>
       importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id),
     );
+    await profile(app, "subscriptions");
     const accountsMs = accounts.ms + subscriptions.ms;
     const accountsPerSecond = Math.round(ACCOUNTS / (accountsMs / 1000));
     const accountsNodeCpu = accounts.nodeCpuMs + subscriptions.nodeCpuMs;
@@ -150,6 +197,7 @@ export async function main(): Promise<void> {
       importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id),
     );
     clearInterval(sampler);
+    await profile(app, "usage");
     const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
     const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
     console.log(

@@ -1,5 +1,5 @@
 import { StringDecoder } from "node:string_decoder";
-import { CsvError, parse as parseCsv } from "csv-parse";
+import { CsvError, parse as parseCsv, type InfoRecord, type Options } from "csv-parse";
 
 /** The value a column holds, as the single mutations take it. */
 export type ColumnType = "string" | "int" | "boolean" | "decimal";
@@ -75,6 +75,9 @@ function fromJson(type: ColumnType, value: unknown): string | number | boolean |
   return value.includes("\u0000") ? new Error("must not contain a NUL character") : value;
 }
 
+/** A CSV record with the line it ends on and the bytes read up to its end. */
+type Located = [record: string[], line: number, bytes: number];
+
 /** Rows read ahead of the consumer, at most (then the parser, and the file, wait). */
 const READ_AHEAD_ROWS = 20_000;
 
@@ -99,7 +102,8 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
   };
   const parser = parseCsv({
     bom: true,
-    info: true,
+    // A record's line and bytes, without the wrapper objects `info: true` builds around each record.
+    on_record: ((record: string[], context: InfoRecord): Located => [record, context.lines, context.bytes]) as unknown as Options["on_record"],
     skip_empty_lines: true,
     relax_column_count: true,
     max_record_size: MAX_RECORD_BYTES,
@@ -123,8 +127,7 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
     },
   });
 
-  const take = (record: string[], info: { lines: number; bytes: number }): void => {
-    const line = info.lines;
+  const take = (record: string[], line: number, bytes: number): void => {
     while (skipped.length > 0 && skipped[0]!.line < line) out.push(skipped.shift()!);
     if (!header) {
       header = record.map((name) => name.trim());
@@ -144,7 +147,7 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
       out.push({
         line,
         values: {},
-        bytes: info.bytes,
+        bytes,
         error: { line, field: null, code: "VALIDATION", message: `${record.length} cells where the header has ${header.length}` },
       });
       return;
@@ -160,14 +163,14 @@ export async function* readCsv(chunks: AsyncIterable<Uint8Array>, columns: Colum
         values[name] = value;
       }
     }
-    out.push({ line, values, bytes: info.bytes, error });
+    out.push({ line, values, bytes, error });
   };
   // Records are taken from the parser as they come, in the event handler, while fewer than
   // READ_AHEAD_ROWS wait; past that, the parser's buffer fills and the file stops being read.
   const drain = () => {
     try {
-      let item: { record: string[]; info: { lines: number; bytes: number } } | null;
-      while (out.length < READ_AHEAD_ROWS && (item = parser.read()) !== null) take(item.record, item.info);
+      let item: Located | null;
+      while (out.length < READ_AHEAD_ROWS && (item = parser.read() as Located | null) !== null) take(item[0], item[1], item[2]);
     } catch (error) {
       failure ??= error as Error;
       parser.destroy();

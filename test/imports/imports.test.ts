@@ -234,6 +234,39 @@ describe("importing subscriptions", () => {
     expect(sc2.charges[0]!.endDate?.toISOString().slice(0, 10)).toBe("2027-02-10");
   });
 
+  it("gives subscriptions of one plan their own charges, each with its own values where they differ", async () => {
+    const job = await importAndWait(
+      t,
+      "SUBSCRIPTIONS",
+      "CSV",
+      csv(
+        SUBSCRIPTION_HEADER,
+        "PL-1,SUB-A,2026-01-01,,Base,RECURRING,,10,,,,MONTH,,",
+        "PL-1,,,,Calls,USAGE,,0.5,,,,MONTH,,call",
+        "PL-2,SUB-A,2026-01-01,,Base,RECURRING,,10,,,,MONTH,,",
+        "PL-2,,,,Calls,USAGE,,0.5,,,,MONTH,,call",
+        "PL-3,SUB-A,2026-01-01,,Base,RECURRING,,12,,,,MONTH,,",
+        "PL-3,,,,Calls,USAGE,,0.5,,,,MONTH,,minute",
+        "PL-4,SUB-B,2026-01-01,,Base,RECURRING,,10,,,,MONTH,,",
+      ),
+    );
+    expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 7, rowsRejected: 0 });
+    const found = await t.app.db.subscription.findMany({
+      where: { subscriptionNumber: { startsWith: "PL-" } },
+      include: { charges: { orderBy: { position: "asc" } } },
+      orderBy: { subscriptionNumber: "asc" },
+    });
+    expect(
+      found.map((s) => [s.subscriptionNumber, ...s.charges.map((c) => `${c.position} ${c.name} ${c.price.toString()} ${c.currency} ${c.unitOfMeasure}`)]),
+    ).toEqual([
+      ["PL-1", "0 Base 10 USD null", "1 Calls 0.5 USD call"],
+      ["PL-2", "0 Base 10 USD null", "1 Calls 0.5 USD call"],
+      ["PL-3", "0 Base 12 USD null", "1 Calls 0.5 USD minute"],
+      ["PL-4", "0 Base 10 EUR null"],
+    ]);
+    expect(new Set(found.flatMap((s) => s.charges.map((c) => c.id))).size).toBe(7);
+  });
+
   it("creates subscriptions from NDJSON; a bad charge rejects its whole subscription, naming the line", async () => {
     const job = await importAndWait(
       t,
