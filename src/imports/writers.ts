@@ -3,6 +3,7 @@ import type pg from "pg";
 import { Decimal } from "decimal.js";
 import type { z } from "zod";
 import { inputSchemas } from "../accounts/service.ts";
+import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 import { plainAccount, plainSubscription, plainUsage } from "./fastpath.ts";
 import type { Columns, Row, RowError } from "./rows.ts";
 
@@ -582,6 +583,8 @@ interface ChargeKey {
   type: string | null;
   start_date: string | null;
   charged_through_date: string | null;
+  price: string | null;
+  currency: string;
 }
 
 const usage: KindWriter = {
@@ -653,9 +656,11 @@ const usage: KindWriter = {
     for (const v of valid) if (!keys.has(v.key)) keys.set(v.key, { sn: v.subscriptionNumber, cn: v.chargeName });
     const found = await sql.query<ChargeKey>(
       `SELECT k.sn AS subscription_number, k.cn AS charge_name, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
-              c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date
+              c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date,
+              c.price::text AS price, a.currency
          FROM json_to_recordset($1::json) AS k(sn text, cn text)
          JOIN subscriptions s ON s.subscription_number = k.sn
+         JOIN accounts a ON a.id = s.account_id
          LEFT JOIN charges c ON c.subscription_id = s.id AND c.name = k.cn`,
       [JSON.stringify([...keys.values()])],
     );
@@ -674,6 +679,13 @@ const usage: KindWriter = {
           field: "chargeName",
           code: "VALIDATION",
           message: `chargeName: charge "${v.chargeName}" is a ${c.type} charge, not a USAGE charge`,
+        });
+      } else if (!amountFits(extendedAmount(c.price!, v.quantity, c.currency), minorUnits(c.currency))) {
+        errors.push({
+          line: v.line,
+          field: "quantity",
+          code: "VALIDATION",
+          message: "quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)",
         });
       } else if (v.usageDate < c.start_date!) {
         errors.push({ line: v.line, field: "usageDate", code: "VALIDATION", message: `usageDate: charge "${v.chargeName}" starts on ${c.start_date!}` });

@@ -395,6 +395,25 @@ describe("importing usage", () => {
     ]);
     expect(errorsOf(job)[4]!.message).toBe('usage before 2026-02-01 is already billed for charge "API calls"');
   });
+
+  it("refuses per row, as recordUsage does, a quantity whose amount an item could not hold", async () => {
+    const { rows } = await t.app.pool.query<{ price: string }>(`SELECT price::text AS price FROM charges WHERE name = 'API calls'`);
+    await t.app.pool.query(`UPDATE charges SET price = 999999999999999, charged_through_date = NULL WHERE name = 'API calls'`);
+    try {
+      const job = await importAndWait(t, "USAGE", "CSV", csv(USAGE_HEADER, "SC-1,API calls,200000,call,2026-03-05,", "SC-1,API calls,60000,call,2026-03-05,"));
+      expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 1, rowsRejected: 1 });
+      expect(errorsOf(job)).toEqual([
+        {
+          line: 2,
+          field: "quantity",
+          code: "VALIDATION",
+          message: "quantity: quantity × the charge's price must be less than 10^20 (the largest amount an item can hold)",
+        },
+      ]);
+    } finally {
+      await t.app.pool.query(`UPDATE charges SET price = $1 WHERE name = 'API calls'`, [rows[0]!.price]);
+    }
+  });
 });
 
 describe("who may import", () => {
