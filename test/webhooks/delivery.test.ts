@@ -6,9 +6,10 @@ import { registerWorkers } from "../../src/billruns/executor.ts";
 import { recordStatusEvent } from "../../src/billruns/transitions.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
 import { composeWebhookDisabledEmail } from "../../src/notifications/compose.ts";
+import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/events.ts";
 import { startReceiver, type TestReceiver } from "./receiver.ts";
 import { waitFor } from "../support/wait.ts";
-import { ALL_TYPES, createEndpoint, deleteAllEndpoints, deliveries, sendTest } from "./helpers.ts";
+import { createEndpoint, deleteAllEndpoints, deliveries, sendTest } from "./helpers.ts";
 
 let t: TestApp;
 let deliverer: Deliverer | null = null;
@@ -35,7 +36,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function endpointWithReceiver(eventTypes = ALL_TYPES): Promise<{ id: string; secret: string; receiver: TestReceiver }> {
+async function endpointWithReceiver(eventTypes: readonly string[] = WEBHOOK_EVENT_TYPES): Promise<{ id: string; secret: string; receiver: TestReceiver }> {
   receiver = await startReceiver();
   const created = await createEndpoint(t, { url: receiver.url, eventTypes, description: "ERP" });
   expect(created.__typename).toBe("WebhookEndpointSecretPayload");
