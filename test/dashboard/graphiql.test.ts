@@ -5,6 +5,7 @@ import { type Browser, type BrowserContext, type Page } from "playwright-core";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { chromiumUnavailable, launchChromium, screenshot } from "../support/chromium.ts";
 import { readmeBlocks } from "../support/readme.ts";
+import { waitFor } from "../support/wait.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 
 const unavailable = chromiumUnavailable();
@@ -75,14 +76,17 @@ describe.skipIf(unavailable !== null)("GraphiQL in headless Chromium", () => {
     // Runs are created until one's event shows (the subscription starts once GraphiQL has sent it).
     const created: string[] = [];
     const response = page.locator(".graphiql-response");
-    const deadline = Date.now() + 20_000;
     let shown = "";
-    while (Date.now() < deadline) {
-      created.push(await createRun());
-      await page.waitForTimeout(250);
-      shown = (await response.innerText()).replace(/\u00a0/g, " ");
-      if (/"billRunStatusChanged"/.test(shown)) break;
-    }
+    await waitFor(
+      "a billRunStatusChanged event in the response pane",
+      async () => {
+        created.push(await createRun());
+        shown = (await response.innerText()).replace(/\u00a0/g, " ");
+        return /"billRunStatusChanged"/.test(shown);
+      },
+      20_000,
+      250,
+    );
     await screenshot(page, "graphiql-watch", false);
     expect(shown).toMatch(/"billRunStatusChanged"/);
     expect(shown).toMatch(/"status":\s*"PENDING"/);

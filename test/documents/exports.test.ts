@@ -3,6 +3,7 @@ import { parse } from "csv-parse/sync";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { startServer } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 import { createRun, dataOf, type Json } from "../billruns/helpers.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
@@ -245,8 +246,6 @@ describe("CSV exports of a bill run", () => {
       const { rows } = await csvOf(`/exports/bill-runs/${run.id}/invoices.csv`);
       expect(rows.length).toBeGreaterThanOrEqual(BULK);
     }
-    const deadline = Date.now() + 10_000;
-    while (t.app.pool.totalCount - t.app.pool.idleCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(t.app.pool.totalCount - t.app.pool.idleCount).toBe(0);
+    await waitFor("every connection back in the pool", () => t.app.pool.totalCount - t.app.pool.idleCount === 0, 10_000);
   });
 });

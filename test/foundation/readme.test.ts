@@ -6,6 +6,7 @@ import { Kind, parse, validate, type OperationDefinitionNode } from "graphql";
 import { createClient as createSseClient } from "graphql-sse";
 import { type TestApp } from "../support/app.ts";
 import { serveTestApp, wsClient } from "../support/server.ts";
+import { waitFor } from "../support/wait.ts";
 import { README, readmeBlocks } from "../support/readme.ts";
 import type { HttpServer } from "../../src/http.ts";
 import { loadDemoData } from "../../src/demo/seed.ts";
@@ -85,13 +86,17 @@ const runMutation = () => examples().find((e) => e.operation.operation === "muta
 
 /** Creates runs (with the README's own `Run` mutation) until `done` says an event has arrived. */
 async function createRunsUntil(done: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error("no event arrived");
-    const created = await run(runMutation());
-    expect(created.errors).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await waitFor(
+    "an event",
+    async () => {
+      if (done()) return true;
+      const created = await run(runMutation());
+      expect(created.errors).toBeUndefined();
+      return false;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 describe("the README's examples", () => {

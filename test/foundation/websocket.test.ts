@@ -3,6 +3,7 @@ import { createClient, type Client, type FormattedExecutionResult } from "graphq
 import WebSocket from "ws";
 import { print } from "graphql";
 import { createTestApp, type TestApp } from "../support/app.ts";
+import { waitFor } from "../support/wait.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import { HeartbeatDocument, MeDocument } from "../../src/generated/graphql/graphql.ts";
 
@@ -164,7 +165,7 @@ describe("graphql-ws on /graphql", () => {
       { query: print(HeartbeatDocument), variables: { intervalMs: 100 } },
       { next: (r) => ticks.push(r.data!.heartbeat), error: (e) => (heartbeatError = e), complete: () => {} },
     );
-    await waitFor(() => ticks.length >= 1);
+    await waitFor("a first tick", () => ticks.length >= 1);
 
     const syntax = await failure(c, "{ me { email ");
     expect(Array.isArray(syntax)).toBe(true);
@@ -176,7 +177,7 @@ describe("graphql-ws on /graphql", () => {
 
     // The connection survived: the heartbeat goes on and a query still works, on the same socket.
     const before = ticks.length;
-    await waitFor(() => ticks.length >= before + 2);
+    await waitFor("two more ticks", () => ticks.length >= before + 2);
     const [me] = await take<{ me: { email: string } }>(c, print(MeDocument), {}, 1);
     expect(me!.data!.me.email).toBe("viewer@example.com");
     stopHeartbeat();
@@ -192,11 +193,3 @@ describe("graphql-ws on /graphql", () => {
     expect(await t.app.db.account.count({ where: { name: "WS" } })).toBe(0);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -17,7 +17,8 @@ import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import type { App } from "../../src/app.ts";
 import { AccessWatch } from "../../src/auth/access.ts";
 import { schema } from "../../src/graphql/schema.ts";
-import { codes, databaseFingerprint, waitFor, wsClient, wsRun } from "./helpers.ts";
+import { codes, databaseFingerprint, wsClient, wsRun } from "./helpers.ts";
+import { waitFor } from "../support/wait.ts";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -274,9 +275,9 @@ describe("revoked tokens on open WebSockets", () => {
     try {
       expect(await wsRun(client, "{ me { role } }")).toEqual({ kind: "results", results: [{ data: { me: { role: "OPERATOR" } } }] });
       client.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => ticks.push(v), error: () => {}, complete: () => {} });
-      await waitFor(() => ticks.length >= 1);
+      await waitFor("a first tick", () => ticks.length >= 1);
       await revoke(created.apiToken.id, t.tokens.operator);
-      await waitFor(() => closed.length > 0, 1000);
+      await waitFor("the socket to close", () => closed.length > 0, 1000);
       expect(closed).toEqual([4403]);
       // Connecting again with it is refused.
       const again = await wsRun(client, "{ me { role } }");
@@ -299,10 +300,10 @@ describe("revoked tokens on open WebSockets", () => {
     const ticks: unknown[] = [];
     try {
       client.subscribe({ query: "subscription { heartbeat(intervalMs: 100) }" }, { next: (v) => ticks.push(v), error: () => {}, complete: () => {} });
-      await waitFor(() => ticks.length >= 1);
+      await waitFor("a first tick", () => ticks.length >= 1);
       // Straight in the database: no announcement, as if this process had not been listening.
       await t.app.pool.query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", [created.apiToken.id]);
-      await waitFor(() => closed.length > 0, 3000);
+      await waitFor("the socket to close", () => closed.length > 0, 3000);
       expect(closed).toEqual([4403]);
     } finally {
       await client.dispose();
@@ -330,7 +331,7 @@ describe("revoked tokens on open WebSockets", () => {
       await first.read();
       expect(t.app.access.size).toBe(before + 1);
       leaving.abort();
-      await waitFor(() => t.app.access.size === before);
+      await waitFor("the access cache back to its size", () => t.app.access.size === before);
 
       const second = await open(new AbortController().signal);
       await second.read();
@@ -359,7 +360,7 @@ describe("revoked tokens on open WebSockets", () => {
         { query: "subscription { heartbeat(intervalMs: 100) }" },
         { next: (v) => ticks.push(v), error: (e) => (ended = e), complete: () => (ended = "complete") },
       );
-      await waitFor(() => ticks.length >= 2);
+      await waitFor("two ticks", () => ticks.length >= 2);
       // Another connection with a valid token is left alone.
       const bystander = wsClient(server.wsUrl, t.tokens.viewer);
       const bystanderTicks: unknown[] = [];
@@ -367,14 +368,14 @@ describe("revoked tokens on open WebSockets", () => {
         { query: "subscription { heartbeat(intervalMs: 100) }" },
         { next: (v) => bystanderTicks.push(v), error: () => {}, complete: () => {} },
       );
-      await waitFor(() => bystanderTicks.length >= 1);
+      await waitFor("a bystander tick", () => bystanderTicks.length >= 1);
 
       await revoke(created.apiToken.id, t.tokens.admin);
-      await waitFor(() => closed.length > 0, 3000);
+      await waitFor("the socket to close", () => closed.length > 0, 3000);
       expect(closed).toEqual([4403]);
       expect(ended).not.toBeNull();
       const seen = bystanderTicks.length;
-      await waitFor(() => bystanderTicks.length >= seen + 2);
+      await waitFor("two more bystander ticks", () => bystanderTicks.length >= seen + 2);
       await bystander.dispose();
     } finally {
       await client.dispose();

@@ -7,7 +7,8 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { startServer } from "../support/server.ts";
 import { startHttpServer, type HttpServer } from "../../src/http.ts";
 import type { App } from "../../src/app.ts";
-import { captureLogs, codes, databaseFingerprint, post, toRaw, waitFor, wsClient, wsRun } from "./helpers.ts";
+import { captureLogs, codes, databaseFingerprint, post, toRaw, wsClient, wsRun } from "./helpers.ts";
+import { waitFor } from "../support/wait.ts";
 
 let t: TestApp;
 let http: HttpServer & { wsUrl: string };
@@ -191,7 +192,7 @@ describe("request ids and masked errors", () => {
       expect(logged).toHaveLength(1);
       expect(logged[0]).toMatchObject({ level: 50, requestId, err: expect.objectContaining({ message: expect.stringMatching(/settings/) }) });
       // The access log line carries the same id.
-      await waitFor(() => logs.some((l) => l.msg === "request" && l.requestId === requestId));
+      await waitFor("the request's log line", () => logs.some((l) => l.msg === "request" && l.requestId === requestId));
       expect(logs.find((l) => l.msg === "request" && l.requestId === requestId)).toMatchObject({ method: "POST", path: "/graphql", status: 200 });
 
       const client = wsClient(http.wsUrl, t.tokens.viewer);

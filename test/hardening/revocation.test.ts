@@ -12,7 +12,8 @@ import { spawnApi, type ApiProcess } from "../support/server.ts";
 import { createApiToken, createUser } from "../../src/auth/users.ts";
 import { EVENTS_CHANNEL } from "../../src/events/notices.ts";
 import { SECURITY_CHANNEL, type SecurityNotice } from "../../src/auth/access.ts";
-import { waitFor, wsClient } from "./helpers.ts";
+import { wsClient } from "./helpers.ts";
+import { waitFor } from "../support/wait.ts";
 
 let t: TestApp;
 let dataDir: string;
@@ -150,7 +151,7 @@ describe("security changes across two API processes", () => {
     const bystander = watchOverWs(b.wsUrl, spare.token);
     const stream = eventStream();
     try {
-      await waitFor(() => ws.eventIds.length >= 5 && sse.eventIds.length >= 5 && bystander.eventIds.length >= 5, 20_000);
+      await waitFor("five events on every stream", () => ws.eventIds.length >= 5 && sse.eventIds.length >= 5 && bystander.eventIds.length >= 5, 20_000);
 
       const revokedAt = Date.now();
       const revoked = await gql<{ revokeApiToken: { revokedAt: string } }>(
@@ -160,7 +161,7 @@ describe("security changes across two API processes", () => {
         t.tokens.admin,
       );
       expect(revoked.data?.revokeApiToken.revokedAt).toEqual(expect.any(String));
-      await waitFor(() => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
+      await waitFor("both streams to end", () => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
       expect(ws.state.closeCode).toBe(4403);
       expect(ws.state.closedAt - revokedAt).toBeLessThan(1000);
       expect(sse.state.endedAt - revokedAt).toBeLessThan(1000);
@@ -168,7 +169,7 @@ describe("security changes across two API processes", () => {
 
       // Events go on after it (the bystander sees them)...
       const seen = bystander.eventIds.length;
-      await waitFor(() => bystander.eventIds.length >= seen + 5, 10_000);
+      await waitFor("five more bystander events", () => bystander.eventIds.length >= seen + 5, 10_000);
       await stream.stop();
       // ...but none committed after the revocation reached the revoked token.
       const before = order.committedBefore((n) => n.kind === "TOKEN_REVOKED" && n.tokenId === revokedToken.id);
@@ -193,7 +194,7 @@ describe("security changes across two API processes", () => {
     const sse = watchOverSse(b.url, lowered.token);
     const stream = eventStream();
     try {
-      await waitFor(() => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
+      await waitFor("an event on both streams", () => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
       const changedAt = Date.now();
       const changed = await gql<{ updateUser: { role: string } }>(
         a.url,
@@ -202,7 +203,7 @@ describe("security changes across two API processes", () => {
         t.tokens.admin,
       );
       expect(changed.data?.updateUser.role).toBe("VIEWER");
-      await waitFor(() => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
+      await waitFor("both streams to end", () => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
       expect(ws.state.closeCode).toBe(4403);
       expect(ws.state.closedAt - changedAt).toBeLessThan(1000);
       expect(sse.messages.at(-1)?.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
@@ -216,10 +217,14 @@ describe("security changes across two API processes", () => {
       const created = await gql(b.url, `mutation { createBillRun(input: { targetDate: "2026-03-01" }) { __typename } }`, {}, lowered.token);
       expect(created.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
       // Runs are created until one reaches it (its subscription starts once it has connected).
-      await waitFor(async () => {
-        await gql(a.url, `mutation { createBillRun(input: { targetDate: "2026-03-01" }) { __typename } }`, {}, t.tokens.admin);
-        return again.eventIds.length >= 1;
-      }, 5000);
+      await waitFor(
+        "an event on the new stream",
+        async () => {
+          await gql(a.url, `mutation { createBillRun(input: { targetDate: "2026-03-01" }) { __typename } }`, {}, t.tokens.admin);
+          return again.eventIds.length >= 1;
+        },
+        5000,
+      );
       expect(again.state.closeCode).toBeNull();
     } finally {
       await again.dispose();
@@ -239,10 +244,10 @@ describe("security changes across two API processes", () => {
         t.tokens.admin,
       );
     try {
-      await waitFor(() => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
+      await waitFor("an event on both streams", () => ws.eventIds.length >= 1 && sse.eventIds.length >= 1, 20_000);
       const disabledAt = Date.now();
       expect((await update(true)).data?.updateUser.disabledAt).toEqual(expect.any(String));
-      await waitFor(() => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
+      await waitFor("both streams to end", () => ws.state.closeCode !== null && sse.state.endedAt > 0, 1000);
       expect(ws.state.closeCode).toBe(4403);
       expect(ws.state.closedAt - disabledAt).toBeLessThan(1000);
       expect(sse.messages.at(-1)?.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");

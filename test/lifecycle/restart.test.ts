@@ -4,7 +4,8 @@ import { chmod, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/db/embedded.ts";
-import { cleanUp, isAlive, killGroup, postmasterPid, postmastersOn, spawnService, tempDir, variants, waitUntil, warnings, type Service } from "./service.ts";
+import { cleanUp, isAlive, killGroup, postmasterPid, postmastersOn, spawnService, tempDir, variants, warnings, type Service } from "./service.ts";
+import { waitFor } from "../support/wait.ts";
 
 const TARGET_DATE = "2026-11-24";
 
@@ -77,7 +78,7 @@ for (const variant of variants()) {
       // A terminal's Ctrl-C reaches npm too, which then ends by that signal; node exits 0.
       if (signal) expect([0, signal]).toContain(code ?? npmSignal);
       else expect(code).toBe(0);
-      await waitUntil(() => !isAlive(node), "node to exit");
+      await waitFor("node to exit", () => !isAlive(node));
       expect(service.stdout()).toContain('"msg":"stopped"');
       expect(warnings(service)).toEqual([]);
       expect(postmasterPid(pgDir)).toBeNull();
@@ -107,7 +108,7 @@ for (const variant of variants()) {
       );
       billRunId = created.createBillRun.id!;
       expect(billRunId).toBeTruthy();
-      await waitUntilAsync(async () => (await readRun())?.status === "COMPLETED", "the bill run to complete");
+      await waitFor("the bill run to complete", async () => (await readRun())?.status === "COMPLETED", 300_000);
       runBefore = await readRun();
       if (demoData) expect((runBefore as { invoiceCount: number }).invoiceCount).toBeGreaterThan(0);
 
@@ -178,12 +179,4 @@ for (const variant of variants()) {
       await expectCleanStop();
     }, 300_000);
   });
-}
-
-async function waitUntilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

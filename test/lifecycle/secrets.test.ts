@@ -6,6 +6,7 @@ import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { freePort } from "../../src/db/embedded.ts";
+import { waitFor } from "../support/wait.ts";
 import { cleanUp, spawnService, tempDir, warnings, type Service } from "./service.ts";
 
 const suffix = randomBytes(6).toString("hex");
@@ -106,11 +107,10 @@ it("a run's whole log output holds no secret, and its clean stop no warning", as
   const id = created.data!.createBillRun!.id!;
   expect(id).toBeTruthy();
   // The run completes and its email goes out over SMTP, authenticated with the password.
-  const deadline = Date.now() + 60_000;
-  while (!delivered.some((to) => to.includes("admin@localhost"))) {
-    if (Date.now() > deadline) throw new Error(`no email delivered:\n${service.stdout()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(
+    () => `an email delivered:\n${service!.stdout()}`,
+    () => delivered.some((to) => to.includes("admin@localhost")),
+  );
   // Scrapes, refused and accepted: the metrics token is checked, never written down.
   const metricsUrl = endpoint.replace(/\/graphql$/, "/metrics");
   expect((await fetch(metricsUrl, { headers: { authorization: "Bearer metrics-wrong-0123456789" } })).status).toBe(401);

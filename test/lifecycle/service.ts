@@ -5,6 +5,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "../support/wait.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -186,14 +187,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** The pid in a data directory's postmaster.pid, or null. */
 export function postmasterPid(pgDataDir: string): number | null {
   try {
@@ -244,7 +237,7 @@ export async function killGroup(pgid: number): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
-  await waitUntil(() => groupMembers(pgid).length === 0, `process group ${pgid} to die`);
+  await waitFor(`process group ${pgid} to die`, () => groupMembers(pgid).length === 0);
 }
 
 /**

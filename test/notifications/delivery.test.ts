@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
+import { waitFor } from "../support/wait.ts";
 import { createRun } from "../billruns/helpers.ts";
 import { startApp } from "../../src/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
@@ -71,13 +72,17 @@ describe("email delivery", () => {
       await waitForStatus(t, run.id, ["COMPLETED"]);
 
       // Attempts fail while the server is down; the row stays queued with the reason.
-      const deadline = Date.now() + 20_000;
-      let row = { status: "", attempts: 0, last_error: null as string | null };
-      while (Date.now() < deadline) {
-        row = (await t.app.pool.query("SELECT status, attempts, last_error FROM email_outbox WHERE bill_run_id = $1", [run.id])).rows[0] ?? row;
-        if (row.attempts >= 3) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const row = await waitFor(
+        "three failed attempts",
+        async () => {
+          const outbox = await t.app.pool.query<{ status: string; attempts: number; last_error: string | null }>(
+            "SELECT status, attempts, last_error FROM email_outbox WHERE bill_run_id = $1",
+            [run.id],
+          );
+          return outbox.rows[0] && outbox.rows[0].attempts >= 3 ? outbox.rows[0] : undefined;
+        },
+        20_000,
+      );
       expect(row.attempts).toBeGreaterThanOrEqual(3);
       expect(["PENDING", "SENDING"]).toContain(row.status);
       expect(row.last_error).toBeTruthy();

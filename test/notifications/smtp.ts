@@ -1,5 +1,6 @@
 import { SMTPServer } from "smtp-server";
 import { freePort } from "../../src/db/embedded.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** A message as a real SMTP server received it, with the parts tests look at decoded. */
 export interface ReceivedMail {
@@ -81,13 +82,8 @@ export async function startTestSmtp(options: { rejectRecipient?: (address: strin
     start,
     stop,
     waitFor: async (predicate, timeoutMs = 30_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!predicate(received)) {
-        if (Date.now() > deadline) {
-          throw new Error(`SMTP server: condition not met; received ${received.length}: ${received.map((m) => `${m.rcptTo} ${m.subject}`).join("; ")}`);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const describe = () => `the SMTP server's condition; received ${received.length}: ${received.map((m) => `${m.rcptTo} ${m.subject}`).join("; ")}`;
+      await waitFor(describe, () => predicate(received), timeoutMs);
       return received;
     },
   };

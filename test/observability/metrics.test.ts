@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { collect, startServer, wsClient } from "../support/server.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
-import { waitFor } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
 import { registerWorkers, type Workers } from "../../src/billruns/executor.ts";
 import { loadConfig } from "../../src/config.ts";
 import { ConfigError } from "../../src/startup.ts";

@@ -10,7 +10,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../support/db.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
-import { startProcess, waitFor } from "../support/processes.ts";
+import { startProcess } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
 import { freePort } from "../../src/db/embedded.ts";
 import { parseMetrics, valueOf } from "./prometheus.ts";
 

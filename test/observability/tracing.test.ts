@@ -5,7 +5,7 @@ import type { TestApp } from "../support/app.ts";
 import type { Workers } from "../../src/billruns/executor.ts";
 import { seedBulkAccounts } from "../support/seed.ts";
 import { waitForStatus } from "../support/billing.ts";
-import { waitFor } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
 
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount } from "../support/billing.ts";
+import { waitFor } from "../support/wait.ts";
 import { startApp, type App } from "../../src/app.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 import { createLogger } from "../../src/log.ts";
@@ -233,8 +234,7 @@ describe("exactly one run per occurrence", () => {
     const due = await nextRunAt(id);
     const polling = startScheduler(t.app, { now: () => new Date(Date.parse(due!) + 1000), intervalMs: 50 });
     try {
-      const deadline = Date.now() + 5000;
-      while ((await runsOf(id)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor("the due occurrence's run", async () => (await runsOf(id)).length > 0, 5000);
     } finally {
       await polling.stop();
     }
@@ -250,21 +250,13 @@ describe("ticks as pg-boss jobs", () => {
       )
     ).rows;
 
-  async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
   it("two schedulers (each with its own app and connections) offering a tick every second make one tick job per second between them", async () => {
     await t.app.pool.query("DELETE FROM pgboss.job WHERE name LIKE 'schedule-tick%'");
     const other: App = await startApp(t.app.config, t.databaseUrl, createLogger("silent"));
     const first = startScheduler(t.app, { intervalMs: 1000 });
     const second = startScheduler(other, { intervalMs: 1000 });
     try {
-      await until(async () => (await tickJobs()).filter((j) => j.state === "completed").length >= 3, "three completed ticks");
+      await waitFor("three completed ticks", async () => (await tickJobs()).filter((j) => j.state === "completed").length >= 3);
     } finally {
       await Promise.all([first.stop(), second.stop()]);
       await other.close();
@@ -288,7 +280,7 @@ describe("ticks as pg-boss jobs", () => {
     const due = await nextRunAt(id);
     const survivor = startScheduler(t.app, { now: () => new Date(Date.parse(due!) + 1000), intervalMs: 1000 });
     try {
-      await until(async () => (await runsOf(id)).length === 1, "the run of the due occurrence");
+      await waitFor("the run of the due occurrence", async () => (await runsOf(id)).length === 1);
     } finally {
       await survivor.stop();
     }
@@ -296,7 +288,7 @@ describe("ticks as pg-boss jobs", () => {
     // it: the survivor's ticks leave `active` shortly after stop(). The abandoned one never does.
     const active = async () =>
       (await t.app.pool.query<{ id: string }>("SELECT id FROM pgboss.job WHERE name = 'schedule-tick' AND state = 'active'")).rows.map((r) => r.id);
-    await until(async () => (await active()).length === 1, "the survivor's ticks completed");
+    await waitFor("the survivor's ticks completed", async () => (await active()).length === 1);
     expect(await active()).toEqual([abandoned]);
   });
 
@@ -311,9 +303,9 @@ describe("ticks as pg-boss jobs", () => {
       },
     });
     try {
-      await until(
-        async () => ((await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'schedule-tick-dead'")).rowCount ?? 0) >= 1,
+      await waitFor(
         "a dead-lettered tick",
+        async () => ((await t.app.pool.query("SELECT 1 FROM pgboss.job WHERE name = 'schedule-tick-dead'")).rowCount ?? 0) >= 1,
       );
     } finally {
       await failing.stop();

@@ -1,16 +1,19 @@
 import type { TestApp } from "./app.ts";
+import { waitFor } from "./wait.ts";
 
 /** Polls a run until it reaches one of `statuses` (runs execute asynchronously in workers). */
 export async function waitForStatus(t: TestApp, billRunId: string, statuses: string[], timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
   let status = "";
-  while (Date.now() < deadline) {
-    const run = await t.app.db.billRun.findUnique({ where: { id: billRunId }, select: { status: true } });
-    status = run?.status ?? "GONE";
-    if (statuses.includes(status)) return status;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`bill run ${billRunId} stayed ${status}, expected ${statuses.join("/")}`);
+  return waitFor(
+    () => `bill run ${billRunId} to become ${statuses.join("/")} (it stayed ${status})`,
+    async () => {
+      const run = await t.app.db.billRun.findUnique({ where: { id: billRunId }, select: { status: true } });
+      status = run?.status ?? "GONE";
+      return statuses.includes(status) && status;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /**
@@ -18,16 +21,19 @@ export async function waitForStatus(t: TestApp, billRunId: string, statuses: str
  * after it, whatever those jobs were going to change has changed.
  */
 export async function waitForJobsSettled(t: TestApp, queue: string, billRunId: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await t.app.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND data->>'billRunId' = $2 AND state IN ('created', 'retry', 'active')`,
-      [queue, billRunId],
-    );
-    if (open.rows[0]!.n === 0) return;
-    if (Date.now() > deadline) throw new Error(`${open.rows[0]!.n} ${queue} job(s) of bill run ${billRunId} still open`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let open = 0;
+  await waitFor(
+    () => `the ${queue} jobs of bill run ${billRunId} to settle (${open} still open)`,
+    async () => {
+      const { rows } = await t.app.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND data->>'billRunId' = $2 AND state IN ('created', 'retry', 'active')`,
+        [queue, billRunId],
+      );
+      open = rows[0]!.n;
+      return open === 0;
+    },
+    timeoutMs,
+  );
 }
 
 export interface ChargeSpec {

@@ -3,6 +3,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../src/db/embedded.ts";
 
+// Tests that start processes wait on them with the one condition-wait helper.
+export { waitFor } from "./wait.ts";
+
 export interface LogLine {
   level: number;
   msg: string;
@@ -92,22 +95,6 @@ export async function startProcess(name: string, kind: "api" | "worker", env: Re
         waiters.add(waiter);
       }),
   };
-}
-
-/** Polls `check` until it returns a value other than undefined/false; fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
 /** GET a probe; the status code, or 0 when nothing answers. */

@@ -6,8 +6,10 @@ import { registerWorkers } from "../../src/billruns/executor.ts";
 import { recordStatusEvent } from "../../src/billruns/transitions.ts";
 import { startDeliverer, type Deliverer } from "../../src/webhooks/deliverer.ts";
 import { composeWebhookDisabledEmail } from "../../src/notifications/compose.ts";
-import { startReceiver, until, type TestReceiver } from "./receiver.ts";
-import { ALL_TYPES, createEndpoint, deleteAllEndpoints, deliveries, sendTest } from "./helpers.ts";
+import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/events.ts";
+import { startReceiver, type TestReceiver } from "./receiver.ts";
+import { waitFor } from "../support/wait.ts";
+import { createEndpoint, deleteAllEndpoints, deliveries, sendTest } from "./helpers.ts";
 
 let t: TestApp;
 let deliverer: Deliverer | null = null;
@@ -34,7 +36,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function endpointWithReceiver(eventTypes = ALL_TYPES): Promise<{ id: string; secret: string; receiver: TestReceiver }> {
+async function endpointWithReceiver(eventTypes: readonly string[] = WEBHOOK_EVENT_TYPES): Promise<{ id: string; secret: string; receiver: TestReceiver }> {
   receiver = await startReceiver();
   const created = await createEndpoint(t, { url: receiver.url, eventTypes, description: "ERP" });
   expect(created.__typename).toBe("WebhookEndpointSecretPayload");
@@ -116,10 +118,10 @@ describe("webhook delivery", () => {
 
     // The delivery log says the same, readable by an OPERATOR.
     // Recorded once the receiver has answered (the deliverer records as it goes).
-    const log = await until(async () => {
+    const log = await waitFor("every delivery recorded", async () => {
       const succeeded = await deliveries(t, endpointId, "SUCCEEDED", t.tokens.operator);
       return succeeded.length >= expected ? succeeded : null;
-    }, "every delivery recorded");
+    });
     expect(log.length).toBe(expected);
     expect(log[0].attempts).toHaveLength(1);
     expect(log[0].attempts[0]).toMatchObject({ httpStatus: 200, error: null, response: "ok" });
@@ -161,12 +163,12 @@ describe("webhook delivery", () => {
     const run = await createRun(t, { targetDate: "2026-02-01", accountIds: accounts.map((a) => a.account.id), autoPost: true }, t.tokens.operator);
     await waitForStatus(t, run.id, ["POSTED"]);
     // Attempts fail (connection refused) and are retried with the endpoint waiting in between.
-    const failing = await until(async () => {
+    const failing = await waitFor("three failed attempts", async () => {
       const row = (
         await t.app.pool.query("SELECT attempt_count, last_error FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_id LIMIT 1", [endpointId])
       ).rows[0];
       return row && row.attempt_count >= 3 ? row : null;
-    }, "three failed attempts");
+    });
     expect(failing.last_error).toMatch(/ECONNREFUSED/);
     const attempted = (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND attempt_count > 0", [endpointId]))
       .rows[0].n;
@@ -175,25 +177,25 @@ describe("webhook delivery", () => {
     await receiver.up();
     // Every status change, and the four posted invoices (stored by the deliverer after the posting).
     const total = (await runEvents(run.id)).filter((e) => e.kind === "STATUS").length + 4;
-    await until(
-      async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1", [endpointId])).rows[0].n === total,
+    await waitFor(
       "every event queued",
+      async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1", [endpointId])).rows[0].n === total,
     );
-    await until(
+    await waitFor(
+      "every delivery",
       async () =>
         (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [endpointId])).rows[0]
           .n === total,
-      "every delivery",
     );
     expect(receiver.received).toHaveLength(total);
     expect(new Set(receiver.received.map((r) => r.webhookId)).size).toBe(total);
     const ids = receiver.received.map((r) => BigInt(r.webhookId));
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     // The endpoint is no longer failing once the batch lets it go.
-    const endpoint = await until(async () => {
+    const endpoint = await waitFor("the endpoint to recover", async () => {
       const row = (await t.app.pool.query("SELECT failing_since, status FROM webhook_endpoints WHERE id = $1", [endpointId])).rows[0];
       return row.failing_since === null ? row : null;
-    }, "the endpoint to recover");
+    });
     expect(endpoint).toEqual({ failing_since: null, status: "ENABLED" });
   });
 
@@ -209,10 +211,10 @@ describe("webhook delivery", () => {
     const queued = await sendTest(t, endpointId);
     expect(queued).toMatchObject({ __typename: "WebhookDelivery", status: "PENDING" });
     await receiver.waitFor((r) => r.length === 1);
-    const [delivery] = await until(async () => {
+    const [delivery] = await waitFor("the delivery to succeed", async () => {
       const log = await deliveries(t, endpointId);
       return log[0]?.status === "SUCCEEDED" ? log : null;
-    }, "the delivery to succeed");
+    });
     expect(delivery.attemptCount).toBe(3);
     expect(delivery.attempts.map((a: Json) => a.httpStatus)).toEqual([429, 500, 200]);
     expect(delivery.attempts[0]).toMatchObject({ error: "HTTP 429", response: "slow down" });
@@ -230,10 +232,10 @@ describe("webhook delivery", () => {
     const first = await sendTest(t, endpointId);
     const second = await sendTest(t, endpointId);
     await receiver.waitFor((r) => r.some((x) => x.webhookId === second.webhookId));
-    const log = await until(async () => {
+    const log = await waitFor("both deliveries to finish", async () => {
       const all = await deliveries(t, endpointId);
       return all.every((d: Json) => d.status !== "PENDING") ? all : null;
-    }, "both deliveries to finish");
+    });
     const failed = log.find((d: Json) => d.id === first.id);
     expect(failed).toMatchObject({ status: "FAILED", attemptCount: 1, lastHttpStatus: 410, lastError: "HTTP 410" });
     expect(receiver.requests.filter((r) => r.webhookId === first.webhookId)).toHaveLength(1);
@@ -254,10 +256,10 @@ describe("webhook delivery", () => {
     receiver.answer = () => ({ status: 302, headers: { location: "http://169.254.169.254/latest/meta-data" } });
     deliverer = startDeliverer(t.app);
     await sendTest(t, endpointId);
-    const [delivery] = await until(async () => {
+    const [delivery] = await waitFor("the delivery to fail", async () => {
       const log = await deliveries(t, endpointId);
       return log[0]?.status === "FAILED" ? log : null;
-    }, "the delivery to fail");
+    });
     expect(delivery).toMatchObject({ attemptCount: 1, lastHttpStatus: 302 });
     expect(delivery.lastError).toBe("redirect not followed (HTTP 302 to http://169.254.169.254/latest/meta-data)");
     expect(receiver.requests).toHaveLength(1);
@@ -304,10 +306,10 @@ describe("webhook delivery", () => {
     await t.app.pool.query("UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1", [endpointId]);
     deliverer = startDeliverer(t.app);
     await sendTest(t, endpointId);
-    const endpoint = await until(async () => {
+    const endpoint = await waitFor("the endpoint to be disabled", async () => {
       const row = (await t.app.pool.query("SELECT status, disabled_reason FROM webhook_endpoints WHERE id = $1", [endpointId])).rows[0];
       return row.status === "DISABLED" ? row : null;
-    }, "the endpoint to be disabled");
+    });
     expect(endpoint.disabled_reason).toMatch(/every delivery failed for 120 hours \(last: HTTP 503\)/);
     const mail = (await t.app.pool.query("SELECT to_address, payload FROM email_outbox WHERE kind = 'WEBHOOK_ENDPOINT_DISABLED'")).rows;
     expect(mail).toHaveLength(1);

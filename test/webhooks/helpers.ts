@@ -1,16 +1,6 @@
 import type { TestApp } from "../support/app.ts";
 import { dataOf, type Json } from "../billruns/helpers.ts";
 
-export const ALL_TYPES = [
-  "bill_run.status_changed",
-  "bill_run.completed",
-  "bill_run.error",
-  "bill_run.posted",
-  "bill_run.account_failed",
-  "invoice.posted",
-  "credit_memo.posted",
-];
-
 /** createWebhookEndpoint through the API; returns the union member. */
 export async function createEndpoint(t: TestApp, input: Record<string, unknown>, token = t.tokens.admin): Promise<Json> {
   const result = await t.gql<Json, unknown>(

@@ -4,7 +4,8 @@ import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { spawnWorker } from "../support/server.ts";
-import { startReceiver, until, type TestReceiver } from "./receiver.ts";
+import { startReceiver, type TestReceiver } from "./receiver.ts";
+import { waitFor } from "../support/wait.ts";
 import { createEndpoint } from "./helpers.ts";
 import { startDeliverer } from "../../src/webhooks/deliverer.ts";
 
@@ -52,9 +53,9 @@ describe("webhook delivery from several processes", () => {
     );
 
     for (let i = 0; i < 2; i++) workers.push(spawnWorker(t.databaseUrl, env));
-    await until(
-      async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'SUCCEEDED'")).rows[0].n === perEndpoint * 3,
+    await waitFor(
       "every delivery",
+      async () => (await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'SUCCEEDED'")).rows[0].n === perEndpoint * 3,
       90_000,
     );
     // Both stop on SIGTERM (their exit status belongs to the worker's shutdown, tested with it).
@@ -100,14 +101,14 @@ describe("webhook delivery from several processes", () => {
 
     const deliverer = startDeliverer(t.app);
     try {
-      await until(
+      await waitFor(
+        "every delivery after the kill",
         async () =>
           (
             await t.app.pool.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'SUCCEEDED'", [
               created.webhookEndpoint.id,
             ])
           ).rows[0].n === total,
-        "every delivery after the kill",
         90_000,
       );
     } finally {

@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
+import { waitFor } from "../support/wait.ts";
 
 export interface Received {
   webhookId: string;
@@ -112,25 +113,14 @@ export async function startReceiver(secrets: string[] = []): Promise<TestReceive
     });
   receiver.up = () => listen(receiver.port);
   receiver.waitFor = async (predicate, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate(receiver.received)) {
-      if (Date.now() > deadline) throw new Error(`receiver: condition not met in ${timeoutMs} ms (${receiver.received.length} received)`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      () => `the receiver's condition (${receiver.received.length} received)`,
+      () => predicate(receiver.received),
+      timeoutMs,
+    );
   };
   receiver.close = async () => {
     if (server.listening) await receiver.down();
   };
   return receiver;
-}
-
-/** Polls `check` until it returns a truthy value, or fails after the deadline. */
-export async function until<T>(check: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

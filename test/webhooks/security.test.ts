@@ -3,7 +3,8 @@ import { createTestApp, type TestApp } from "../support/app.ts";
 import { dataOf, type Json } from "../billruns/helpers.ts";
 import { startDeliverer } from "../../src/webhooks/deliverer.ts";
 import { encryptSecret, generateSecret, secretKey } from "../../src/webhooks/secrets.ts";
-import { startReceiver, until, type TestReceiver } from "./receiver.ts";
+import { startReceiver, type TestReceiver } from "./receiver.ts";
+import { waitFor } from "../support/wait.ts";
 import { createEndpoint, deliveries, sendTest } from "./helpers.ts";
 import { captureLogs } from "../hardening/helpers.ts";
 
@@ -113,10 +114,10 @@ describe("webhook endpoint security", () => {
     try {
       for (const id of ids) await sendTest(t, id);
       for (const id of ids) {
-        const [delivery] = await until(async () => {
+        const [delivery] = await waitFor("the delivery to be refused", async () => {
           const log = await deliveries(t, id);
           return log[0]?.status === "FAILED" ? log : null;
-        }, "the delivery to be refused");
+        });
         expect(delivery.attemptCount).toBe(1);
         expect(delivery.lastError).toMatch(/^refused: .*(localhost resolves to 127\.0\.0\.1|127\.0\.0\.1 is a loopback)/);
         expect(delivery.attempts[0]).toMatchObject({ httpStatus: null });

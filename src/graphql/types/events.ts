@@ -13,18 +13,8 @@ const BillRunStatusChange = builder.objectRef<FeedEvent>("BillRunStatusChange").
     "A bill run changed status. eventId orders events; pass it as `after` to resume. Events outlive their run: " +
     "a deleted run's last event is REMOVE_IN_PROGRESS → REMOVED.",
   fields: (t) => ({
-    eventId: t.string({ resolve: (e) => e.id.toString() }),
-    billRunId: t.id({ resolve: (e) => e.billRunId }),
-    billRunNumber: t.string({ resolve: (e) => e.billRunNumber }),
-    billRun: t.field({
-      type: BillRunType,
-      nullable: true,
-      description: RUN_FIELDS_DESCRIPTION,
-      resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun"),
-    }),
     previousStatus: t.field({ type: BillRunStatusEnum, nullable: true, resolve: (e) => e.fromStatus }),
     status: t.field({ type: BillRunStatusEnum, resolve: (e) => e.toStatus! }),
-    at: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
   }),
 });
 
@@ -33,6 +23,16 @@ const BillRunAlert = builder.objectRef<FeedEvent>("BillRunAlert").implement({
     "Something went wrong in a bill run: an account (and, when one caused it, a subscription) failed, " +
     "the run as a whole failed (code RUN_ERROR), or some documents could not be posted (POST_INCOMPLETE).",
   fields: (t) => ({
+    account: t.field({ type: AccountType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "account") }),
+    subscription: t.field({ type: CustomerSubscriptionType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "subscription") }),
+    code: t.string({ resolve: (e) => e.code ?? (e.toStatus === "ERROR" ? "RUN_ERROR" : "POST_INCOMPLETE") }),
+    message: t.string({ resolve: (e) => e.message ?? "" }),
+  }),
+});
+
+// Both kinds of stored event say which run they belong to and when, the same way.
+for (const ref of [BillRunStatusChange, BillRunAlert]) {
+  builder.objectFields(ref, (t) => ({
     eventId: t.string({ resolve: (e) => e.id.toString() }),
     billRunId: t.id({ resolve: (e) => e.billRunId }),
     billRunNumber: t.string({ resolve: (e) => e.billRunNumber }),
@@ -42,13 +42,9 @@ const BillRunAlert = builder.objectRef<FeedEvent>("BillRunAlert").implement({
       description: RUN_FIELDS_DESCRIPTION,
       resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "billRun"),
     }),
-    account: t.field({ type: AccountType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "account") }),
-    subscription: t.field({ type: CustomerSubscriptionType, nullable: true, resolve: (e, _args, ctx) => eventRelation(ctx.app, e, "subscription") }),
-    code: t.string({ resolve: (e) => e.code ?? (e.toStatus === "ERROR" ? "RUN_ERROR" : "POST_INCOMPLETE") }),
-    message: t.string({ resolve: (e) => e.message ?? "" }),
     at: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
-  }),
-});
+  }));
+}
 
 const BillRunProgress = builder.objectRef<ProgressUpdate>("BillRunProgress").implement({
   fields: (t) => ({
