@@ -6,16 +6,12 @@
 // work, wall-clock rates say little: the CPU time spent per row (this process, and the
 // PostgreSQL server's processes) is printed too, with the rate it allows on two idle cores.
 import { createReadStream } from "node:fs";
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type App } from "../src/app.ts";
 import { startImportRunner, wakeImportRunners } from "../src/imports/runner.ts";
 import { stageImport, type NewImport } from "../src/imports/staging.ts";
-import os from "node:os";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { startBenchApp } from "./support.ts";
+import { PROFILE_SETTINGS, startBenchApp, withBenchDatabase } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_IMPORT_ACCOUNTS ?? 50_000);
 const USAGE = Number(process.env.BENCH_IMPORT_USAGE ?? 1_000_000);
@@ -89,25 +85,6 @@ async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: 
   }
 }
 
-/** As bench/support.ts's withBenchDatabase, with pg_stat_statements loaded when profiling. */
-async function withDatabase(body: (bench: { dir: string; url: string }) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-imports-"));
-  const pg = await startEmbeddedPostgres({
-    dataDir: path.join(dir, "pg"),
-    temporary: true,
-    settings: PROFILE ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", track_io_timing: "on" } : {},
-  });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    await body({ dir, url });
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /** Where the database's time went since the last call: statements by total time. */
 async function profile(app: App, what: string): Promise<void> {
   if (!PROFILE) return;
@@ -125,104 +102,108 @@ async function profile(app: App, what: string): Promise<void> {
 }
 
 export async function main(): Promise<void> {
-  await withDatabase(async ({ dir, url }) => {
-    const { app, config } = await startBenchApp(url);
-    const user = await app.db.user.create({ data: { email: "bench@localhost", name: "Bench", role: "OPERATOR" } });
-    const runner = startImportRunner(app, { pollMs: 50 });
-    if (PROFILE) {
-      await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-      await app.pool.query("SELECT pg_stat_statements_reset()");
-    }
+  await withBenchDatabase(
+    "billrun-bench-imports-",
+    async ({ dir, url }) => {
+      const { app, config } = await startBenchApp(url);
+      const user = await app.db.user.create({ data: { email: "bench@localhost", name: "Bench", role: "OPERATOR" } });
+      const runner = startImportRunner(app, { pollMs: 50 });
+      if (PROFILE) {
+        await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        await app.pool.query("SELECT pg_stat_statements_reset()");
+      }
 
-    const accountsFile = path.join(dir, "accounts.csv");
-    const subscriptionsFile = path.join(dir, "subscriptions.csv");
-    const usageFile = path.join(dir, "usage.csv");
-    await writeRows(
-      accountsFile,
-      "accountNumber,name,currency,billCycleDay,batch,billToEmail",
-      ACCOUNTS,
-      (n) => `IMP-${number(n)},Imported customer ${n},USD,${1 + (n % 28)},${1 + (n % 50)},billing${n}@import.example`,
-    );
-    await writeRows(
-      subscriptionsFile,
-      "subscriptionNumber,accountNumber,startDate,chargeName,chargeType,price,billingPeriod,billingTiming,unitOfMeasure",
-      ACCOUNTS * 4,
-      (i) => {
-        const n = Math.floor(i / 4);
-        const s = Math.floor(i / 2) % 2;
-        const charge =
-          i % 2 === 0
-            ? s === 0
-              ? "Platform fee,RECURRING,49.99,MONTH,IN_ADVANCE,"
-              : "Support,RECURRING,19.50,MONTH,IN_ARREARS,"
-            : "API calls,USAGE,0.0025,MONTH,,call";
-        return `IMP-${number(n)}-S${s},IMP-${number(n)},2026-01-01,${charge}`;
-      },
-    );
-    const usageBytes = await writeRows(usageFile, "subscriptionNumber,chargeName,quantity,unitOfMeasure,usageDate,usageId", USAGE, (i) => {
-      const n = i % ACCOUNTS;
-      return `IMP-${number(n)}-S${i % 2},API calls,${(i % 500) + 1},call,2026-01-${String((i % 28) + 1).padStart(2, "0")},evt-${i}`;
-    });
+      const accountsFile = path.join(dir, "accounts.csv");
+      const subscriptionsFile = path.join(dir, "subscriptions.csv");
+      const usageFile = path.join(dir, "usage.csv");
+      await writeRows(
+        accountsFile,
+        "accountNumber,name,currency,billCycleDay,batch,billToEmail",
+        ACCOUNTS,
+        (n) => `IMP-${number(n)},Imported customer ${n},USD,${1 + (n % 28)},${1 + (n % 50)},billing${n}@import.example`,
+      );
+      await writeRows(
+        subscriptionsFile,
+        "subscriptionNumber,accountNumber,startDate,chargeName,chargeType,price,billingPeriod,billingTiming,unitOfMeasure",
+        ACCOUNTS * 4,
+        (i) => {
+          const n = Math.floor(i / 4);
+          const s = Math.floor(i / 2) % 2;
+          const charge =
+            i % 2 === 0
+              ? s === 0
+                ? "Platform fee,RECURRING,49.99,MONTH,IN_ADVANCE,"
+                : "Support,RECURRING,19.50,MONTH,IN_ARREARS,"
+              : "API calls,USAGE,0.0025,MONTH,,call";
+          return `IMP-${number(n)}-S${s},IMP-${number(n)},2026-01-01,${charge}`;
+        },
+      );
+      const usageBytes = await writeRows(usageFile, "subscriptionNumber,chargeName,quantity,unitOfMeasure,usageDate,usageId", USAGE, (i) => {
+        const n = i % ACCOUNTS;
+        return `IMP-${number(n)}-S${i % 2},API calls,${(i % 500) + 1},call,2026-01-${String((i % 28) + 1).padStart(2, "0")},evt-${i}`;
+      });
 
-    const pgDir = path.join(dir, "pg");
-    const accounts = await measured(pgDir, () =>
-      importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id),
-    );
-    await profile(app, "accounts");
-    const subscriptions = await measured(pgDir, () =>
-      importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id),
-    );
-    await profile(app, "subscriptions");
-    const accountsMs = accounts.ms + subscriptions.ms;
-    const accountsPerSecond = Math.round(ACCOUNTS / (accountsMs / 1000));
-    const accountsNodeCpu = accounts.nodeCpuMs + subscriptions.nodeCpuMs;
-    const accountsPgCpu = accounts.pgCpuMs + subscriptions.pgCpuMs;
-    const accountsIdle = idleRate(ACCOUNTS, accountsNodeCpu, accountsPgCpu);
-    console.log(
-      `import ${ACCOUNTS} accounts (${seconds(accounts.ms)} s) + ${ACCOUNTS * 2} subscriptions with ${subscriptions.rows} charges (${seconds(subscriptions.ms)} s): ` +
-        `${accountsPerSecond} accounts/s; CPU per account ${Math.round((accountsNodeCpu * 1000) / ACCOUNTS)} µs here + ${Math.round((accountsPgCpu * 1000) / ACCOUNTS)} µs PostgreSQL ` +
-        `(two idle cores: about ${accountsIdle} accounts/s)`,
-    );
+      const pgDir = path.join(dir, "pg");
+      const accounts = await measured(pgDir, () =>
+        importFile(app, { kind: "ACCOUNTS", format: "CSV", mode: "CREATE", atomic: false, fileName: "accounts.csv" }, accountsFile, user.id),
+      );
+      await profile(app, "accounts");
+      const subscriptions = await measured(pgDir, () =>
+        importFile(app, { kind: "SUBSCRIPTIONS", format: "CSV", mode: "CREATE", atomic: false, fileName: "subscriptions.csv" }, subscriptionsFile, user.id),
+      );
+      await profile(app, "subscriptions");
+      const accountsMs = accounts.ms + subscriptions.ms;
+      const accountsPerSecond = Math.round(ACCOUNTS / (accountsMs / 1000));
+      const accountsNodeCpu = accounts.nodeCpuMs + subscriptions.nodeCpuMs;
+      const accountsPgCpu = accounts.pgCpuMs + subscriptions.pgCpuMs;
+      const accountsIdle = idleRate(ACCOUNTS, accountsNodeCpu, accountsPgCpu);
+      console.log(
+        `import ${ACCOUNTS} accounts (${seconds(accounts.ms)} s) + ${ACCOUNTS * 2} subscriptions with ${subscriptions.rows} charges (${seconds(subscriptions.ms)} s): ` +
+          `${accountsPerSecond} accounts/s; CPU per account ${Math.round((accountsNodeCpu * 1000) / ACCOUNTS)} µs here + ${Math.round((accountsPgCpu * 1000) / ACCOUNTS)} µs PostgreSQL ` +
+          `(two idle cores: about ${accountsIdle} accounts/s)`,
+      );
 
-    await app.pool.query("VACUUM ANALYZE");
-    let peakRss = process.memoryUsage().rss;
-    let peakHeap = process.memoryUsage().heapUsed;
-    const rssBefore = peakRss;
-    const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      peakRss = Math.max(peakRss, m.rss);
-      peakHeap = Math.max(peakHeap, m.heapUsed);
-    }, 50);
-    const usage = await measured(pgDir, () =>
-      importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id),
-    );
-    clearInterval(sampler);
-    await profile(app, "usage");
-    const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
-    const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
-    console.log(
-      `import ${USAGE} usage records (${mb(usageBytes)} MB file; staged in ${seconds(usage.stagedMs)} s): ${seconds(usage.ms)} s, ${usagePerSecond} records/s; ` +
-        `CPU per record ${((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)} µs here + ${((usage.pgCpuMs * 1000) / USAGE).toFixed(1)} µs PostgreSQL (two idle cores: about ${usageIdle} records/s); ` +
-        `memory: RSS ${mb(rssBefore)} MB before, peak ${mb(peakRss)} MB, peak heap ${mb(peakHeap)} MB`,
-    );
-    console.log(
-      JSON.stringify({
-        bench: "imports",
-        accounts: ACCOUNTS,
-        accountsPerSecond,
-        accountsPerSecondIdleCores: accountsIdle,
-        usageRecords: USAGE,
-        usagePerSecond,
-        usagePerSecondIdleCores: usageIdle,
-        usageFileMb: mb(usageBytes),
-        peakRssMb: mb(peakRss),
-        peakHeapMb: mb(peakHeap),
-        batchRows: config.imports.batchRows,
-      }),
-    );
-    await runner.stop();
-    await app.close();
-  });
+      await app.pool.query("VACUUM ANALYZE");
+      let peakRss = process.memoryUsage().rss;
+      let peakHeap = process.memoryUsage().heapUsed;
+      const rssBefore = peakRss;
+      const sampler = setInterval(() => {
+        const m = process.memoryUsage();
+        peakRss = Math.max(peakRss, m.rss);
+        peakHeap = Math.max(peakHeap, m.heapUsed);
+      }, 50);
+      const usage = await measured(pgDir, () =>
+        importFile(app, { kind: "USAGE", format: "CSV", mode: "CREATE", atomic: false, fileName: "usage.csv" }, usageFile, user.id),
+      );
+      clearInterval(sampler);
+      await profile(app, "usage");
+      const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
+      const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
+      console.log(
+        `import ${USAGE} usage records (${mb(usageBytes)} MB file; staged in ${seconds(usage.stagedMs)} s): ${seconds(usage.ms)} s, ${usagePerSecond} records/s; ` +
+          `CPU per record ${((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)} µs here + ${((usage.pgCpuMs * 1000) / USAGE).toFixed(1)} µs PostgreSQL (two idle cores: about ${usageIdle} records/s); ` +
+          `memory: RSS ${mb(rssBefore)} MB before, peak ${mb(peakRss)} MB, peak heap ${mb(peakHeap)} MB`,
+      );
+      console.log(
+        JSON.stringify({
+          bench: "imports",
+          accounts: ACCOUNTS,
+          accountsPerSecond,
+          accountsPerSecondIdleCores: accountsIdle,
+          usageRecords: USAGE,
+          usagePerSecond,
+          usagePerSecondIdleCores: usageIdle,
+          usageFileMb: mb(usageBytes),
+          peakRssMb: mb(peakRss),
+          peakHeapMb: mb(peakHeap),
+          batchRows: config.imports.batchRows,
+        }),
+      );
+      await runner.stop();
+      await app.close();
+    },
+    PROFILE ? PROFILE_SETTINGS : {},
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

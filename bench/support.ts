@@ -20,11 +20,15 @@ export interface BenchDatabase {
 /**
  * Runs `body` against a migrated `bench` database on a fresh embedded PostgreSQL (normal durability) in a
  * new temporary directory named `<dirPrefix>…`; stops PostgreSQL and removes the directory afterwards,
- * whether `body` succeeds or throws (its error is rethrown).
+ * whether `body` succeeds or throws (its error is rethrown). `settings` are PostgreSQL settings to start it with.
  */
-export async function withBenchDatabase(dirPrefix: string, body: (bench: BenchDatabase) => Promise<void>): Promise<void> {
+export async function withBenchDatabase(
+  dirPrefix: string,
+  body: (bench: BenchDatabase) => Promise<void>,
+  settings: Record<string, string> = {},
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), dirPrefix));
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true });
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), temporary: true, settings });
   try {
     await ensureDatabase(pg.url(), "bench");
     const url = pg.url("bench");
@@ -42,3 +46,10 @@ export async function startBenchApp(url: string, env: Record<string, string> = {
   const app = await startApp(config, url, createLogger("warn"));
   return { app, config };
 }
+
+/** PostgreSQL settings that load pg_stat_statements and time I/O, for the benchmarks' `BENCH_PROFILE=1`. */
+export const PROFILE_SETTINGS: Record<string, string> = {
+  shared_preload_libraries: "pg_stat_statements",
+  "pg_stat_statements.track": "all",
+  track_io_timing: "on",
+};
