@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AccountResult, ProposedDocument } from "../billing/types.ts";
 import { sumAmounts } from "../billing/money.ts";
-import { copyField, copyLines } from "../db/copy.ts";
+import { CopyText, copyLines } from "../db/copy.ts";
 import { arrayLiteral } from "./arrays.ts";
 import type { Sql } from "../db/sql.ts";
 import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
@@ -213,53 +213,29 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
       arrayLiteral(documents.map((d) => d.dueDate)),
     ],
   );
-  // COPY: the largest table of a run. Each item's line is written straight into the text: only
-  // the charge's name can hold a character COPY reserves; ids, enums, dates and decimal text cannot.
-  const pieces: string[] = [];
-  let piece = "";
-  let lines = 0;
+  // COPY: the largest table of a run, written straight into buffers. Only the charge's name can
+  // hold a character COPY reserves; ids, enums, dates and decimal text cannot.
+  const copy = new CopyText();
   for (const d of documents) {
-    const prefix = "\t" + d.id + "\t";
     let position = 0;
     for (const i of d.items) {
-      piece +=
-        timeOrderedId() +
-        prefix +
-        i.chargeId +
-        "\t" +
-        i.subscriptionId +
-        "\t" +
-        position++ +
-        "\t" +
-        copyField(i.chargeName) +
-        "\t" +
-        i.chargeType +
-        "\t" +
-        i.kind +
-        "\t" +
-        i.serviceStart +
-        "\t" +
-        i.serviceEnd +
-        "\t" +
-        i.quantity +
-        "\t" +
-        i.unitPrice +
-        "\t" +
-        i.amount +
-        "\n";
-      if (++lines === LINES_PER_PIECE) {
-        pieces.push(piece);
-        piece = "";
-        lines = 0;
-      }
+      copy.plain(timeOrderedId());
+      copy.plain(d.id);
+      copy.plain(i.chargeId);
+      copy.plain(i.subscriptionId);
+      copy.integer(position++);
+      copy.text(i.chargeName);
+      copy.plain(i.chargeType);
+      copy.plain(i.kind);
+      copy.plain(i.serviceStart);
+      copy.plain(i.serviceEnd);
+      copy.plain(i.quantity);
+      copy.plain(i.unitPrice);
+      copy.plain(i.amount, true);
     }
   }
-  if (lines > 0) pieces.push(piece);
-  await copyLines(sql, "document_items", ITEM_COLUMNS, pieces);
+  await copyLines(sql, "document_items", ITEM_COLUMNS, copy.finish());
 }
-
-/** Lines this many at a time make one piece of the COPY stream, so a large chunk is never one string. */
-const LINES_PER_PIECE = 2_000;
 
 const ITEM_COLUMNS = [
   "id",
