@@ -122,7 +122,7 @@ export async function main(): Promise<void> {
     console.log(`the run costs ${(runMs / floorMs).toFixed(2)}× the set-based floor`);
     if (runCpu && floorCpu) {
       console.log(
-        `CPU: the run ${runCpu.database.toFixed(1)} s in PostgreSQL + ${runCpu.node.toFixed(1)} s in this process; ` +
+        `CPU: the run ${runCpu.database.toFixed(2)} s in PostgreSQL + ${runCpu.node.toFixed(2)} s in this process; ` +
           `the floor ${floorCpu.toFixed(1)} s in PostgreSQL (${((runCpu.database + runCpu.node) / floorCpu).toFixed(2)}×)`,
       );
     }

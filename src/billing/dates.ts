@@ -88,10 +88,21 @@ function pad2(value: number): string {
   return value < 10 ? `0${value}` : `${value}`;
 }
 
+/** Day number → 'YYYY-MM-DD'. */
 export function formatDate(dayNumber: DayNumber): string {
-  const { year, month, day } = civilFromDayNumber(dayNumber);
-  return `${String(year).padStart(4, "0")}-${pad2(month)}-${pad2(day)}`;
+  // A bill run formats the same few hundred dates (period bounds, due dates) for every account:
+  // remembered, they cost a lookup instead of a conversion and a new string each time.
+  let text = formattedDates.get(dayNumber);
+  if (text === undefined) {
+    const { year, month, day } = civilFromDayNumber(dayNumber);
+    text = `${String(year).padStart(4, "0")}-${pad2(month)}-${pad2(day)}`;
+    if (formattedDates.size >= FORMATTED_DATES_KEPT) formattedDates.clear();
+    formattedDates.set(dayNumber, text);
+  }
+  return text;
 }
+const FORMATTED_DATES_KEPT = 4_096;
+const formattedDates = new Map<DayNumber, string>();
 
 export function monthIndexOf(year: number, month: number): MonthIndex {
   return year * 12 + (month - 1);

@@ -274,8 +274,8 @@ function billCharge(
 }
 
 function pricedCharge(charge: ChargeInput, subscription: SubscriptionInput): PricedCharge {
-  const price = parseInputDecimal(charge.price, `price of charge "${charge.name}"`);
-  const quantity = parseInputDecimal(charge.quantity, `quantity of charge "${charge.name}"`);
+  const price = parseInputDecimal(charge.price, "price", charge);
+  const quantity = parseInputDecimal(charge.quantity, "quantity", charge);
   return { charge, subscription, price, extendedPrice: multiplyDecimals(price, quantity), fullPeriodAmount: null };
 }
 
@@ -523,10 +523,12 @@ function parseInputDate(value: string, field: string): DayNumber {
   }
 }
 
-function parseInputDecimal(value: string, field: string): ScaledDecimal {
+/** `field` names the value in the error; with `charge`, as that charge's (the label is built only on failure). */
+function parseInputDecimal(value: string, field: string, charge?: ChargeInput): ScaledDecimal {
   try {
     return parseDecimal(value);
   } catch {
-    throw new BillingInputError(`${field} is not a decimal number: "${value}"`);
+    const label = charge === undefined ? field : `${field} of charge "${charge.name}"`;
+    throw new BillingInputError(`${label} is not a decimal number: "${value}"`);
   }
 }

@@ -3,6 +3,7 @@ import { billAccounts, prepareRun } from "../billing/engine.ts";
 import { transaction, type Sql } from "../db/sql.ts";
 import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
+import { arrayLiteral } from "./arrays.ts";
 import { loadBillingInputs } from "./load.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
@@ -101,7 +102,7 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
          FROM bill_run_accounts w
         WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, accountIds, chunk],
+      [run.id, arrayLiteral(accountIds), chunk],
     );
     if (claimed.rows.length === 0) return null;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);

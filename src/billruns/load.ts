@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { AccountInput, ChargeInput, SubscriptionInput, UsageInput } from "../billing/types.ts";
+import { arrayLiteral } from "./arrays.ts";
 
 type Queryable = Pick<pg.ClientBase, "query">;
 
@@ -11,16 +12,17 @@ type Queryable = Pick<pg.ClientBase, "query">;
 export async function loadBillingInputs(sql: Queryable, accountIds: readonly string[], targetDate: string): Promise<AccountInput[]> {
   if (accountIds.length === 0) return [];
   // Sequential: inside a transaction they share one connection.
+  const ids = arrayLiteral(accountIds);
   const accounts = await sql.query(
     `SELECT id, account_number, currency, bill_cycle_day, bill_to_email, payment_term_days
          FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY account_number`,
-    [accountIds],
+    [ids],
   );
   const subscriptions = await sql.query(
     `SELECT id, account_id, subscription_number, status, to_char(start_date, 'YYYY-MM-DD') AS start_date,
               to_char(cancelled_on, 'YYYY-MM-DD') AS cancelled_on, invoice_separately
          FROM subscriptions WHERE account_id = ANY($1::uuid[]) ORDER BY subscription_number`,
-    [accountIds],
+    [ids],
   );
   // By the subscriptions' ids rather than a join on their accounts: the planner then reads the
   // charges through their index, where the join led it to scan every charge for every chunk.
@@ -32,7 +34,7 @@ export async function loadBillingInputs(sql: Queryable, accountIds: readonly str
               to_char(c.charged_through_date, 'YYYY-MM-DD') AS charged_through_date
          FROM charges c
         WHERE c.subscription_id = ANY($1::uuid[]) ORDER BY c.subscription_id, c.position, c.name`,
-    [subscriptionIds],
+    [arrayLiteral(subscriptionIds)],
   );
   // Only usage that a period ending by the target date can still rate.
   // Likewise by the USAGE charges' ids (the index on usage_records leads with them); none, no query.
@@ -48,7 +50,7 @@ export async function loadBillingInputs(sql: Queryable, accountIds: readonly str
          JOIN subscriptions s ON s.id = u.subscription_id
         WHERE u.charge_id = ANY($1::uuid[])
           AND u.usage_date >= COALESCE(c.charged_through_date, c.start_date) AND u.usage_date < $2::date`,
-          [usageChargeIds, targetDate],
+          [arrayLiteral(usageChargeIds), targetDate],
         );
 
   const chargesBySubscription = groupBy(

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { AccountResult, ProposedDocument } from "../billing/types.ts";
 import { sumAmounts } from "../billing/money.ts";
-import { copyRows, type CopyRow } from "../db/copy.ts";
+import { CopyText, copyLines } from "../db/copy.ts";
+import { arrayLiteral } from "./arrays.ts";
 import type { Sql } from "../db/sql.ts";
 import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
 
@@ -117,7 +118,7 @@ export async function applyResults(
        INSERT INTO bill_run_charge_moves (bill_run_id, charge_ids, through_before, through_after)
        SELECT $1, array_agg(charge_id), array_agg(through_before), array_agg(through_after) FROM moved HAVING count(*) > 0
        RETURNING cardinality(charge_ids) AS moved`,
-      [billRunId, moves.chargeId, moves.from, moves.to],
+      [billRunId, arrayLiteral(moves.chargeId), arrayLiteral(moves.from), arrayLiteral(moves.to)],
     );
     const count = moved.rows[0]?.moved ?? 0;
     if (count !== moves.chargeId.length) {
@@ -134,7 +135,7 @@ export async function applyResults(
     await sql.query(
       `UPDATE bill_run_accounts SET status = 'DONE', processed_at = now()
         WHERE bill_run_id = $1 AND chunk = $3 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
-      [billRunId, succeeded, chunk],
+      [billRunId, arrayLiteral(succeeded), chunk],
     );
   }
   if (failures.length > 0) await recordFailures(sql, work, failures);
@@ -185,7 +186,7 @@ async function lockItemCharges(sql: Sql, documents: readonly ProposedDocument[],
   const others = new Set<string>();
   for (const d of documents) for (const i of d.items) if (!moved.has(i.chargeId)) others.add(i.chargeId);
   if (others.size === 0) return;
-  const found = await sql.query<{ id: string }>("SELECT id FROM charges WHERE id = ANY($1::uuid[]) FOR KEY SHARE", [[...others]]);
+  const found = await sql.query<{ id: string }>("SELECT id FROM charges WHERE id = ANY($1::uuid[]) FOR KEY SHARE", [arrayLiteral([...others])]);
   if (found.rowCount !== others.size) {
     throw new ItemChargeMissingError(`${others.size - (found.rowCount ?? 0)} charges billed on these documents no longer exist`);
   }
@@ -202,39 +203,38 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
             AS d(id, type, account_id, subscription_id, currency, amount, invoice_date, due_date)`,
     [
       billRunId,
-      documents.map((d) => d.id),
-      documents.map((d) => d.type),
-      documents.map((d) => d.accountId),
-      documents.map((d) => d.subscriptionId),
-      documents.map((d) => d.currency),
-      documents.map((d) => d.amount),
-      documents.map((d) => d.invoiceDate),
-      documents.map((d) => d.dueDate),
+      arrayLiteral(documents.map((d) => d.id)),
+      arrayLiteral(documents.map((d) => d.type)),
+      arrayLiteral(documents.map((d) => d.accountId)),
+      arrayLiteral(documents.map((d) => d.subscriptionId)),
+      arrayLiteral(documents.map((d) => d.currency)),
+      arrayLiteral(documents.map((d) => d.amount)),
+      arrayLiteral(documents.map((d) => d.invoiceDate)),
+      arrayLiteral(documents.map((d) => d.dueDate)),
     ],
   );
-  const rows: CopyRow[] = [];
+  // COPY: the largest table of a run, written straight into buffers. Only the charge's name can
+  // hold a character COPY reserves; ids, enums, dates and decimal text cannot.
+  const copy = new CopyText();
   for (const d of documents) {
     let position = 0;
     for (const i of d.items) {
-      rows.push([
-        timeOrderedId(),
-        d.id,
-        i.chargeId,
-        i.subscriptionId,
-        position++,
-        i.chargeName,
-        i.chargeType,
-        i.kind,
-        i.serviceStart,
-        i.serviceEnd,
-        i.quantity,
-        i.unitPrice,
-        i.amount,
-      ]);
+      copy.plain(timeOrderedId());
+      copy.plain(d.id);
+      copy.plain(i.chargeId);
+      copy.plain(i.subscriptionId);
+      copy.integer(position++);
+      copy.text(i.chargeName);
+      copy.plain(i.chargeType);
+      copy.plain(i.kind);
+      copy.plain(i.serviceStart);
+      copy.plain(i.serviceEnd);
+      copy.plain(i.quantity);
+      copy.plain(i.unitPrice);
+      copy.plain(i.amount, true);
     }
   }
-  // COPY: the largest table of a run, written without building one array per column.
-  await copyRows(sql, "document_items", ITEM_COLUMNS, rows);
+  await copyLines(sql, "document_items", ITEM_COLUMNS, copy.finish());
 }
 
 const ITEM_COLUMNS = [
