@@ -76,11 +76,12 @@ export async function handleImportRequest(app: App, req: IncomingMessage, res: S
       if (req.destroyed || req.readableAborted) return;
       throw error;
     }
-    wakeImportRunners();
+    // The job as accepted (QUEUED), read before a runner is woken to take it.
     const job = await app.db.importJob.findUniqueOrThrow({
       where: { id },
       select: { id: true, kind: true, format: true, mode: true, atomic: true, status: true, sizeBytes: true },
     });
+    wakeImportRunners();
     send(res, 202, { importJob: { ...job, sizeBytes: Number(job.sizeBytes) } });
   } catch (error) {
     app.log.error({ err: error, requestId: req.headers["x-request-id"] }, "import upload failed");
