@@ -2,7 +2,7 @@
 // (normal durability: fsync on), with the workers in this process. Prints the time from
 // PENDING to COMPLETED, accounts/s, posting time, this process's peak memory, and for
 // comparison one set-based INSERT ... SELECT producing the same number of rows.
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startApp, type App } from "../src/app.ts";
@@ -14,22 +14,13 @@ import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/log.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
+import { cpuSeconds, waitForStatus } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 // BENCH_PROFILE=1: load pg_stat_statements and print where the database's time went.
 const PROFILE = process.env.BENCH_PROFILE === "1";
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
-
-/** Waits until the run reaches `status`; a run that ends in ERROR fails the benchmark. */
-export async function waitForStatus(app: Pick<App, "pool">, id: string, status: string): Promise<void> {
-  while (true) {
-    const row = await app.pool.query<{ status: string; error_message: string | null }>("SELECT status, error_message FROM bill_runs WHERE id = $1", [id]);
-    if (row.rows[0]!.status === status) return;
-    if (row.rows[0]!.status === "ERROR") throw new Error(`run failed: ${row.rows[0]!.error_message}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 export async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
@@ -150,30 +141,6 @@ export async function main(): Promise<void> {
   }
   // Last, once the database has stopped: the line for machines.
   console.log(JSON.stringify(result ?? {}));
-}
-
-/**
- * CPU seconds used so far by the PostgreSQL cluster `postmasterPid` (its live processes, and the
- * ones that have ended) and by this process. Less swayed than wall time by other work on the
- * machine. Linux only; null elsewhere.
- */
-async function cpuSeconds(postmasterPid: number): Promise<{ database: number; node: number } | null> {
-  const ticks = 100; // USER_HZ: 100 on every Linux that node runs on
-  const stat = async (pid: string) => {
-    const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-    if (!text) return null;
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
-  };
-  const postmaster = await stat(String(postmasterPid));
-  if (!postmaster) return null;
-  let database = postmaster.own + postmaster.children;
-  for (const pid of (await readdir("/proc")).filter((name) => /^\d+$/.test(name))) {
-    const child = await stat(pid);
-    if (child?.ppid === postmasterPid) database += child.own;
-  }
-  const usage = process.cpuUsage();
-  return { database: database / ticks, node: (usage.user + usage.system) / 1e6 };
 }
 
 /** Where the run's time went, as the database saw it: statements by total time, and the jobs' waits. */

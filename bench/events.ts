@@ -23,7 +23,7 @@ import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { startHttpServer } from "../src/http.ts";
 import { createLogger } from "../src/log.ts";
-import { waitForStatus } from "./billrun.ts";
+import { waitForStatus } from "./support.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);

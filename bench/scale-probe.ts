@@ -3,10 +3,10 @@
 // caused, per account. PROBE_SETTINGS (JSON, name → value) overrides server settings, e.g.
 // '{"max_wal_size":"1GB","checkpoint_timeout":"5min","shared_buffers":"256MB"}' for PostgreSQL's
 // defaults. BENCH_ACCOUNTS=300000 ./node_modules/.bin/node bench/scale-probe.ts
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startApp, type App } from "../src/app.ts";
+import { startApp } from "../src/app.ts";
 import { registerWorkers } from "../src/billruns/executor.ts";
 import { createBillRun } from "../src/billruns/service.ts";
 import { loadConfig } from "../src/config.ts";
@@ -15,35 +15,10 @@ import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/log.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
+import { cpuSeconds, waitForStatus } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const extra = JSON.parse(process.env.PROBE_SETTINGS ?? "{}") as Record<string, string>;
-
-async function waitForStatus(pool: App["pool"], id: string, status: string): Promise<void> {
-  while (true) {
-    const row = await pool.query<{ status: string; error_message: string | null }>("SELECT status, error_message FROM bill_runs WHERE id = $1", [id]);
-    if (row.rows[0]!.status === status) return;
-    if (row.rows[0]!.status === "ERROR") throw new Error(`run failed: ${row.rows[0]!.error_message}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** CPU seconds of the cluster's processes (live and ended) so far; Linux only. */
-async function cpuSeconds(postmasterPid: number): Promise<number> {
-  const stat = async (pid: string) => {
-    const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-    if (!text) return null;
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-  };
-  const pm = (await stat(String(postmasterPid)))!;
-  let t = pm.own + pm.children;
-  for (const pid of (await readdir("/proc")).filter((n) => /^\d+$/.test(n))) {
-    const c = await stat(pid);
-    if (c?.ppid === postmasterPid) t += c.own;
-  }
-  return t / 100;
-}
 
 const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-probe-"));
 const pg = await startEmbeddedPostgres({
@@ -73,13 +48,13 @@ try {
   await app.pool.query(
     "SELECT pg_stat_statements_reset(), pg_stat_reset(), pg_stat_reset_shared('checkpointer'), pg_stat_reset_shared('wal'), pg_stat_reset_shared('io')",
   );
-  const cpu0 = await cpuSeconds(pg.pid);
+  const cpu0 = (await cpuSeconds(pg.pid))!.database;
   const node0 = process.cpuUsage();
   t = Date.now();
   const id = await createBillRun(app, { targetDate: "2026-02-01" }, { createdById: null });
-  await waitForStatus(app.pool, id, "COMPLETED");
+  await waitForStatus(app, id, "COMPLETED");
   const runMs = Date.now() - t;
-  const db = (await cpuSeconds(pg.pid)) - cpu0;
+  const db = (await cpuSeconds(pg.pid))!.database - cpu0;
   const nu = process.cpuUsage(node0);
   const node = (nu.user + nu.system) / 1e6;
   clearInterval(sampler);
@@ -128,6 +103,7 @@ try {
   );
   console.log(
     JSON.stringify({
+      bench: "scale-probe",
       accounts: ACCOUNTS,
       runS: runMs / 1000,
       aps: Math.round(ACCOUNTS / (runMs / 1000)),

@@ -1,6 +1,6 @@
 // What every benchmark starts from: a migrated database on its own embedded PostgreSQL, and the app over it
 // configured as in production.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startApp, type App } from "../src/app.ts";
@@ -53,3 +53,37 @@ export const PROFILE_SETTINGS: Record<string, string> = {
   "pg_stat_statements.track": "all",
   track_io_timing: "on",
 };
+
+/** Waits until the run reaches `status`; a run that ends in ERROR fails the benchmark. */
+export async function waitForStatus(app: Pick<App, "pool">, id: string, status: string): Promise<void> {
+  while (true) {
+    const row = await app.pool.query<{ status: string; error_message: string | null }>("SELECT status, error_message FROM bill_runs WHERE id = $1", [id]);
+    if (row.rows[0]!.status === status) return;
+    if (row.rows[0]!.status === "ERROR") throw new Error(`run failed: ${row.rows[0]!.error_message}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * CPU seconds used so far by the PostgreSQL cluster `postmasterPid` (its live processes, and the
+ * ones that have ended) and by this process. Less swayed than wall time by other work on the
+ * machine. Linux only; null elsewhere.
+ */
+export async function cpuSeconds(postmasterPid: number): Promise<{ database: number; node: number } | null> {
+  const ticks = 100; // USER_HZ: 100 on every Linux that node runs on
+  const stat = async (pid: string) => {
+    const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+    if (!text) return null;
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
+  };
+  const postmaster = await stat(String(postmasterPid));
+  if (!postmaster) return null;
+  let database = postmaster.own + postmaster.children;
+  for (const pid of (await readdir("/proc")).filter((name) => /^\d+$/.test(name))) {
+    const child = await stat(pid);
+    if (child?.ppid === postmasterPid) database += child.own;
+  }
+  const usage = process.cpuUsage();
+  return { database: database / ticks, node: (usage.user + usage.system) / 1e6 };
+}
