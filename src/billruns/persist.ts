@@ -1,26 +1,10 @@
-import { randomUUID } from "node:crypto";
 import type { AccountResult, ProposedDocument } from "../billing/types.ts";
 import { sumAmounts } from "../billing/money.ts";
 import { CopyText, copyLines } from "../db/copy.ts";
 import { arrayLiteral } from "./arrays.ts";
 import type { Sql } from "../db/sql.ts";
 import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
-
-/**
- * A UUID version 7 (RFC 9562): the current time in milliseconds, then random bits. Node's
- * randomUUID draws from a cached pool of entropy; one getRandomValues call per id (as uuid's v7
- * does) cost more than the billing of the account.
- */
-export function timeOrderedId(): string {
-  const now = Date.now();
-  if (now !== idClock.ms) {
-    const hex = now.toString(16).padStart(12, "0");
-    idClock.ms = now;
-    idClock.prefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7`;
-  }
-  return idClock.prefix + randomUUID().slice(15);
-}
-const idClock = { ms: -1, prefix: "" };
+import { timeOrderedId } from "../ids.ts";
 
 /** The chargedThroughDate a charge had is no longer what the run computed from: someone else moved it. */
 export class ChargeMovedError extends Error {

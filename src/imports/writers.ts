@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { Decimal } from "decimal.js";
 import type { z } from "zod";
@@ -6,6 +5,7 @@ import { inputSchemas } from "../accounts/service.ts";
 import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 import { plainAccount, plainSubscription, plainUsage } from "./fastpath.ts";
 import type { Columns, Row, RowError } from "./rows.ts";
+import { timeOrderedId } from "../ids.ts";
 
 export type ImportKind = "ACCOUNTS" | "SUBSCRIPTIONS" | "USAGE";
 export type ImportMode = "CREATE" | "UPSERT";
@@ -38,25 +38,6 @@ export interface KindWriter {
   /** False when a batch must see the previous one committed before it is prepared (UPSERT of accounts). */
   pipelined: (mode: ImportMode) => boolean;
 }
-
-/**
- * A random id (UUID version 7, RFC 9562) that starts with the current time in milliseconds: rows
- * written together get ids side by side, so the primary key's index takes them at its right edge
- * instead of at a random page each (fewer pages touched, read and logged). The random part is
- * node:crypto's (a v4 id's 74 random bits, variant kept); the `uuid` package's v7 costs ten
- * times as much per id.
- */
-export function timeOrderedId(): string {
-  const now = Date.now();
-  if (now !== idMillisecond) {
-    const time = now.toString(16).padStart(12, "0");
-    idMillisecond = now;
-    idPrefix = `${time.slice(0, 8)}-${time.slice(8)}-7`;
-  }
-  return idPrefix + randomUUID().slice(15);
-}
-let idMillisecond = -1;
-let idPrefix = "";
 
 // Stands in for the id that the single mutations take and a file names by number instead.
 const PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000";

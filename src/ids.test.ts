@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { timeOrderedId } from "./persist.ts";
+import { timeOrderedId } from "./ids.ts";
 
 describe("timeOrderedId", () => {
   it("is a UUID version 7 whose first 48 bits are the current time in milliseconds", () => {
