@@ -8,8 +8,8 @@ import { loadBillingInputs } from "./load.ts";
 import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
-import { findUnfinishedRuns, readRun, readRunDuration, type RunRow } from "./runs.ts";
-import { finishCancel, finishRemove } from "./rollback.ts";
+import { readRun, readRunDuration, type RunRow } from "./runs.ts";
+import { recoverRuns } from "./recovery.ts";
 import { forgetJob, holdJob, releaseJobs, type HeldJob } from "./supervisor.ts";
 import { withLogFields } from "../log.ts";
 import { metrics, recordChunkCommitted } from "../observability/metrics.ts";
@@ -212,28 +212,6 @@ export async function failRun(app: App, billRunId: string, reason: string): Prom
     // A post that cannot finish leaves the run COMPLETED with the reason, ready to post again.
     await tryTransition(sql, billRunId, "postIncomplete", { errorMessage: reason });
   });
-}
-
-/**
- * Picks up what a crash can leave between two transactions: a run whose start, chunks or
- * posting has no job any more, a cancel or delete half done. Every step it re-runs is
- * idempotent, so running it while others work is harmless: a job sent twice finds nothing left
- * to do the second time (pg-boss' standard queues keep both jobs despite the singleton key).
- */
-export async function recoverRuns(app: App): Promise<void> {
-  const stuck = await findUnfinishedRuns(app.pool);
-  for (const run of stuck) {
-    if (run.status === "PENDING" || run.status === "PROCESSING") {
-      await app.jobs.send(QUEUES.start, { billRunId: run.id }, { singletonKey: run.id });
-    } else if (run.status === "POST_IN_PROGRESS") {
-      await app.jobs.send(QUEUES.post, { billRunId: run.id }, { singletonKey: run.id });
-    } else if (run.status === "CANCEL_IN_PROGRESS") {
-      await finishCancel(app, run.id, null);
-    } else {
-      await finishRemove(app, run.id);
-    }
-  }
-  if (stuck.length > 0) app.log.info({ runs: stuck.length }, "resumed bill runs left unfinished");
 }
 
 export interface Workers {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
-import { recoverRuns, registerWorkers } from "../../src/billruns/executor.ts";
+import { registerWorkers } from "../../src/billruns/executor.ts";
+import { recoverRuns } from "../../src/billruns/recovery.ts";
 import { createBillRun } from "../../src/billruns/service.ts";
 
 let t: TestApp;
