@@ -10,6 +10,7 @@ import { transition } from "../../src/billruns/transitions.ts";
 import { transaction } from "../../src/db/sql.ts";
 import { cancelBillRun, createBillRun, deleteBillRun } from "../../src/billruns/service.ts";
 import { deleteRun } from "../billruns/helpers.ts";
+import { waitFor } from "../support/wait.ts";
 
 // Events outlive the run they describe: a deleted run keeps its history, which ends with
 // REMOVE_IN_PROGRESS → REMOVED, and a client resuming with `after` receives exactly what a
@@ -46,13 +47,7 @@ type Change = {
 };
 type StatusEvent = { billRunStatusChanged: Change };
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) => waitFor(what, condition, timeoutMs, 20);
 
 /** Subscribes and keeps every result until disposed; resolves `subscribed` once the server listens. */
 async function watch<T>(client: Client, query: string, variables: Record<string, unknown>) {

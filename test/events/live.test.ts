@@ -9,6 +9,7 @@ import { createBillRun } from "../../src/billruns/service.ts";
 import { recordAlerts } from "../../src/billruns/persist.ts";
 import { transaction } from "../../src/db/sql.ts";
 import { EVENTS_CONNECTION_NAME } from "../../src/events/bus.ts";
+import { waitFor } from "../support/wait.ts";
 
 let t: TestApp;
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -305,13 +306,7 @@ describe("live bill-run events over graphql-ws", () => {
   }, 60_000);
 });
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = (condition: () => boolean, timeoutMs = 10_000) => waitFor("the condition", condition, timeoutMs, 20);
 
 /** Reads the unmasked frames a server sends (after the HTTP upgrade response) into messages. */
 class ServerFrames {

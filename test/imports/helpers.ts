@@ -2,6 +2,7 @@ import { afterAll, beforeAll } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { startImportRunner, type ImportRunner } from "../../src/imports/runner.ts";
 import type { ImportJob } from "../../src/generated/prisma/client.ts";
+import { waitFor } from "../support/wait.ts";
 
 export const JOB_FIELDS = `id kind format mode atomic status rowsTotal rowsImported rowsSkipped rowsRejected progress errorMessage fileName
   createdBy { email } createdAt finishedAt errors(first: 100) { totalCount edges { node { line field code message } } }`;
@@ -71,14 +72,15 @@ export async function startUpload(
 
 /** Waits (deadline `timeoutMs`) until the job has finished, then reads it through the API. */
 export async function finished(t: TestApp, id: string, timeoutMs = 60_000): Promise<JobView> {
-  const deadline = Date.now() + timeoutMs;
   let job: ImportJob | null = null;
-  while (Date.now() < deadline) {
-    job = await t.app.db.importJob.findUnique({ where: { id } });
-    if (job && (job.status === "COMPLETED" || job.status === "FAILED")) break;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  if (!job || (job.status !== "COMPLETED" && job.status !== "FAILED")) throw new Error(`import ${id} still ${job?.status} after ${timeoutMs} ms`);
+  await waitFor(
+    () => `import ${id} to finish (still ${job?.status})`,
+    async () => {
+      job = await t.app.db.importJob.findUnique({ where: { id } });
+      return job?.status === "COMPLETED" || job?.status === "FAILED";
+    },
+    timeoutMs,
+  );
   const result = await t.gql<{ importJob: JobView }, { id: string }>(`query Job($id: ID!) { importJob(id: $id) { ${JOB_FIELDS} } }`, { id });
   if (result.errors) throw new Error(JSON.stringify(result.errors));
   return result.data!.importJob;
@@ -116,11 +118,16 @@ export function withImportRunner(use: (t: TestApp) => void): void {
 
 /** Reads `read()` every 20 ms until `ok` holds, and returns that value; past `timeoutMs`, fails naming `what` and the value last read. */
 export async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let last: T | undefined;
+  const found = await waitFor(
+    () => `${what}: still ${JSON.stringify(last, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+    async () => {
+      last = await read();
+      // Wrapped: a value that is itself false or null can be what the caller waits for.
+      return ok(last) ? { value: last } : null;
+    },
+    timeoutMs,
+    20,
+  );
+  return found.value;
 }
