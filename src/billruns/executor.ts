@@ -15,11 +15,15 @@ import { withLogFields } from "../log.ts";
 import { metrics, recordChunkCommitted } from "../observability/metrics.ts";
 import { inJobSpan, setJobAttributes } from "../observability/tracing.ts";
 
-// "This account is being billed", per account, held for a transaction: an advisory lock whose
-// 64-bit key is the first 16 hex digits of the account's id (60 random bits of a v4 UUID). A
-// 32-bit hash of the id made two accounts of chunks billed at the same time share a lock about
-// once per million accounts, failing one of them as CONCURRENT_BILL_RUN for nothing.
-const ACCOUNT_LOCK_KEY = "('x' || substr(replace(w.account_id::text, '-', ''), 1, 16))::bit(64)::bigint";
+/**
+ * "This account is being billed", per account, held for a transaction: the key of the advisory
+ * lock for the account whose uuid is the SQL expression `accountId`, a 64-bit hash of all its
+ * 128 bits (PostgreSQL's uuid_hash_extended). Account ids are time-ordered (UUIDv7): their first
+ * 64 bits are the millisecond they were created and 12 random bits, which accounts created in the
+ * same millisecond (a bulk import creates ten) share one time in 4,096. A key made of them failed
+ * one of two such accounts as CONCURRENT_BILL_RUN for nothing when two chunks billed them at once.
+ */
+export const accountLockKey = (accountId: string) => `uuid_hash_extended(${accountId}, 0)`;
 
 /**
  * PENDING → PROCESSING: fixes the set of targeted accounts, numbers their chunks and enqueues
@@ -98,7 +102,7 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
   const committed = await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
-      `SELECT w.account_id, pg_try_advisory_xact_lock(${ACCOUNT_LOCK_KEY}) AS locked
+      `SELECT w.account_id, pg_try_advisory_xact_lock(${accountLockKey("w.account_id")}) AS locked
          FROM bill_run_accounts w
         WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,

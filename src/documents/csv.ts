@@ -217,7 +217,7 @@ async function* failedAccounts(app: Pick<App, "pool">, billRunId: string): Async
     }>(
       `WITH failed AS (
          SELECT account_id, position, failure_code, failure_message FROM bill_run_accounts
-          WHERE bill_run_id = $1 AND status = 'FAILED' AND position > $2 ORDER BY position LIMIT ${PAGE})
+          WHERE bill_run_id = $1 AND status = 'FAILED' AND failure_code IS NOT NULL AND position > $2 ORDER BY position LIMIT ${PAGE})
        SELECT f.position, a.account_number, a.name, f.failure_code AS code, f.failure_message AS message,
               s.subscription_number, fs.code AS subscription_code, fs.message AS subscription_message
          FROM failed f

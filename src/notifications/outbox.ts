@@ -99,7 +99,7 @@ async function queueStatusEmail(sql: Sql, billRunId: string, status: "COMPLETED"
   const failures = await sql.query<{ account_id: string; account_number: string; name: string; code: string | null; message: string | null }>(
     `SELECT w.account_id, a.account_number, a.name, w.failure_code AS code, w.failure_message AS message
        FROM bill_run_accounts w JOIN accounts a ON a.id = w.account_id
-      WHERE w.bill_run_id = $1 AND w.status = 'FAILED'
+      WHERE w.bill_run_id = $1 AND w.status = 'FAILED' AND w.failure_code IS NOT NULL
       ORDER BY a.account_number LIMIT $2`,
     [billRunId, FAILURES_LISTED],
   );

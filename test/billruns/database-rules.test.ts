@@ -205,6 +205,53 @@ describe("an item's charge and document exist while the item does (checked once 
   });
 });
 
+describe("a run's accounts name a run and an account that exist (checked once per statement, kept by triggers)", () => {
+  it("refuses a row whose run or account is missing, cascades the run's deletion, keeps a targeted account, and ties FAILED to a failure code", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const missing = "00000000-0000-4000-8000-000000000004";
+    const addRow = (run: string, owner: string, position: number) =>
+      t.app.pool.query("INSERT INTO bill_run_accounts (bill_run_id, account_id, position, chunk) VALUES ($1, $2, $3, 0)", [run, owner, position]);
+    const rowsBefore = await countRows(t, "bill_run_accounts");
+    await expect(addRow(missing, account.id, 1)).rejects.toMatchObject({ code: "23503", table: "bill_run_accounts" });
+    await expect(addRow(created.id, missing, 2)).rejects.toMatchObject({ code: "23503", table: "bill_run_accounts" });
+    await expect(t.app.pool.query("UPDATE bill_run_accounts SET account_id = $2 WHERE bill_run_id = $1", [created.id, missing])).rejects.toMatchObject({
+      code: "23503",
+    });
+    expect(await countRows(t, "bill_run_accounts")).toBe(rowsBefore);
+
+    // A run with no documents and an account with nothing but its place in that run: only the
+    // run's accounts keep them.
+    const bare = "00000000-0000-4000-8000-000000000005";
+    await t.app.pool.query(
+      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', $2::uuid, 'account_number', a.account_number || '-bare'))).*
+         FROM accounts a WHERE id = $1`,
+      [account.id, bare],
+    );
+    const emptyRun = await t.app.pool.query<{ id: string }>(
+      "INSERT INTO bill_runs (id, status, target_date, invoice_date) VALUES (gen_random_uuid(), 'COMPLETED', '2026-01-01', '2026-01-01') RETURNING id",
+    );
+    const runId = emptyRun.rows[0]!.id;
+    await expect(addRow(runId, bare, 1)).resolves.toMatchObject({ rowCount: 1 });
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).rejects.toMatchObject({ code: "23503", table: "bill_run_accounts" });
+    await expect(t.app.pool.query("UPDATE accounts SET id = gen_random_uuid() WHERE id = $1", [bare])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE bill_runs SET id = gen_random_uuid() WHERE id = $1", [runId])).rejects.toMatchObject({ code: "23503" });
+
+    // FAILED exactly when there is a failure code: the failed-accounts index relies on it.
+    await expect(t.app.pool.query("UPDATE bill_run_accounts SET status = 'FAILED' WHERE bill_run_id = $1", [runId])).rejects.toMatchObject({ code: "23514" });
+    await expect(
+      t.app.pool.query("UPDATE bill_run_accounts SET failure_code = 'X', failure_message = 'x' WHERE bill_run_id = $1", [runId]),
+    ).rejects.toMatchObject({ code: "23514" });
+
+    // Deleting the run deletes its accounts' rows, as the foreign key's cascade did; the account may then go.
+    await expect(t.app.pool.query("DELETE FROM bill_runs WHERE id = $1", [runId])).resolves.toMatchObject({ rowCount: 1 });
+    expect((await t.app.pool.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1", [runId])).rowCount).toBe(0);
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).resolves.toMatchObject({ rowCount: 1 });
+    expect(await countRows(t, "bill_run_accounts")).toBe(rowsBefore);
+  });
+});
+
 describe("billingPreview", () => {
   const TABLES = ["bill_runs", "documents", "document_items", "bill_run_accounts", "bill_run_charge_moves", "bill_run_events", "pgboss.job"];
   const counts = async () => Object.fromEntries(await Promise.all(TABLES.map(async (table) => [table, await countRows(t, table)] as const)));

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
-import { registerWorkers } from "../../src/billruns/executor.ts";
+import { accountLockKey, registerWorkers } from "../../src/billruns/executor.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
 import { chargedThrough, createRun, dataOf, getRun, nodes, postRun, retryRun, type Json } from "./helpers.ts";
 
@@ -12,8 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// The executor's advisory lock for "this account is being billed": the id's first 64 bits.
-const ACCOUNT_LOCK_KEY = "('x' || substr(replace($1::text, '-', ''), 1, 16))::bit(64)::bigint";
+// The executor's advisory lock for "this account is being billed".
+const ACCOUNT_LOCK_KEY = accountLockKey("$1::uuid");
 const MONTHLY_30 = { type: "RECURRING", price: "30.00", billingPeriod: "MONTH" } as const;
 
 async function runToCompletion(input: Record<string, unknown>) {
@@ -94,6 +94,28 @@ describe("CONCURRENT_BILL_RUN", () => {
     expect(await chargedThrough(t, b.subscription.id)).toEqual(["2026-03-01"]);
     // The original run keeps its failure record.
     expect((await getRun(t, run.id)).failedAccountCount).toBe(1);
+  });
+  it("bills an account whose id shares its first 64 bits with the one being billed elsewhere (created in the same millisecond)", async () => {
+    const b = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
+    const d = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
+    // Time-ordered ids of two accounts created in the same millisecond: the same first 64 bits.
+    const twinId = b.account.id.slice(0, 19) + d.account.id.slice(19);
+    await t.app.pool.query("UPDATE accounts SET id = $2 WHERE id = $1", [d.account.id, twinId]);
+
+    const holder = new pg.Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    let run: Json;
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT pg_advisory_xact_lock(${ACCOUNT_LOCK_KEY})`, [b.account.id]);
+      run = await runToCompletion({ targetDate: "2026-02-01", invoiceDate: "2026-02-03", accountIds: [b.account.id, twinId] });
+    } finally {
+      await holder.query("COMMIT").catch(() => undefined);
+      await holder.end();
+    }
+    expect(run).toMatchObject({ status: "COMPLETED", accountsTotal: 2, invoiceCount: 1, failedAccountCount: 1 });
+    expect(nodes(run.invoices).map((i: Json) => i.account.id)).toEqual([twinId]);
+    expect(nodes(run.failedAccounts).map((f: Json) => [f.account.id, f.code])).toEqual([[b.account.id, "CONCURRENT_BILL_RUN"]]);
   });
 });
 

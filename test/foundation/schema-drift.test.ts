@@ -31,10 +31,12 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "check charges.charges_recurring_period_check": "a recurring charge has a billing period",
   "check documents.documents_amount_check": "document amounts are not negative",
   "check documents.documents_balance_check": "a balance stays within 0..amount",
+  "check bill_run_accounts.bill_run_accounts_failure_check": "a failure code exactly when an account failed (the failed-accounts index relies on it)",
   "check idempotency_keys.idempotency_keys_key_length": "keys are 1..255 characters",
   "check payments.payments_amount_check": "payments are positive",
   "check usage_records.usage_records_quantity_check": "usage quantities are not negative",
   // Partial indexes (no WHERE in schema.prisma's @@index/@@unique).
+  "index bill_run_accounts.bill_run_accounts_failed_idx": "a run's failed accounts, without status in any index",
   "index bill_runs.bill_runs_one_live_retry_key": "one live retry per run",
   "index document_items.document_items_charge_period_key": "a charge period is billed once, voided items aside",
   "index email_outbox.email_outbox_due_idx": "the sender's scan of due messages",
@@ -60,6 +62,14 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger accounts.accounts_keep_documents": "an account with documents cannot be deleted (the foreign key replaced)",
   "trigger accounts.accounts_keep_documents_id": "an account with documents keeps its id (the foreign key replaced)",
   "trigger accounts.accounts_keep_documents_truncate": "accounts cannot be emptied under documents (the foreign key replaced)",
+  "trigger bill_run_accounts.bill_run_accounts_owners_exist": "a run account's run and account exist, checked once per statement (the foreign keys replaced)",
+  "trigger bill_run_accounts.bill_run_accounts_owners_exist_on_update": "a run account moved to another run or account names one that exists (the foreign keys replaced)",
+  "trigger bill_runs.bill_runs_delete_run_accounts": "a run's accounts go with it (the foreign key's cascade)",
+  "trigger bill_runs.bill_runs_keep_run_accounts_id": "a run with accounts keeps its id (the foreign key replaced)",
+  "trigger bill_runs.bill_runs_keep_run_accounts_truncate": "runs cannot be emptied under their accounts (the foreign key replaced)",
+  "trigger accounts.accounts_keep_run_accounts": "an account a run targeted cannot be deleted (the foreign key replaced)",
+  "trigger accounts.accounts_keep_run_accounts_id": "an account a run targeted keeps its id (the foreign key replaced)",
+  "trigger accounts.accounts_keep_run_accounts_truncate": "accounts cannot be emptied under runs' accounts (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -82,6 +92,9 @@ const SCHEMA_ONLY: Record<string, string> = {
   // Checked once per statement by a trigger instead (20261129400300_document_owners_checked_per_statement).
   "constraint documents.documents_bill_run_id_fkey": "no check per document",
   "constraint documents.documents_account_id_fkey": "no check per document",
+  // Checked once per statement by a trigger instead (20261130300000_run_accounts_write_path).
+  "constraint bill_run_accounts.bill_run_accounts_bill_run_id_fkey": "no check per account of a run",
+  "constraint bill_run_accounts.bill_run_accounts_account_id_fkey": "no check per account of a run",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
   // Usage's key to its charge includes the subscription (usage_records_charge_id_subscription_id_fkey):
