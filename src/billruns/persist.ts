@@ -1,6 +1,6 @@
 import type { AccountResult, ProposedDocument } from "../billing/types.ts";
 import { sumAmounts } from "../billing/money.ts";
-import { CopyText, copyLines } from "../db/copy.ts";
+import { CopyBinary, copyRows } from "../db/copy.ts";
 import { arrayLiteral } from "./arrays.ts";
 import type { Sql } from "../db/sql.ts";
 import { ANNOUNCED_COLUMNS, announceEvents, type EventRow } from "../events/notices.ts";
@@ -197,28 +197,29 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
       arrayLiteral(documents.map((d) => d.dueDate)),
     ],
   );
-  // COPY: the largest table of a run, written straight into buffers. Only the charge's name can
-  // hold a character COPY reserves; ids, enums, dates and decimal text cannot.
-  const copy = new CopyText();
+  // COPY: the largest table of a run, written straight into buffers in the binary format, which
+  // PostgreSQL reads without parsing ids, dates and decimals as text.
+  const copy = new CopyBinary();
   for (const d of documents) {
     let position = 0;
     for (const i of d.items) {
-      copy.plain(timeOrderedId());
-      copy.plain(d.id);
-      copy.plain(i.chargeId);
-      copy.plain(i.subscriptionId);
-      copy.integer(position++);
+      copy.row(ITEM_COLUMNS.length);
+      copy.uuid(timeOrderedId());
+      copy.uuid(d.id);
+      copy.uuid(i.chargeId);
+      copy.uuid(i.subscriptionId);
+      copy.int4(position++);
       copy.text(i.chargeName);
-      copy.plain(i.chargeType);
-      copy.plain(i.kind);
-      copy.plain(i.serviceStart);
-      copy.plain(i.serviceEnd);
-      copy.plain(i.quantity);
-      copy.plain(i.unitPrice);
-      copy.plain(i.amount, true);
+      copy.text(i.chargeType);
+      copy.text(i.kind);
+      copy.date(i.serviceStart);
+      copy.date(i.serviceEnd);
+      copy.numeric(i.quantity);
+      copy.numeric(i.unitPrice);
+      copy.numeric(i.amount);
     }
   }
-  await copyLines(sql, "document_items", ITEM_COLUMNS, copy.finish());
+  await copyRows(sql, "document_items", ITEM_COLUMNS, copy.finish());
 }
 
 const ITEM_COLUMNS = [
