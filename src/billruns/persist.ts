@@ -177,26 +177,35 @@ async function lockItemCharges(sql: Sql, documents: readonly ProposedDocument[],
 }
 
 async function insertDocuments(sql: Sql, billRunId: string, documents: (ProposedDocument & { id: string; accountId: string })[]) {
-  await sql.query(
-    `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, subscription_id, currency, amount, balance, invoice_date, due_date)
-     SELECT d.id,
-            CASE WHEN d.type = 'INVOICE' THEN billrun_number('INV-', nextval('invoice_number_seq'))
-                 ELSE billrun_number('CM-', nextval('credit_memo_number_seq')) END,
-            d.type::"DocumentType", 'DRAFT', $1, d.account_id, d.subscription_id, d.currency, d.amount, d.amount, d.invoice_date, d.due_date
-       FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::numeric[], $8::date[], $9::date[])
-            AS d(id, type, account_id, subscription_id, currency, amount, invoice_date, due_date)`,
-    [
-      billRunId,
-      arrayLiteral(documents.map((d) => d.id)),
-      arrayLiteral(documents.map((d) => d.type)),
-      arrayLiteral(documents.map((d) => d.accountId)),
-      arrayLiteral(documents.map((d) => d.subscriptionId)),
-      arrayLiteral(documents.map((d) => d.currency)),
-      arrayLiteral(documents.map((d) => d.amount)),
-      arrayLiteral(documents.map((d) => d.invoiceDate)),
-      arrayLiteral(documents.map((d) => d.dueDate)),
-    ],
+  // Numbers first, in the order of the documents, then the documents themselves with COPY (as
+  // their items below): no array parameters to parse, no numbering function called per row.
+  const invoiceCount = documents.reduce((n, d) => (d.type === "INVOICE" ? n + 1 : n), 0);
+  const numbered = await sql.query<{ invoices: string[]; memos: string[] }>(
+    `SELECT ARRAY(SELECT billrun_number('INV-', n) FROM (SELECT nextval('invoice_number_seq') AS n FROM generate_series(1, $1)) s ORDER BY n) AS invoices,
+            ARRAY(SELECT billrun_number('CM-', n) FROM (SELECT nextval('credit_memo_number_seq') AS n FROM generate_series(1, $2)) s ORDER BY n) AS memos`,
+    [invoiceCount, documents.length - invoiceCount],
   );
+  const { invoices, memos } = numbered.rows[0]!;
+  let nextInvoice = 0;
+  let nextMemo = 0;
+  const rows = new CopyBinary();
+  for (const d of documents) {
+    rows.row(DOCUMENT_COLUMNS.length);
+    rows.uuid(d.id);
+    rows.text(d.type === "INVOICE" ? invoices[nextInvoice++]! : memos[nextMemo++]!);
+    rows.text(d.type);
+    rows.text("DRAFT");
+    rows.uuid(billRunId);
+    rows.uuid(d.accountId);
+    if (d.subscriptionId === null) rows.null();
+    else rows.uuid(d.subscriptionId);
+    rows.text(d.currency);
+    rows.numeric(d.amount);
+    rows.numeric(d.amount);
+    rows.date(d.invoiceDate);
+    rows.date(d.dueDate);
+  }
+  await copyRows(sql, "documents", DOCUMENT_COLUMNS, rows.finish());
   // COPY: the largest table of a run, written straight into buffers in the binary format, which
   // PostgreSQL reads without parsing ids, dates and decimals as text.
   const copy = new CopyBinary();
@@ -221,6 +230,21 @@ async function insertDocuments(sql: Sql, billRunId: string, documents: (Proposed
   }
   await copyRows(sql, "document_items", ITEM_COLUMNS, copy.finish());
 }
+
+const DOCUMENT_COLUMNS = [
+  "id",
+  "number",
+  "type",
+  "status",
+  "bill_run_id",
+  "account_id",
+  "subscription_id",
+  "currency",
+  "amount",
+  "balance",
+  "invoice_date",
+  "due_date",
+];
 
 const ITEM_COLUMNS = [
   "id",
