@@ -97,10 +97,17 @@ describe("CONCURRENT_BILL_RUN", () => {
   });
   it("bills an account whose id shares its first 64 bits with the one being billed elsewhere (created in the same millisecond)", async () => {
     const b = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
-    const d = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
     // Time-ordered ids of two accounts created in the same millisecond: the same first 64 bits.
-    const twinId = b.account.id.slice(0, 19) + d.account.id.slice(19);
-    await t.app.pool.query("UPDATE accounts SET id = $2 WHERE id = $1", [d.account.id, twinId]);
+    const { createAccount, createSubscription } = await import("../../src/accounts/service.ts");
+    const d = await createAccount(t.app.db, { name: "Twin", currency: "USD", billCycleDay: 1, batch: 1, billToEmail: "twin@example.com" });
+    const twinId = b.account.id.slice(0, 19) + d.id.slice(19);
+    await t.app.pool.query("UPDATE accounts SET id = $2 WHERE id = $1", [d.id, twinId]);
+    await createSubscription(t.app.db, {
+      accountId: twinId,
+      startDate: "2026-01-10",
+      invoiceSeparately: false,
+      charges: [{ name: "Charge 1", ...MONTHLY_30 }],
+    });
 
     const holder = new pg.Client({ connectionString: t.databaseUrl });
     await holder.connect();
