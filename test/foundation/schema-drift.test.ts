@@ -92,7 +92,7 @@ const SCHEMA_ONLY: Record<string, string> = {
   // Checked once per statement by a trigger instead (20261129400300_document_owners_checked_per_statement).
   "constraint documents.documents_bill_run_id_fkey": "no check per document",
   "constraint documents.documents_account_id_fkey": "no check per document",
-  // Checked once per statement by a trigger instead (20261130300000_run_accounts_write_path).
+  // Checked once per statement by a trigger instead (20261130150000_run_accounts_write_path).
   "constraint bill_run_accounts.bill_run_accounts_bill_run_id_fkey": "no check per account of a run",
   "constraint bill_run_accounts.bill_run_accounts_account_id_fkey": "no check per account of a run",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
