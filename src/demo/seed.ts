@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { timeOrderedId } from "../ids.ts";
 import type { Db } from "../db/client.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
 import { dateOnly } from "../util.ts";
@@ -58,7 +58,7 @@ export async function loadDemoData(db: Db, accountCount = 300): Promise<DemoSumm
     const failure = i > accountCount - 9 ? (["MISSING_BILL_TO_CONTACT", "CURRENCY_MISMATCH", "USAGE_RATING_ERROR"] as const)[(accountCount - i) % 3] : null;
     const currency = failure ? "USD" : rnd.pick(CURRENCIES);
     const name = `${rnd.pick(COMPANY)} ${rnd.pick(KIND)} ${String(i).padStart(3, "0")}`;
-    const accountId = randomUUID();
+    const accountId = timeOrderedId();
     accounts.push({
       id: accountId,
       name,
@@ -72,7 +72,7 @@ export async function loadDemoData(db: Db, accountCount = 300): Promise<DemoSumm
 
     const subscriptionCount = rnd.int(1, 3);
     for (let s = 0; s < subscriptionCount; s++) {
-      const subscriptionId = randomUUID();
+      const subscriptionId = timeOrderedId();
       const start = `2026-${String(rnd.int(1, 9)).padStart(2, "0")}-${String(rnd.int(1, 28)).padStart(2, "0")}`;
       const cancelled = !failure && rnd.next() < 0.05;
       subscriptions.push({
@@ -136,7 +136,7 @@ export async function loadDemoData(db: Db, accountCount = 300): Promise<DemoSumm
         });
       }
       if (rnd.next() < 0.4 || (failure === "USAGE_RATING_ERROR" && s === 0)) {
-        const chargeId = randomUUID();
+        const chargeId = timeOrderedId();
         charges.push({
           ...base,
           id: chargeId,

@@ -130,12 +130,36 @@ async function holds(worker: Proc, queue: string): Promise<boolean> {
   return (held.rowCount ?? 0) > 0;
 }
 
-/** Waits until `worker` holds a chunk of `id` while the run is part-way through. */
-const midRun = (worker: Proc, id: string) =>
-  waitFor(`${worker.name} holding a chunk mid-run`, async () => {
+/**
+ * Catches `worker` holding a chunk of run `id` part-way through, and keeps it so until released:
+ * once the run has billed its first accounts, the test locks the run's row, which no chunk can
+ * then commit past (its documents' check and its counters need the row), so a worker that has
+ * taken a chunk keeps it. Waiting for the moment instead missed it when a run went by in one
+ * poll. The caller signals the worker, then releases.
+ */
+async function holdMidRun(worker: Proc, id: string): Promise<() => Promise<void>> {
+  await waitFor(`run ${id} under way`, async () => {
     const r = await run(id);
-    return r.status === "PROCESSING" && r.accounts_processed > 0 && r.accounts_processed < ACCOUNTS && (await holds(worker, "billrun-chunk"));
+    return r.status === "PROCESSING" && r.accounts_processed > 0;
   });
+  const holder = await pool.connect();
+  const release = async () => {
+    await holder.query("ROLLBACK").catch(() => {});
+    holder.release();
+  };
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT 1 FROM bill_runs WHERE id = $1 FOR UPDATE", [id]);
+    await waitFor(`${worker.name} holding a chunk mid-run`, async () => {
+      const r = await run(id);
+      return r.status === "PROCESSING" && r.accounts_processed < ACCOUNTS && (await holds(worker, "billrun-chunk"));
+    });
+    return release;
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
 
 // --- subscribers ---------------------------------------------------------------------------
 
@@ -221,8 +245,9 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   // SIGTERM a worker holding chunks: it finishes them (or hands them back), exits 0, says so at info.
   t0 = Date.now();
   const r2 = await createRun(api2, "2026-03-01");
-  await midRun(w1, r2);
+  const releaseR2 = await holdMidRun(w1, r2);
   w1.child.kill("SIGTERM");
+  await releaseR2();
   const w1Exit = await w1.exited;
   await waitStatus(r2, "COMPLETED");
   const afterSigterm = (Date.now() - t0) / 1000;
@@ -234,9 +259,10 @@ it(`${ACCOUNTS} accounts, 2 APIs, 2 workers: SIGTERM, kill -9 mid-run and mid-po
   // kill -9 a worker mid-run, and an API under a subscriber while the run goes on.
   t0 = Date.now();
   const r3 = await createRun(api2, "2026-04-01");
-  await midRun(w2, r3);
+  const releaseR3 = await holdMidRun(w2, r3);
   w2.child.kill("SIGKILL");
   api1.child.kill("SIGKILL");
+  await releaseR3();
   await Promise.all([w2.exited, api1.exited, s1.ended()]);
   s1.moveTo(api2);
   await waitStatus(r3, "COMPLETED");
