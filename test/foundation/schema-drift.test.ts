@@ -60,6 +60,16 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger accounts.accounts_keep_documents": "an account with documents cannot be deleted (the foreign key replaced)",
   "trigger accounts.accounts_keep_documents_id": "an account with documents keeps its id (the foreign key replaced)",
   "trigger accounts.accounts_keep_documents_truncate": "accounts cannot be emptied under documents (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_accounts_exist": "a subscription's account exists, checked once per statement (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_account_exists_on_update": "a subscription moved to another account names one that exists (the foreign key replaced)",
+  "trigger charges.charges_subscriptions_exist": "a charge's subscription exists, checked once per statement (the foreign key replaced)",
+  "trigger charges.charges_subscription_exists_on_update": "a charge moved to another subscription names one that exists (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions": "an account with subscriptions cannot be deleted (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions_id": "an account with subscriptions keeps its id (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions_truncate": "accounts cannot be emptied under subscriptions (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges": "a subscription with charges cannot be deleted (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges_id": "a subscription with charges keeps its id (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges_truncate": "subscriptions cannot be emptied under charges (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -82,6 +92,9 @@ const SCHEMA_ONLY: Record<string, string> = {
   // Checked once per statement by a trigger instead (20261129400300_document_owners_checked_per_statement).
   "constraint documents.documents_bill_run_id_fkey": "no check per document",
   "constraint documents.documents_account_id_fkey": "no check per document",
+  // Checked once per statement by triggers instead (20261130200000_subscription_charge_owners_checked_per_statement).
+  "constraint subscriptions.subscriptions_account_id_fkey": "no check per subscription",
+  "constraint charges.charges_subscription_id_fkey": "no check per charge",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
   // Usage's key to its charge includes the subscription (usage_records_charge_id_subscription_id_fkey):
