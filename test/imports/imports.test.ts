@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type TestApp } from "../support/app.ts";
 import { stageImport } from "../../src/imports/staging.ts";
 import { wakeImportRunners } from "../../src/imports/runner.ts";
+import { WRITERS } from "../../src/imports/writers.ts";
+import { createSubscription } from "../../src/accounts/service.ts";
+import { transaction } from "../../src/db/sql.ts";
 import { csv, errorsOf, finished, importAndWait, ndjson, upload, withImportRunner } from "./helpers.ts";
 
 let t: TestApp;
@@ -324,6 +327,40 @@ describe("importing subscriptions", () => {
     );
     expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsSkipped: 1, rowsRejected: 0 });
     expect(await t.app.db.charge.count()).toBe(before);
+  });
+
+  it("refuses a subscription whose number is taken between the batch's lookup and its write, and writes the others with their charges", async () => {
+    const row = (line: number, number: string, charge: string) => ({
+      line,
+      values: { subscriptionNumber: number, accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: charge, chargeType: "ONE_TIME", price: "5.00" },
+    });
+    const plan = await WRITERS.SUBSCRIPTIONS.prepare(t.app.pool, [row(2, "RACE-1", "First"), row(3, "RACE-1", "Second"), row(4, "RACE-2", "Only")], "CREATE");
+    // Someone else creates RACE-1 meanwhile (with a charge of its own).
+    const owner = await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "SUB-B" } });
+    await createSubscription(t.app.db, {
+      accountId: owner.id,
+      subscriptionNumber: "RACE-1",
+      startDate: "2026-03-01",
+      charges: [{ name: "Theirs", type: "ONE_TIME", price: "1.00" }],
+    });
+    const outcome = await transaction(t.app.pool, (sql) => plan.apply(sql));
+    expect(outcome).toEqual({
+      imported: 1,
+      skipped: 0,
+      errors: [
+        { line: 2, field: "subscriptionNumber", code: "CONFLICT", message: "subscription number RACE-1 is already taken" },
+        { line: 3, field: "subscriptionNumber", code: "VALIDATION", message: "not imported: subscription RACE-1 has a rejected row (line 2)" },
+      ],
+    });
+    const written = await t.app.db.subscription.findMany({
+      where: { subscriptionNumber: { in: ["RACE-1", "RACE-2"] } },
+      include: { account: true, charges: true },
+      orderBy: { subscriptionNumber: "asc" },
+    });
+    expect(written.map((s) => [s.subscriptionNumber, s.account.accountNumber, s.charges.map((c) => c.name)])).toEqual([
+      ["RACE-1", "SUB-B", ["Theirs"]],
+      ["RACE-2", "SUB-A", ["Only"]],
+    ]);
   });
 });
 
