@@ -453,25 +453,30 @@ const subscriptions: KindWriter = {
     const charges: { ids: string[]; subscriptions: string[]; templates: number[] } = { ids: [], subscriptions: [], templates: [] };
     for (const s of ready) {
       s.data.charges.forEach((c, position) => {
-        const template: ChargeTemplate = {
-          k: 0,
-          position,
-          name: c.name,
-          type: c.type,
-          currency: c.currency ?? s.currency,
-          price: c.price,
-          quantity: c.quantity,
-          start_date: c.startDate ?? s.data.startDate,
-          end_date: c.endDate ?? null,
-          period: c.billingPeriod ?? null,
-          timing: c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
-          uom: c.unitOfMeasure ?? null,
-        };
-        const key = `${position}\u0000${template.name}\u0000${template.type}\u0000${template.currency}\u0000${template.price}\u0000${template.quantity}\u0000${template.start_date}\u0000${template.end_date}\u0000${template.period}\u0000${template.timing}\u0000${template.uom}`;
+        const currency = c.currency ?? s.currency;
+        const start = c.startDate ?? s.data.startDate;
+        const end = c.endDate ?? null;
+        const period = c.billingPeriod ?? null;
+        const timing = c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null;
+        const uom = c.unitOfMeasure ?? null;
+        const key = `${position}\u0000${c.name}\u0000${c.type}\u0000${currency}\u0000${c.price}\u0000${c.quantity}\u0000${start}\u0000${end}\u0000${period}\u0000${timing}\u0000${uom}`;
         let k = templateOf.get(key);
         if (k === undefined) {
-          k = template.k = templates.length;
-          templates.push(template);
+          k = templates.length;
+          templates.push({
+            k,
+            position,
+            name: c.name,
+            type: c.type,
+            currency,
+            price: c.price,
+            quantity: c.quantity,
+            start_date: start,
+            end_date: end,
+            period,
+            timing,
+            uom,
+          });
           templateOf.set(key, k);
         }
         charges.ids.push(timeOrderedId());
