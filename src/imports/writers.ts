@@ -183,39 +183,39 @@ const accounts: KindWriter = {
         },
       });
     }
+    // Built here, while earlier batches are written, so that a write's transaction never waits on it.
+    const insertsJson = JSON.stringify(
+      inserts.map((i) => ({
+        id: i.id,
+        number: i.number,
+        name: i.data.name,
+        currency: i.data.currency,
+        bcd: i.data.bill_cycle_day,
+        batch: i.data.batch,
+        email: i.data.bill_to_email,
+        terms: i.data.payment_term_days,
+        status: i.data.status,
+      })),
+    );
     return {
       keys: inserts.map((i) => i.number).filter((n): n is string => n !== null),
       apply: async (sql) => {
         let imported = 0;
         if (inserts.length > 0) {
-          const result = await sql.query<{ id: string }>(
-            `INSERT INTO accounts (id, account_number, name, currency, bill_cycle_day, batch, bill_to_email, payment_term_days, status)
-             SELECT u.id, COALESCE(u.number, billrun_number('A-', nextval('account_number_seq'))), u.name, u.currency, u.bcd, u.batch, u.email, u.terms, u.status::"AccountStatus"
-               FROM json_to_recordset($1::json)
-                    AS u(id uuid, number text, name text, currency text, bcd int, batch int, email text, terms int, status text)
-             ON CONFLICT (account_number) DO NOTHING
-             RETURNING id`,
-            [
-              JSON.stringify(
-                inserts.map((i) => ({
-                  id: i.id,
-                  number: i.number,
-                  name: i.data.name,
-                  currency: i.data.currency,
-                  bcd: i.data.bill_cycle_day,
-                  batch: i.data.batch,
-                  email: i.data.bill_to_email,
-                  terms: i.data.payment_term_days,
-                  status: i.data.status,
-                })),
-              ),
-            ],
+          const created = await insertUnlessTaken(sql, (guarded) =>
+            sql.query<{ id: string }>(
+              `INSERT INTO accounts (id, account_number, name, currency, bill_cycle_day, batch, bill_to_email, payment_term_days, status)
+               SELECT u.id, COALESCE(u.number, billrun_number('A-', nextval('account_number_seq'))), u.name, u.currency, u.bcd, u.batch, u.email, u.terms, u.status::"AccountStatus"
+                 FROM json_to_recordset($1::json)
+                      AS u(id uuid, number text, name text, currency text, bcd int, batch int, email text, terms int, status text)
+               ${guarded ? "ON CONFLICT (account_number) DO NOTHING RETURNING id" : ""}`,
+              [insertsJson],
+            ),
           );
-          const created = new Set(result.rows.map((r) => r.id));
-          imported += created.size;
+          imported += created?.size ?? inserts.length;
           // Taken by someone else between the lookup and the insert.
           for (const i of inserts) {
-            if (!created.has(i.id))
+            if (created && !created.has(i.id))
               errors.push({ line: i.line, field: "accountNumber", code: "CONFLICT", message: `account number ${i.number} is already taken` });
           }
         }
@@ -494,27 +494,25 @@ const subscriptions: KindWriter = {
           // Arrays rather than JSON: less text to build here and to parse there. Ids, dates and
           // booleans are written as array literals directly (none needs quoting); numbers, which
           // are the file's text, are quoted by the driver.
-          const ids = uuidArray(ready.map((s) => s.id));
-          const inserted = await sql.query(
-            `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
-             ON CONFLICT (subscription_number) DO NOTHING`,
-            [
-              ids,
-              ready.map((s) => s.number),
-              uuidArray(ready.map((s) => s.accountId)),
-              `{${ready.map((s) => s.data.startDate).join(",")}}`,
-              `{${ready.map((s) => (s.data.invoiceSeparately ? "t" : "f")).join(",")}}`,
-            ],
+          const created = await insertUnlessTaken(sql, (guarded) =>
+            sql.query<{ id: string }>(
+              `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
+               ${guarded ? "ON CONFLICT (subscription_number) DO NOTHING RETURNING id" : ""}`,
+              [
+                uuidArray(ready.map((s) => s.id)),
+                ready.map((s) => s.number),
+                uuidArray(ready.map((s) => s.accountId)),
+                `{${ready.map((s) => s.data.startDate).join(",")}}`,
+                `{${ready.map((s) => (s.data.invoiceSeparately ? "t" : "f")).join(",")}}`,
+              ],
+            ),
           );
           let written = charges;
-          let created: Set<string> | null = null;
-          if ((inserted.rowCount ?? 0) < ready.length) {
+          if (created) {
             // A number taken by someone else since the lookup: those subscriptions and their charges are refused.
-            const found = await sql.query<{ id: string }>("SELECT id FROM subscriptions WHERE id = ANY($1::uuid[])", [ids]);
-            const ours = (created = new Set(found.rows.map((r) => r.id)));
             for (const s of ready) {
-              if (ours.has(s.id)) continue;
+              if (created.has(s.id)) continue;
               reject(
                 s.lines.map((line) => ({ line, values: { subscriptionNumber: s.number } })),
                 [{ line: s.lines[0]!, field: "subscriptionNumber", code: "CONFLICT", message: `subscription number ${s.number} is already taken` }],
@@ -522,7 +520,7 @@ const subscriptions: KindWriter = {
             }
             written = { ids: [], subscriptions: [], templates: [] };
             charges.subscriptions.forEach((subscription, i) => {
-              if (!ours.has(subscription)) return;
+              if (!created.has(subscription)) return;
               written.ids.push(charges.ids[i]!);
               written.subscriptions.push(subscription);
               written.templates.push(charges.templates[i]!);
@@ -547,6 +545,28 @@ const subscriptions: KindWriter = {
     };
   },
 };
+
+/**
+ * Inserts a batch whose unique numbers were free when it was prepared: `insert(false)` runs the
+ * plain INSERT; only if it meets a number taken since (a unique violation, which is rare) does the
+ * batch go in again, from a savepoint, with `insert(true)`: ON CONFLICT DO NOTHING, returning the
+ * ids it wrote. ON CONFLICT on every batch would cost each row a second probe of the unique index
+ * and a WAL record more (about 15 % of a subscription's INSERT). Returns the ids written, or null
+ * when the plain INSERT wrote every row. Runs inside the caller's transaction.
+ */
+async function insertUnlessTaken(sql: pg.ClientBase, insert: (guarded: boolean) => Promise<pg.QueryResult<{ id: string }>>): Promise<Set<string> | null> {
+  await sql.query("SAVEPOINT batch_insert");
+  let written: Set<string> | null = null;
+  try {
+    await insert(false);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "23505") throw error;
+    await sql.query("ROLLBACK TO SAVEPOINT batch_insert");
+    written = new Set((await insert(true)).rows.map((r) => r.id));
+  }
+  await sql.query("RELEASE SAVEPOINT batch_insert");
+  return written;
+}
 
 /** A PostgreSQL array literal of UUIDs (text that never needs quoting). */
 const uuidArray = (ids: string[]) => `{${ids.join(",")}}`;

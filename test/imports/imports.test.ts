@@ -3,7 +3,7 @@ import { type TestApp } from "../support/app.ts";
 import { stageImport } from "../../src/imports/staging.ts";
 import { wakeImportRunners } from "../../src/imports/runner.ts";
 import { WRITERS } from "../../src/imports/writers.ts";
-import { createSubscription } from "../../src/accounts/service.ts";
+import { createAccount, createSubscription } from "../../src/accounts/service.ts";
 import { transaction } from "../../src/db/sql.ts";
 import { csv, errorsOf, finished, importAndWait, ndjson, upload, withImportRunner } from "./helpers.ts";
 
@@ -168,6 +168,23 @@ describe("importing accounts", () => {
     expect(changed).toMatchObject({ rowsImported: 1, rowsRejected: 1 });
     expect(errorsOf(changed)).toEqual([{ line: 2, field: "currency", code: "VALIDATION", message: expect.stringMatching(/cannot change/) }]);
     expect(await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "UP-2" } })).toMatchObject({ name: "Renamed Two", currency: "EUR", batch: 3 });
+  });
+
+  it("refuses an account whose number is taken between the batch's lookup and its write, and writes the others", async () => {
+    const row = (line: number, number: string) => ({ line, values: { accountNumber: number, name: `Race ${number}`, currency: "USD", billCycleDay: 1 } });
+    const plan = await WRITERS.ACCOUNTS.prepare(t.app.pool, [row(2, "RACE-A1"), row(3, "RACE-A2")], "CREATE");
+    await createAccount(t.app.db, { accountNumber: "RACE-A1", name: "Theirs", currency: "EUR", billCycleDay: 5 });
+    const outcome = await transaction(t.app.pool, (sql) => plan.apply(sql));
+    expect(outcome).toEqual({
+      imported: 1,
+      skipped: 0,
+      errors: [{ line: 2, field: "accountNumber", code: "CONFLICT", message: "account number RACE-A1 is already taken" }],
+    });
+    const written = await t.app.db.account.findMany({ where: { accountNumber: { startsWith: "RACE-A" } }, orderBy: { accountNumber: "asc" } });
+    expect(written.map((a) => [a.accountNumber, a.name, a.currency])).toEqual([
+      ["RACE-A1", "Theirs", "EUR"],
+      ["RACE-A2", "Race RACE-A2", "USD"],
+    ]);
   });
 
   it("with atomic: true, one bad row means nothing imports", async () => {
