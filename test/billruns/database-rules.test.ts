@@ -207,7 +207,7 @@ describe("an item's charge and document exist while the item does (checked once 
   });
 });
 
-describe("a subscription's account and a charge's subscription exist while they do (checked once per statement, kept by triggers)", () => {
+describe("a subscription's account, a charge's subscription and a usage record's charge exist while they do (checked once per statement, kept by triggers)", () => {
   const missing = "00000000-0000-4000-8000-000000000004";
   /** Copies an account under a new id and number; nothing refers to the copy. */
   const copyAccount = async (accountId: string) => {
@@ -288,6 +288,59 @@ describe("a subscription's account and a charge's subscription exist while they 
     await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [other])).rejects.toMatchObject({ code: "23503", table: "subscriptions" });
     await expect(t.app.pool.query("DELETE FROM subscriptions WHERE id = $1", [bare])).resolves.toMatchObject({ rowCount: 1 });
     await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [other])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("refuses usage whose charge is missing or of another subscription, and keeps a charge that has usage", async () => {
+    const { subscription } = await seedAccount(t, { charges: [{ type: "USAGE", price: "0.01", billingPeriod: "MONTH", unitOfMeasure: "call" }] });
+    const { subscription: other } = await seedAccount(t, { charges: [{ type: "USAGE", price: "0.02", billingPeriod: "MONTH", unitOfMeasure: "call" }] });
+    const chargeId = subscription.charges[0]!.id;
+    /** Inserts, in one statement, a usage record for each (charge, subscription) pair. */
+    const record = (pairs: [string, string][]) =>
+      t.app.pool.query(
+        `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date)
+         SELECT gen_random_uuid(), s, c, 1, 'call', '2026-01-05' FROM unnest($1::uuid[], $2::uuid[]) AS p(c, s)`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+    const before = await countRows(t, "usage_records");
+    await expect(record([[missing, subscription.id]])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    // The charge exists but is another subscription's, alone or next to a right pair for the same charge.
+    await expect(record([[chargeId, other.id]])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    await expect(
+      record([
+        [chargeId, subscription.id],
+        [chargeId, other.id],
+      ]),
+    ).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    expect(await countRows(t, "usage_records")).toBe(before);
+    await expect(
+      record([
+        [chargeId, subscription.id],
+        [chargeId, subscription.id],
+        [other.charges[0]!.id, other.id],
+      ]),
+    ).resolves.toMatchObject({ rowCount: 3 });
+
+    const used = await t.app.pool.query<{ id: string }>("SELECT id FROM usage_records WHERE charge_id = $1 LIMIT 1", [chargeId]);
+    const usageId = used.rows[0]!.id;
+    await expect(t.app.pool.query("UPDATE usage_records SET charge_id = $2 WHERE id = $1", [usageId, other.charges[0]!.id])).rejects.toMatchObject({
+      code: "23503",
+      table: "usage_records",
+    });
+    await expect(t.app.pool.query("UPDATE usage_records SET subscription_id = $2 WHERE id = $1", [usageId, other.id])).rejects.toMatchObject({
+      code: "23503",
+    });
+    // Both together name the other subscription's own charge: allowed, as the key allowed it.
+    await expect(
+      t.app.pool.query("UPDATE usage_records SET charge_id = $2, subscription_id = $3 WHERE id = $1", [usageId, other.charges[0]!.id, other.id]),
+    ).resolves.toMatchObject({ rowCount: 1 });
+
+    await expect(t.app.pool.query("DELETE FROM charges WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    await expect(t.app.pool.query("UPDATE charges SET id = gen_random_uuid() WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE charges SET subscription_id = $2 WHERE id = $1", [chargeId, other.id])).rejects.toMatchObject({
+      code: "23503",
+    });
+    await expect(t.app.pool.query("TRUNCATE charges CASCADE")).rejects.toMatchObject({ code: "23503" });
+    expect((await t.app.pool.query("SELECT 1 FROM charges WHERE id = $1 AND subscription_id = $2", [chargeId, subscription.id])).rowCount).toBe(1);
   });
 
   it("keeps the foreign key's lock: an account being deleted and a subscription being added to it never both commit", async () => {

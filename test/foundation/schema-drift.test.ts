@@ -70,6 +70,13 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger subscriptions.subscriptions_keep_charges": "a subscription with charges cannot be deleted (the foreign key replaced)",
   "trigger subscriptions.subscriptions_keep_charges_id": "a subscription with charges keeps its id (the foreign key replaced)",
   "trigger subscriptions.subscriptions_keep_charges_truncate": "subscriptions cannot be emptied under charges (the foreign key replaced)",
+  "trigger usage_records.usage_records_charges_exist":
+    "a usage record's charge exists and is of its subscription, checked once per statement (the foreign key replaced)",
+  "trigger usage_records.usage_records_charge_exists_on_update":
+    "a usage record moved to another charge names one of its subscription (the foreign key replaced)",
+  "trigger charges.charges_keep_usage": "a charge with usage cannot be deleted (the foreign key replaced)",
+  "trigger charges.charges_keep_usage_key": "a charge with usage keeps its id and subscription (the foreign key replaced)",
+  "trigger charges.charges_keep_usage_truncate": "charges cannot be emptied under usage (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -97,9 +104,12 @@ const SCHEMA_ONLY: Record<string, string> = {
   "constraint charges.charges_subscription_id_fkey": "no check per charge",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
-  // Usage's key to its charge includes the subscription (usage_records_charge_id_subscription_id_fkey):
-  // one key check per usage row written instead of two (20261129500000_usage_charge_key).
-  "constraint usage_records.usage_records_subscription_id_fkey": "covered by the charge's key, which includes the subscription",
+  // Usage's charge and subscription are checked together, once per statement, by a trigger
+  // (20261130200100_usage_charges_checked_per_statement); the unique index on charges that the
+  // composite key needed went with it.
+  "constraint usage_records.usage_records_subscription_id_fkey": "checked with the charge, which includes the subscription",
+  "constraint usage_records.usage_records_charge_id_subscription_id_fkey": "no check per usage record",
+  "index charges.charges_id_subscription_id_key": "only the dropped composite key needed it",
 };
 
 /** On both sides, defined differently: schema.prisma cannot say it the migrations' way. */
