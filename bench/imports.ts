@@ -3,15 +3,16 @@
 // imported as an accounts file then a subscriptions file), then a usage file of 1,000,000 rows.
 // Each figure counts from the first byte staged to the job's COMPLETED. Prints accounts/s,
 // usage records/s and this process's memory, then one JSON line. On a machine busy with other
-// work, wall-clock rates say little: the CPU time spent per row (this process, and the
-// PostgreSQL server's processes) is printed too, with the rate it allows on two idle cores.
+// work, wall-clock rates say little: the CPU time spent per row (this process, its main thread,
+// and the PostgreSQL server's processes, ended ones included) is printed too, per file, with the
+// rate it allows on two idle cores.
 import { createReadStream } from "node:fs";
-import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type App } from "../src/app.ts";
 import { startImportRunner, wakeImportRunners } from "../src/imports/runner.ts";
 import { stageImport, type NewImport } from "../src/imports/staging.ts";
-import { PROFILE_SETTINGS, startBenchApp, withBenchDatabase } from "./support.ts";
+import { cpuSeconds, PROFILE_SETTINGS, startBenchApp, withBenchDatabase } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_IMPORT_ACCOUNTS ?? 50_000);
 const USAGE = Number(process.env.BENCH_IMPORT_USAGE ?? 1_000_000);
@@ -33,36 +34,39 @@ async function writeRows(file: string, header: string, rows: number, row: (i: nu
   return (await stat(file)).size;
 }
 
-/** CPU milliseconds used so far by the PostgreSQL server's processes (Linux /proc; 0 elsewhere). */
+/** CPU milliseconds used so far by the PostgreSQL server's processes, ended ones included (Linux /proc; 0 elsewhere). */
 async function postgresCpuMs(dataDir: string): Promise<number> {
   try {
     const postmaster = Number((await readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
-    let ticks = 0;
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-      // Fields after the command name: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const pid = Number(entry);
-      if (pid === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
-    }
-    return ticks * 10; // USER_HZ is 100 on Linux
+    return ((await cpuSeconds(postmaster))?.database ?? 0) * 1000;
   } catch {
     return 0;
   }
 }
 
-/** Runs `work`, returning its result with the CPU milliseconds this process and PostgreSQL spent meanwhile. */
-async function measured<T>(dataDir: string, work: () => Promise<T>): Promise<T & { nodeCpuMs: number; pgCpuMs: number }> {
+/**
+ * Runs `work`, returning its result with the CPU milliseconds spent meanwhile by this process (all
+ * its threads, the garbage collector's included), by its main thread alone (the one JavaScript runs
+ * on: what bounds the rate when it is the busier side), and by PostgreSQL.
+ */
+async function measured<T>(dataDir: string, work: () => Promise<T>): Promise<T & { nodeCpuMs: number; mainCpuMs: number; pgCpuMs: number }> {
   const cpu = process.cpuUsage();
+  const main = process.threadCpuUsage();
   const pg = await postgresCpuMs(dataDir);
   const result = await work();
   const used = process.cpuUsage(cpu);
-  return { ...result, nodeCpuMs: (used.user + used.system) / 1000, pgCpuMs: (await postgresCpuMs(dataDir)) - pg };
+  const usedMain = process.threadCpuUsage(main);
+  return {
+    ...result,
+    nodeCpuMs: (used.user + used.system) / 1000,
+    mainCpuMs: (usedMain.user + usedMain.system) / 1000,
+    pgCpuMs: (await postgresCpuMs(dataDir)) - pg,
+  };
 }
 
-/** Rows/s two idle cores allow at this CPU cost: both busy, and this process's one thread no busier than one. */
-const idleRate = (rows: number, nodeMs: number, pgMs: number) => Math.round(Math.min((2 * rows) / ((nodeMs + pgMs) / 1000), rows / (nodeMs / 1000)));
+/** Rows/s two idle cores allow at this CPU cost: both busy, and this process's main thread no busier than one. */
+const idleRate = (rows: number, nodeMs: number, mainMs: number, pgMs: number) =>
+  Math.round(Math.min((2 * rows) / ((nodeMs + pgMs) / 1000), rows / (mainMs / 1000)));
 
 async function importFile(app: App, spec: Omit<NewImport, "createdById">, file: string, createdById: string) {
   const started = performance.now();
@@ -155,13 +159,22 @@ export async function main(): Promise<void> {
       const accountsMs = accounts.ms + subscriptions.ms;
       const accountsPerSecond = Math.round(ACCOUNTS / (accountsMs / 1000));
       const accountsNodeCpu = accounts.nodeCpuMs + subscriptions.nodeCpuMs;
+      const accountsMainCpu = accounts.mainCpuMs + subscriptions.mainCpuMs;
       const accountsPgCpu = accounts.pgCpuMs + subscriptions.pgCpuMs;
-      const accountsIdle = idleRate(ACCOUNTS, accountsNodeCpu, accountsPgCpu);
+      const accountsIdle = idleRate(ACCOUNTS, accountsNodeCpu, accountsMainCpu, accountsPgCpu);
       console.log(
         `import ${ACCOUNTS} accounts (${seconds(accounts.ms)} s) + ${ACCOUNTS * 2} subscriptions with ${subscriptions.rows} charges (${seconds(subscriptions.ms)} s): ` +
-          `${accountsPerSecond} accounts/s; CPU per account ${Math.round((accountsNodeCpu * 1000) / ACCOUNTS)} µs here + ${Math.round((accountsPgCpu * 1000) / ACCOUNTS)} µs PostgreSQL ` +
+          `${accountsPerSecond} accounts/s; CPU per account ${Math.round((accountsNodeCpu * 1000) / ACCOUNTS)} µs here (main thread ${Math.round((accountsMainCpu * 1000) / ACCOUNTS)} µs) + ${Math.round((accountsPgCpu * 1000) / ACCOUNTS)} µs PostgreSQL ` +
           `(two idle cores: about ${accountsIdle} accounts/s)`,
       );
+      for (const [file, m] of [
+        ["accounts", accounts],
+        ["subscriptions", subscriptions],
+      ] as const) {
+        console.log(
+          `  ${file} file: ${seconds(m.ms)} s (staging ${seconds(m.stagedMs)} s); CPU ${seconds(m.nodeCpuMs)} s here (main thread ${seconds(m.mainCpuMs)} s) + ${seconds(m.pgCpuMs)} s PostgreSQL`,
+        );
+      }
 
       await app.pool.query("VACUUM ANALYZE");
       let peakRss = process.memoryUsage().rss;
@@ -178,10 +191,10 @@ export async function main(): Promise<void> {
       clearInterval(sampler);
       await profile(app, "usage");
       const usagePerSecond = Math.round(USAGE / (usage.ms / 1000));
-      const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.pgCpuMs);
+      const usageIdle = idleRate(USAGE, usage.nodeCpuMs, usage.mainCpuMs, usage.pgCpuMs);
       console.log(
         `import ${USAGE} usage records (${mb(usageBytes)} MB file; staged in ${seconds(usage.stagedMs)} s): ${seconds(usage.ms)} s, ${usagePerSecond} records/s; ` +
-          `CPU per record ${((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)} µs here + ${((usage.pgCpuMs * 1000) / USAGE).toFixed(1)} µs PostgreSQL (two idle cores: about ${usageIdle} records/s); ` +
+          `CPU per record ${((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)} µs here (main thread ${((usage.mainCpuMs * 1000) / USAGE).toFixed(1)} µs) + ${((usage.pgCpuMs * 1000) / USAGE).toFixed(1)} µs PostgreSQL (two idle cores: about ${usageIdle} records/s); ` +
           `memory: RSS ${mb(rssBefore)} MB before, peak ${mb(peakRss)} MB, peak heap ${mb(peakHeap)} MB`,
       );
       console.log(
@@ -190,9 +203,19 @@ export async function main(): Promise<void> {
           accounts: ACCOUNTS,
           accountsPerSecond,
           accountsPerSecondIdleCores: accountsIdle,
+          accountCpuMicroseconds: {
+            node: Math.round((accountsNodeCpu * 1000) / ACCOUNTS),
+            nodeMainThread: Math.round((accountsMainCpu * 1000) / ACCOUNTS),
+            postgres: Math.round((accountsPgCpu * 1000) / ACCOUNTS),
+          },
           usageRecords: USAGE,
           usagePerSecond,
           usagePerSecondIdleCores: usageIdle,
+          usageCpuMicroseconds: {
+            node: Number(((usage.nodeCpuMs * 1000) / USAGE).toFixed(1)),
+            nodeMainThread: Number(((usage.mainCpuMs * 1000) / USAGE).toFixed(1)),
+            postgres: Number(((usage.pgCpuMs * 1000) / USAGE).toFixed(1)),
+          },
           usageFileMb: mb(usageBytes),
           peakRssMb: mb(peakRss),
           peakHeapMb: mb(peakHeap),

@@ -1,3 +1,4 @@
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
@@ -5,6 +6,7 @@ import { applyResults, ItemChargeMissingError } from "../../src/billruns/persist
 import type { AccountResult } from "../../src/billing/types.ts";
 import { transaction } from "../../src/db/sql.ts";
 import { seedAccount, waitForStatus } from "../support/billing.ts";
+import { waitFor } from "../support/wait.ts";
 import { chargedThrough, countRows, createRun, dataOf, getRun, nodes, type Json } from "./helpers.ts";
 
 let t: TestApp;
@@ -249,6 +251,188 @@ describe("a run's accounts name a run and an account that exist (checked once pe
     expect((await t.app.pool.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1", [runId])).rowCount).toBe(0);
     await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).resolves.toMatchObject({ rowCount: 1 });
     expect(await countRows(t, "bill_run_accounts")).toBe(rowsBefore);
+  });
+});
+
+describe("a subscription's account, a charge's subscription and a usage record's charge exist while they do (checked once per statement, kept by triggers)", () => {
+  const missing = "00000000-0000-4000-8000-000000000004";
+  /** Copies an account under a new id and number; nothing refers to the copy. */
+  const copyAccount = async (accountId: string) => {
+    const copy = await t.app.pool.query<{ id: string }>(
+      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', gen_random_uuid(), 'account_number', a.account_number || '-' || gen_random_uuid()))).*
+         FROM accounts a WHERE id = $1 RETURNING id`,
+      [accountId],
+    );
+    return copy.rows[0]!.id;
+  };
+  /** Inserts, in one statement, a copy of the subscription under each of `owners` (account ids). */
+  const copySubscription = (sql: Pick<pg.ClientBase, "query">, subscriptionId: string, owners: string[]) =>
+    sql.query<{ id: string }>(
+      `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
+       SELECT gen_random_uuid(), s.subscription_number || '-' || gen_random_uuid(), o, s.start_date, s.invoice_separately
+         FROM subscriptions s, unnest($2::uuid[]) AS o WHERE s.id = $1 RETURNING id`,
+      [subscriptionId, owners],
+    );
+  /** Inserts, in one statement, a copy of the charge under each of `owners` (subscription ids). */
+  const copyCharge = (chargeId: string, owners: string[]) =>
+    t.app.pool.query(
+      `INSERT INTO charges (id, subscription_id, position, name, type, currency, price, quantity, start_date, billing_period, billing_timing)
+       SELECT gen_random_uuid(), o, c.position, c.name, c.type, c.currency, c.price, c.quantity, c.start_date, c.billing_period, c.billing_timing
+         FROM charges c, unnest($2::uuid[]) AS o WHERE c.id = $1`,
+      [chargeId, owners],
+    );
+
+  it("refuses a subscription or a charge whose owner does not exist, the whole statement, and a move to a missing owner", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const chargeId = subscription.charges[0]!.id;
+    const other = await copyAccount(account.id);
+    const [subscriptionsBefore, chargesBefore] = [await countRows(t, "subscriptions"), await countRows(t, "charges")];
+
+    await expect(copySubscription(t.app.pool, subscription.id, [missing])).rejects.toMatchObject({ code: "23503", table: "subscriptions" });
+    // Written with others whose account exists, in one statement: the whole statement is refused.
+    await expect(copySubscription(t.app.pool, subscription.id, [account.id, other, missing])).rejects.toMatchObject({ code: "23503", table: "subscriptions" });
+    await expect(copyCharge(chargeId, [missing])).rejects.toMatchObject({ code: "23503", table: "charges" });
+    const fresh = (await copySubscription(t.app.pool, subscription.id, [other])).rows[0]!.id;
+    await expect(copyCharge(chargeId, [fresh, missing])).rejects.toMatchObject({ code: "23503", table: "charges" });
+    expect(await countRows(t, "subscriptions")).toBe(subscriptionsBefore + 1);
+    expect(await countRows(t, "charges")).toBe(chargesBefore);
+    await expect(copyCharge(chargeId, [fresh])).resolves.toMatchObject({ rowCount: 1 });
+
+    // Moving to another owner is checked as the foreign key checked it: an existing one is fine.
+    await expect(t.app.pool.query("UPDATE subscriptions SET account_id = $2 WHERE id = $1", [fresh, missing])).rejects.toMatchObject({
+      code: "23503",
+      table: "subscriptions",
+    });
+    await expect(t.app.pool.query("UPDATE charges SET subscription_id = $2 WHERE id = $1", [chargeId, missing])).rejects.toMatchObject({
+      code: "23503",
+      table: "charges",
+    });
+    await expect(t.app.pool.query("UPDATE subscriptions SET account_id = $2 WHERE id = $1", [fresh, account.id])).resolves.toMatchObject({ rowCount: 1 });
+    await expect(t.app.pool.query("UPDATE subscriptions SET account_id = $2 WHERE id = $1", [fresh, other])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("refuses to delete, re-key or truncate an account with subscriptions or a subscription with charges, and deletes those without", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [account.id])).rejects.toMatchObject({ code: "23503", table: "subscriptions" });
+    await expect(t.app.pool.query("DELETE FROM subscriptions WHERE id = $1", [subscription.id])).rejects.toMatchObject({ code: "23503", table: "charges" });
+    await expect(t.app.pool.query("UPDATE accounts SET id = gen_random_uuid() WHERE id = $1", [account.id])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE subscriptions SET id = gen_random_uuid() WHERE id = $1", [subscription.id])).rejects.toMatchObject({
+      code: "23503",
+    });
+    await expect(t.app.pool.query("TRUNCATE subscriptions CASCADE")).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("TRUNCATE accounts CASCADE")).rejects.toMatchObject({ code: "23503" });
+    expect((await t.app.pool.query("SELECT 1 FROM subscriptions WHERE id = $1 AND account_id = $2", [subscription.id, account.id])).rowCount).toBe(1);
+    // Other changes are not the triggers' business.
+    await expect(
+      t.app.pool.query("UPDATE subscriptions SET invoice_separately = NOT invoice_separately WHERE id = $1", [subscription.id]),
+    ).resolves.toMatchObject({
+      rowCount: 1,
+    });
+
+    // Without charges a subscription can go, and then its account, as the foreign keys allowed.
+    const other = await copyAccount(account.id);
+    const bare = (await copySubscription(t.app.pool, subscription.id, [other])).rows[0]!.id;
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [other])).rejects.toMatchObject({ code: "23503", table: "subscriptions" });
+    await expect(t.app.pool.query("DELETE FROM subscriptions WHERE id = $1", [bare])).resolves.toMatchObject({ rowCount: 1 });
+    await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [other])).resolves.toMatchObject({ rowCount: 1 });
+  });
+
+  it("refuses usage whose charge is missing or of another subscription, and keeps a charge that has usage", async () => {
+    const { subscription } = await seedAccount(t, { charges: [{ type: "USAGE", price: "0.01", billingPeriod: "MONTH", unitOfMeasure: "call" }] });
+    const { subscription: other } = await seedAccount(t, { charges: [{ type: "USAGE", price: "0.02", billingPeriod: "MONTH", unitOfMeasure: "call" }] });
+    const chargeId = subscription.charges[0]!.id;
+    /** Inserts, in one statement, a usage record for each (charge, subscription) pair. */
+    const record = (pairs: [string, string][]) =>
+      t.app.pool.query(
+        `INSERT INTO usage_records (id, subscription_id, charge_id, quantity, unit_of_measure, usage_date)
+         SELECT gen_random_uuid(), s, c, 1, 'call', '2026-01-05' FROM unnest($1::uuid[], $2::uuid[]) AS p(c, s)`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+    const before = await countRows(t, "usage_records");
+    await expect(record([[missing, subscription.id]])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    // The charge exists but is another subscription's, alone or next to a right pair for the same charge.
+    await expect(record([[chargeId, other.id]])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    await expect(
+      record([
+        [chargeId, subscription.id],
+        [chargeId, other.id],
+      ]),
+    ).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    expect(await countRows(t, "usage_records")).toBe(before);
+    await expect(
+      record([
+        [chargeId, subscription.id],
+        [chargeId, subscription.id],
+        [other.charges[0]!.id, other.id],
+      ]),
+    ).resolves.toMatchObject({ rowCount: 3 });
+
+    const used = await t.app.pool.query<{ id: string }>("SELECT id FROM usage_records WHERE charge_id = $1 LIMIT 1", [chargeId]);
+    const usageId = used.rows[0]!.id;
+    await expect(t.app.pool.query("UPDATE usage_records SET charge_id = $2 WHERE id = $1", [usageId, other.charges[0]!.id])).rejects.toMatchObject({
+      code: "23503",
+      table: "usage_records",
+    });
+    await expect(t.app.pool.query("UPDATE usage_records SET subscription_id = $2 WHERE id = $1", [usageId, other.id])).rejects.toMatchObject({
+      code: "23503",
+    });
+    // Both together name the other subscription's own charge: allowed, as the key allowed it.
+    await expect(
+      t.app.pool.query("UPDATE usage_records SET charge_id = $2, subscription_id = $3 WHERE id = $1", [usageId, other.charges[0]!.id, other.id]),
+    ).resolves.toMatchObject({ rowCount: 1 });
+
+    await expect(t.app.pool.query("DELETE FROM charges WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503", table: "usage_records" });
+    await expect(t.app.pool.query("UPDATE charges SET id = gen_random_uuid() WHERE id = $1", [chargeId])).rejects.toMatchObject({ code: "23503" });
+    await expect(t.app.pool.query("UPDATE charges SET subscription_id = $2 WHERE id = $1", [chargeId, other.id])).rejects.toMatchObject({
+      code: "23503",
+    });
+    await expect(t.app.pool.query("TRUNCATE charges CASCADE")).rejects.toMatchObject({ code: "23503" });
+    expect((await t.app.pool.query("SELECT 1 FROM charges WHERE id = $1 AND subscription_id = $2", [chargeId, subscription.id])).rowCount).toBe(1);
+  });
+
+  it("keeps the foreign key's lock: an account being deleted and a subscription being added to it never both commit", async () => {
+    const { account, subscription } = await seedAccount(t, { charges: [{ type: "ONE_TIME", price: "1.00" }] });
+    const waitingOn = (client: pg.Client) =>
+      waitFor(
+        "a statement waiting on a lock",
+        async () => {
+          const pid = (client as unknown as { processID: number }).processID;
+          const found = await t.app.pool.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [pid]);
+          return found.rowCount === 1;
+        },
+        15_000,
+      );
+    const [adding, deleting] = [await t.app.pool.connect(), await t.app.pool.connect()];
+    try {
+      // The subscription first: the delete waits for its commit, then sees it and is refused.
+      const first = await copyAccount(account.id);
+      await adding.query("BEGIN");
+      await copySubscription(adding, subscription.id, [first]);
+      const refused = deleting.query("DELETE FROM accounts WHERE id = $1", [first]).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await waitingOn(deleting as unknown as pg.Client);
+      await adding.query("COMMIT");
+      expect(await refused).toMatchObject({ code: "23503", table: "subscriptions" });
+      expect((await t.app.pool.query("SELECT 1 FROM accounts WHERE id = $1", [first])).rowCount).toBe(1);
+
+      // The delete first: the subscription waits for its commit, then finds no account and is refused.
+      const second = await copyAccount(account.id);
+      await deleting.query("BEGIN");
+      await deleting.query("DELETE FROM accounts WHERE id = $1", [second]);
+      const orphan = copySubscription(adding, subscription.id, [second]).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await waitingOn(adding as unknown as pg.Client);
+      await deleting.query("COMMIT");
+      expect(await orphan).toMatchObject({ code: "23503", table: "subscriptions" });
+      expect((await t.app.pool.query("SELECT 1 FROM subscriptions WHERE account_id = $1", [second])).rowCount).toBe(0);
+    } finally {
+      adding.release(true);
+      deleting.release(true);
+    }
   });
 });
 

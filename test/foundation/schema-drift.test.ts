@@ -63,13 +63,31 @@ const MIGRATIONS_ONLY: Record<string, string> = {
   "trigger accounts.accounts_keep_documents_id": "an account with documents keeps its id (the foreign key replaced)",
   "trigger accounts.accounts_keep_documents_truncate": "accounts cannot be emptied under documents (the foreign key replaced)",
   "trigger bill_run_accounts.bill_run_accounts_owners_exist": "a run account's run and account exist, checked once per statement (the foreign keys replaced)",
-  "trigger bill_run_accounts.bill_run_accounts_owners_exist_on_update": "a run account moved to another run or account names one that exists (the foreign keys replaced)",
+  "trigger bill_run_accounts.bill_run_accounts_owners_exist_on_update":
+    "a run account moved to another run or account names one that exists (the foreign keys replaced)",
   "trigger bill_runs.bill_runs_delete_run_accounts": "a run's accounts go with it (the foreign key's cascade)",
   "trigger bill_runs.bill_runs_keep_run_accounts_id": "a run with accounts keeps its id (the foreign key replaced)",
   "trigger bill_runs.bill_runs_keep_run_accounts_truncate": "runs cannot be emptied under their accounts (the foreign key replaced)",
   "trigger accounts.accounts_keep_run_accounts": "an account a run targeted cannot be deleted (the foreign key replaced)",
   "trigger accounts.accounts_keep_run_accounts_id": "an account a run targeted keeps its id (the foreign key replaced)",
   "trigger accounts.accounts_keep_run_accounts_truncate": "accounts cannot be emptied under runs' accounts (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_accounts_exist": "a subscription's account exists, checked once per statement (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_account_exists_on_update": "a subscription moved to another account names one that exists (the foreign key replaced)",
+  "trigger charges.charges_subscriptions_exist": "a charge's subscription exists, checked once per statement (the foreign key replaced)",
+  "trigger charges.charges_subscription_exists_on_update": "a charge moved to another subscription names one that exists (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions": "an account with subscriptions cannot be deleted (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions_id": "an account with subscriptions keeps its id (the foreign key replaced)",
+  "trigger accounts.accounts_keep_subscriptions_truncate": "accounts cannot be emptied under subscriptions (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges": "a subscription with charges cannot be deleted (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges_id": "a subscription with charges keeps its id (the foreign key replaced)",
+  "trigger subscriptions.subscriptions_keep_charges_truncate": "subscriptions cannot be emptied under charges (the foreign key replaced)",
+  "trigger usage_records.usage_records_charges_exist":
+    "a usage record's charge exists and is of its subscription, checked once per statement (the foreign key replaced)",
+  "trigger usage_records.usage_records_charge_exists_on_update":
+    "a usage record moved to another charge names one of its subscription (the foreign key replaced)",
+  "trigger charges.charges_keep_usage": "a charge with usage cannot be deleted (the foreign key replaced)",
+  "trigger charges.charges_keep_usage_key": "a charge with usage keeps its id and subscription (the foreign key replaced)",
+  "trigger charges.charges_keep_usage_truncate": "charges cannot be emptied under usage (the foreign key replaced)",
   "trigger bill_run_events.bill_run_events_run_number": "an event takes its run's number from the run",
   "trigger bill_run_events.bill_run_events_webhooks": "account_failed webhook events and deliveries are written in the statement that writes the failures",
   "trigger documents.documents_webhooks": "documents posted while an endpoint subscribes are noted in the posting statement",
@@ -95,11 +113,17 @@ const SCHEMA_ONLY: Record<string, string> = {
   // Checked once per statement by a trigger instead (20261130150000_run_accounts_write_path).
   "constraint bill_run_accounts.bill_run_accounts_bill_run_id_fkey": "no check per account of a run",
   "constraint bill_run_accounts.bill_run_accounts_account_id_fkey": "no check per account of a run",
+  // Checked once per statement by triggers instead (20261130200000_subscription_charge_owners_checked_per_statement).
+  "constraint subscriptions.subscriptions_account_id_fkey": "no check per subscription",
+  "constraint charges.charges_subscription_id_fkey": "no check per charge",
   "constraint webhook_deliveries.webhook_deliveries_endpoint_id_fkey": "no row lock per delivery",
   "constraint webhook_deliveries.webhook_deliveries_event_id_fkey": "no row lock per delivery",
-  // Usage's key to its charge includes the subscription (usage_records_charge_id_subscription_id_fkey):
-  // one key check per usage row written instead of two (20261129500000_usage_charge_key).
-  "constraint usage_records.usage_records_subscription_id_fkey": "covered by the charge's key, which includes the subscription",
+  // Usage's charge and subscription are checked together, once per statement, by a trigger
+  // (20261130200100_usage_charges_checked_per_statement); the unique index on charges that the
+  // composite key needed went with it.
+  "constraint usage_records.usage_records_subscription_id_fkey": "checked with the charge, which includes the subscription",
+  "constraint usage_records.usage_records_charge_id_subscription_id_fkey": "no check per usage record",
+  "index charges.charges_id_subscription_id_key": "only the dropped composite key needed it",
 };
 
 /** On both sides, defined differently: schema.prisma cannot say it the migrations' way. */

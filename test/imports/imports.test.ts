@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type TestApp } from "../support/app.ts";
 import { stageImport } from "../../src/imports/staging.ts";
 import { wakeImportRunners } from "../../src/imports/runner.ts";
+import { WRITERS } from "../../src/imports/writers.ts";
+import { createAccount, createSubscription } from "../../src/accounts/service.ts";
+import { transaction } from "../../src/db/sql.ts";
 import { csv, errorsOf, finished, importAndWait, ndjson, upload, withImportRunner } from "./helpers.ts";
 
 let t: TestApp;
@@ -167,6 +170,23 @@ describe("importing accounts", () => {
     expect(await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "UP-2" } })).toMatchObject({ name: "Renamed Two", currency: "EUR", batch: 3 });
   });
 
+  it("refuses an account whose number is taken between the batch's lookup and its write, and writes the others", async () => {
+    const row = (line: number, number: string) => ({ line, values: { accountNumber: number, name: `Race ${number}`, currency: "USD", billCycleDay: 1 } });
+    const plan = await WRITERS.ACCOUNTS.prepare(t.app.pool, [row(2, "RACE-A1"), row(3, "RACE-A2")], "CREATE");
+    await createAccount(t.app.db, { accountNumber: "RACE-A1", name: "Theirs", currency: "EUR", billCycleDay: 5 });
+    const outcome = await transaction(t.app.pool, (sql) => plan.apply(sql));
+    expect(outcome).toEqual({
+      imported: 1,
+      skipped: 0,
+      errors: [{ line: 2, field: "accountNumber", code: "CONFLICT", message: "account number RACE-A1 is already taken" }],
+    });
+    const written = await t.app.db.account.findMany({ where: { accountNumber: { startsWith: "RACE-A" } }, orderBy: { accountNumber: "asc" } });
+    expect(written.map((a) => [a.accountNumber, a.name, a.currency])).toEqual([
+      ["RACE-A1", "Theirs", "EUR"],
+      ["RACE-A2", "Race RACE-A2", "USD"],
+    ]);
+  });
+
   it("with atomic: true, one bad row means nothing imports", async () => {
     const job = await importAndWait(t, "ACCOUNTS", "CSV", csv(ACCOUNT_HEADER, "AT-1,Fine,USD,1,,,,", "AT-2,Broken,USD,99,,,,", "AT-3,Fine,USD,1,,,,"), {
       atomic: true,
@@ -324,6 +344,40 @@ describe("importing subscriptions", () => {
     );
     expect(job).toMatchObject({ status: "COMPLETED", rowsImported: 0, rowsSkipped: 1, rowsRejected: 0 });
     expect(await t.app.db.charge.count()).toBe(before);
+  });
+
+  it("refuses a subscription whose number is taken between the batch's lookup and its write, and writes the others with their charges", async () => {
+    const row = (line: number, number: string, charge: string) => ({
+      line,
+      values: { subscriptionNumber: number, accountNumber: "SUB-A", startDate: "2026-03-01", chargeName: charge, chargeType: "ONE_TIME", price: "5.00" },
+    });
+    const plan = await WRITERS.SUBSCRIPTIONS.prepare(t.app.pool, [row(2, "RACE-1", "First"), row(3, "RACE-1", "Second"), row(4, "RACE-2", "Only")], "CREATE");
+    // Someone else creates RACE-1 meanwhile (with a charge of its own).
+    const owner = await t.app.db.account.findUniqueOrThrow({ where: { accountNumber: "SUB-B" } });
+    await createSubscription(t.app.db, {
+      accountId: owner.id,
+      subscriptionNumber: "RACE-1",
+      startDate: "2026-03-01",
+      charges: [{ name: "Theirs", type: "ONE_TIME", price: "1.00" }],
+    });
+    const outcome = await transaction(t.app.pool, (sql) => plan.apply(sql));
+    expect(outcome).toEqual({
+      imported: 1,
+      skipped: 0,
+      errors: [
+        { line: 2, field: "subscriptionNumber", code: "CONFLICT", message: "subscription number RACE-1 is already taken" },
+        { line: 3, field: "subscriptionNumber", code: "VALIDATION", message: "not imported: subscription RACE-1 has a rejected row (line 2)" },
+      ],
+    });
+    const written = await t.app.db.subscription.findMany({
+      where: { subscriptionNumber: { in: ["RACE-1", "RACE-2"] } },
+      include: { account: true, charges: true },
+      orderBy: { subscriptionNumber: "asc" },
+    });
+    expect(written.map((s) => [s.subscriptionNumber, s.account.accountNumber, s.charges.map((c) => c.name)])).toEqual([
+      ["RACE-1", "SUB-B", ["Theirs"]],
+      ["RACE-2", "SUB-A", ["Only"]],
+    ]);
   });
 });
 
