@@ -284,9 +284,10 @@ export async function retryFailedAccounts(services: RunServices, billRunId: stri
     ]);
     if (live.rows[0]) return live.rows[0].id;
 
-    const failed = await sql.query<{ account_id: string }>(`SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'FAILED' AND failure_code IS NOT NULL`, [
-      billRunId,
-    ]);
+    const failed = await sql.query<{ account_id: string }>(
+      `SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'FAILED' AND failure_code IS NOT NULL`,
+      [billRunId],
+    );
     if (failed.rows.length === 0) throw new InvalidStateError(`bill run ${run.bill_run_number} has no failed accounts`);
     const failedIds = failed.rows.map((f) => f.account_id);
     const billedSince = await sql.query<{ account_id: string; bill_run_number: string }>(

@@ -16,6 +16,20 @@ afterAll(() => t.close());
 const ACCOUNT_LOCK_KEY = accountLockKey("$1::uuid");
 const MONTHLY_30 = { type: "RECURRING", price: "30.00", billingPeriod: "MONTH" } as const;
 
+/** Runs `body` while another session holds the "being billed" lock of account `accountId`. */
+async function whileBilledElsewhere<T>(accountId: string, body: () => Promise<T>): Promise<T> {
+  const holder = new pg.Client({ connectionString: t.databaseUrl });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query(`SELECT pg_advisory_xact_lock(${ACCOUNT_LOCK_KEY})`, [accountId]);
+    return await body();
+  } finally {
+    await holder.query("COMMIT").catch(() => undefined);
+    await holder.end();
+  }
+}
+
 async function runToCompletion(input: Record<string, unknown>) {
   const created = await createRun(t, input);
   expect(created.__typename).toBe("BillRun");
@@ -30,21 +44,9 @@ describe("CONCURRENT_BILL_RUN", () => {
     const c = await seedAccount(t, { startDate: "2026-01-10", charges: [MONTHLY_30] });
 
     // Someone else holds b's "being billed" lock for the whole run.
-    const holder = new pg.Client({ connectionString: t.databaseUrl });
-    await holder.connect();
-    let run: Json;
-    try {
-      await holder.query("BEGIN");
-      await holder.query(`SELECT pg_advisory_xact_lock(${ACCOUNT_LOCK_KEY})`, [b.account.id]);
-      run = await runToCompletion({
-        targetDate: "2026-02-01",
-        invoiceDate: "2026-02-03",
-        accountIds: [a.account.id, b.account.id, c.account.id],
-      });
-    } finally {
-      await holder.query("COMMIT").catch(() => undefined);
-      await holder.end();
-    }
+    const run = await whileBilledElsewhere(b.account.id, () =>
+      runToCompletion({ targetDate: "2026-02-01", invoiceDate: "2026-02-03", accountIds: [a.account.id, b.account.id, c.account.id] }),
+    );
 
     expect(run).toMatchObject({
       status: "COMPLETED",
@@ -109,17 +111,9 @@ describe("CONCURRENT_BILL_RUN", () => {
       charges: [{ name: "Charge 1", ...MONTHLY_30 }],
     });
 
-    const holder = new pg.Client({ connectionString: t.databaseUrl });
-    await holder.connect();
-    let run: Json;
-    try {
-      await holder.query("BEGIN");
-      await holder.query(`SELECT pg_advisory_xact_lock(${ACCOUNT_LOCK_KEY})`, [b.account.id]);
-      run = await runToCompletion({ targetDate: "2026-02-01", invoiceDate: "2026-02-03", accountIds: [b.account.id, twinId] });
-    } finally {
-      await holder.query("COMMIT").catch(() => undefined);
-      await holder.end();
-    }
+    const run = await whileBilledElsewhere(b.account.id, () =>
+      runToCompletion({ targetDate: "2026-02-01", invoiceDate: "2026-02-03", accountIds: [b.account.id, twinId] }),
+    );
     expect(run).toMatchObject({ status: "COMPLETED", accountsTotal: 2, invoiceCount: 1, failedAccountCount: 1 });
     expect(nodes(run.invoices).map((i: Json) => i.account.id)).toEqual([twinId]);
     expect(nodes(run.failedAccounts).map((f: Json) => [f.account.id, f.code])).toEqual([[b.account.id, "CONCURRENT_BILL_RUN"]]);

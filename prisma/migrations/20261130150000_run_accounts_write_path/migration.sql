@@ -2,12 +2,12 @@
 -- fixes the run's accounts, once when the account is billed (DONE) or fails. This migration
 -- makes the first cheaper and the second an in-place update (see docs/performance.md).
 
--- 1. Foreign keys checked once per statement, by four trigger functions that any table can use
+-- 1. Foreign keys checked once per statement, by five trigger functions that any table can use
 -- for any of its keys to a table's "id" (as 20261129400200 and 20261129400300 do, table by
 -- table, for items and documents). The guarantees are the foreign keys': the same lock on each
 -- referenced row (FOR KEY SHARE), the same refusals with the same SQLSTATE (23503).
 -- Arguments: pairs of names, (column of the rows, table it refers to) for the first two,
--- (table referring to this one, its column) for the last two.
+-- (table referring to this one, its column) for the other three.
 
 -- AFTER INSERT … REFERENCING NEW TABLE AS "new_rows" FOR EACH STATEMENT: every row the
 -- statement's rows name is locked, once each; the statement is refused if one is missing.
@@ -61,6 +61,16 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- On the referenced table, AFTER DELETE … REFERENCING OLD TABLE AS "gone_rows" FOR EACH
+-- STATEMENT (ON DELETE CASCADE): the rows that name a deleted row are deleted with it.
+CREATE FUNCTION "referencing_rows_deleted"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 0 .. TG_NARGS - 1 BY 2 LOOP
+    EXECUTE format('DELETE FROM %1$I WHERE %2$I = ANY(ARRAY(SELECT "id" FROM "gone_rows"))', TG_ARGV[i], TG_ARGV[i + 1]);
+  END LOOP;
+  RETURN NULL;
+END $$;
+
 -- On the referenced table (the keys cascaded id changes; none happen): BEFORE UPDATE OF "id" …
 -- FOR EACH ROW refuses to change the id of a row others name, and BEFORE TRUNCATE … FOR EACH
 -- STATEMENT refuses to empty the table while others name any row.
@@ -92,13 +102,9 @@ CREATE TRIGGER "bill_run_accounts_owners_exist" AFTER INSERT ON "bill_run_accoun
 CREATE TRIGGER "bill_run_accounts_owners_exist_on_update" BEFORE UPDATE OF "bill_run_id", "account_id" ON "bill_run_accounts"
   FOR EACH ROW EXECUTE FUNCTION "referenced_row_exists"('bill_run_id', 'bill_runs', 'account_id', 'accounts');
 
-CREATE FUNCTION "bill_runs_delete_run_accounts"() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  DELETE FROM "bill_run_accounts" WHERE "bill_run_id" = ANY(ARRAY(SELECT "id" FROM "gone_rows"));
-  RETURN NULL;
-END $$;
 CREATE TRIGGER "bill_runs_delete_run_accounts" AFTER DELETE ON "bill_runs"
-  REFERENCING OLD TABLE AS "gone_rows" FOR EACH STATEMENT EXECUTE FUNCTION "bill_runs_delete_run_accounts"();
+  REFERENCING OLD TABLE AS "gone_rows" FOR EACH STATEMENT
+  EXECUTE FUNCTION "referencing_rows_deleted"('bill_run_accounts', 'bill_run_id');
 
 CREATE TRIGGER "accounts_keep_run_accounts" AFTER DELETE ON "accounts"
   REFERENCING OLD TABLE AS "gone_rows" FOR EACH STATEMENT
