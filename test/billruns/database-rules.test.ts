@@ -28,6 +28,16 @@ function copyItem(itemId: string, voided: boolean) {
   );
 }
 
+/** Copies an account under a new id and number; nothing refers to the copy. Returns its id. */
+async function copyAccount(accountId: string): Promise<string> {
+  const copy = await t.app.pool.query<{ id: string }>(
+    `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', gen_random_uuid(), 'account_number', a.account_number || '-' || gen_random_uuid()))).*
+       FROM accounts a WHERE id = $1 RETURNING id`,
+    [accountId],
+  );
+  return copy.rows[0]!.id;
+}
+
 describe("the database refuses to bill a charge period twice", () => {
   it("rejects a second live item for the same (charge, service start, kind) and allows a voided one", async () => {
     const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
@@ -139,12 +149,7 @@ describe("an item's charge and document exist while the item does (checked once 
     expect(await countRows(t, "documents")).toBe(documentsBefore);
 
     // An account with a document and nothing else that would keep it (no subscription): the document does.
-    const bare = "00000000-0000-4000-8000-000000000003";
-    await t.app.pool.query(
-      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', $2::uuid, 'account_number', a.account_number || '-bare'))).*
-         FROM accounts a WHERE id = $1`,
-      [account.id, bare],
-    );
+    const bare = await copyAccount(account.id);
     await expect(copyDocument(created.id, bare)).resolves.toMatchObject({ rowCount: 1 });
     await expect(t.app.pool.query("DELETE FROM accounts WHERE id = $1", [bare])).rejects.toMatchObject({ code: "23503", table: "documents" });
     await expect(t.app.pool.query("UPDATE bill_runs SET id = gen_random_uuid() WHERE id = $1", [created.id])).rejects.toMatchObject({ code: "23503" });
@@ -225,12 +230,7 @@ describe("a run's accounts name a run and an account that exist (checked once pe
 
     // A run with no documents and an account with nothing but its place in that run: only the
     // run's accounts keep them.
-    const bare = "00000000-0000-4000-8000-000000000005";
-    await t.app.pool.query(
-      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', $2::uuid, 'account_number', a.account_number || '-bare'))).*
-         FROM accounts a WHERE id = $1`,
-      [account.id, bare],
-    );
+    const bare = await copyAccount(account.id);
     const emptyRun = await t.app.pool.query<{ id: string }>(
       "INSERT INTO bill_runs (id, status, target_date, invoice_date) VALUES (gen_random_uuid(), 'COMPLETED', '2026-01-01', '2026-01-01') RETURNING id",
     );
@@ -256,15 +256,6 @@ describe("a run's accounts name a run and an account that exist (checked once pe
 
 describe("a subscription's account, a charge's subscription and a usage record's charge exist while they do (checked once per statement, kept by triggers)", () => {
   const missing = "00000000-0000-4000-8000-000000000004";
-  /** Copies an account under a new id and number; nothing refers to the copy. */
-  const copyAccount = async (accountId: string) => {
-    const copy = await t.app.pool.query<{ id: string }>(
-      `INSERT INTO accounts SELECT (jsonb_populate_record(NULL::accounts, to_jsonb(a) || jsonb_build_object('id', gen_random_uuid(), 'account_number', a.account_number || '-' || gen_random_uuid()))).*
-         FROM accounts a WHERE id = $1 RETURNING id`,
-      [accountId],
-    );
-    return copy.rows[0]!.id;
-  };
   /** Inserts, in one statement, a copy of the subscription under each of `owners` (account ids). */
   const copySubscription = (sql: Pick<pg.ClientBase, "query">, subscriptionId: string, owners: string[]) =>
     sql.query<{ id: string }>(
