@@ -16,6 +16,8 @@ const DAY_MS = 86_400_000;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DECIMAL_TEXT = /^(-?)(\d+)(?:\.(\d+))?$/;
 const DASH = 45;
+/** Where each of a uuid's 16 bytes has its two hex digits in its canonical text (dashes at 8, 13, 18, 23). */
+const UUID_BYTES = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 /** The value of each hexadecimal digit's character code (either case); -1 for other characters. */
 const HEX = Int8Array.from({ length: 128 }, (_, code) => {
   const c = String.fromCharCode(code);
@@ -49,20 +51,15 @@ export class CopyBinary {
   /** A uuid in its canonical text form (36 characters, either case); throws RangeError on anything else. */
   uuid(value: string): void {
     this.room(20);
-    const b = this.buffer;
     let at = this.buffer.writeInt32BE(16, this.at);
     // Decoded here rather than by Buffer#write(…, "hex"): five native calls per id cost more than the loop.
-    let bad = value.length !== 36;
-    for (let i = 0; i < 36 && !bad; i += 2) {
-      if (i === 8 || i === 13 || i === 18 || i === 23) {
-        bad = value.charCodeAt(i) !== DASH;
-        i -= 1;
-        continue;
-      }
-      const high = HEX[value.charCodeAt(i)] ?? -1;
-      const low = HEX[value.charCodeAt(i + 1)] ?? -1;
+    let bad =
+      value.length !== 36 || value.charCodeAt(8) !== DASH || value.charCodeAt(13) !== DASH || value.charCodeAt(18) !== DASH || value.charCodeAt(23) !== DASH;
+    for (let k = 0; k < 16 && !bad; k++) {
+      const high = HEX[value.charCodeAt(UUID_BYTES[k]!)] ?? -1;
+      const low = HEX[value.charCodeAt(UUID_BYTES[k]! + 1)] ?? -1;
       bad = high < 0 || low < 0;
-      b[at++] = (high << 4) | low;
+      this.buffer[at++] = (high << 4) | low;
     }
     if (bad) throw new RangeError(`not a uuid: ${JSON.stringify(value)}`);
     this.at = at;
