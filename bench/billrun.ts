@@ -2,19 +2,12 @@
 // (normal durability: fsync on), with the workers in this process. Prints the time from
 // PENDING to COMPLETED, accounts/s, posting time, this process's peak memory, and for
 // comparison one set-based INSERT ... SELECT producing the same number of rows.
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
-import { startApp, type App } from "../src/app.ts";
+import type { App } from "../src/app.ts";
 import { registerWorkers } from "../src/billruns/executor.ts";
 import { createBillRun, postBillRun } from "../src/billruns/service.ts";
-import { loadConfig } from "../src/config.ts";
-import { ensureDatabase } from "../src/database.ts";
-import { startEmbeddedPostgres } from "../src/db/embedded.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { createLogger } from "../src/log.ts";
 import { seedBulkAccounts } from "../test/support/seed.ts";
-import { cpuSeconds, waitForStatus } from "./support.ts";
+import { cpuSeconds, PROFILE_SETTINGS, startBenchApp, waitForStatus, withBenchDatabase } from "./support.ts";
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 // BENCH_PROFILE=1: load pg_stat_statements and print where the database's time went.
@@ -23,80 +16,72 @@ const PROFILE = process.env.BENCH_PROFILE === "1";
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
 export async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "billrun-bench-"));
   let result: Record<string, unknown> | undefined;
-  const pg = await startEmbeddedPostgres({
-    dataDir: path.join(dir, "pg"),
-    temporary: true,
-    settings: PROFILE ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", track_io_timing: "on" } : {},
-  });
-  try {
-    await ensureDatabase(pg.url(), "bench");
-    const url = pg.url("bench");
-    await migrate(url);
-    const config = loadConfig({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn" });
-    const app = await startApp(config, url, createLogger("warn"));
+  await withBenchDatabase(
+    "billrun-bench-",
+    async ({ url, postmasterPid }) => {
+      const { app, config } = await startBenchApp(url);
 
-    let started = Date.now();
-    await seedBulkAccounts(app.pool, ACCOUNTS);
-    await app.pool.query("VACUUM ANALYZE");
-    console.log(`seeded ${ACCOUNTS} accounts × 2 subscriptions × 2 charges in SQL: ${seconds(Date.now() - started)} s`);
+      let started = Date.now();
+      await seedBulkAccounts(app.pool, ACCOUNTS);
+      await app.pool.query("VACUUM ANALYZE");
+      console.log(`seeded ${ACCOUNTS} accounts × 2 subscriptions × 2 charges in SQL: ${seconds(Date.now() - started)} s`);
 
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-    await registerWorkers(app, config.workerConcurrency);
-    if (PROFILE) {
-      await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-      await app.pool.query("SELECT pg_stat_statements_reset(), pg_stat_reset(), pg_stat_reset_shared('checkpointer')");
-    }
+      let peakRss = process.memoryUsage().rss;
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+      await registerWorkers(app, config.workerConcurrency);
+      if (PROFILE) {
+        await app.pool.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        await app.pool.query("SELECT pg_stat_statements_reset(), pg_stat_reset(), pg_stat_reset_shared('checkpointer')");
+      }
 
-    const cpuBefore = await cpuSeconds(pg.pid);
-    started = Date.now();
-    const id = await createBillRun(app, { targetDate: "2026-02-01" }, { createdById: null });
-    await waitForStatus(app, id, "COMPLETED");
-    const runMs = Date.now() - started;
-    const cpuAfter = await cpuSeconds(pg.pid);
-    const runCpu = cpuBefore && cpuAfter ? { database: cpuAfter.database - cpuBefore.database, node: cpuAfter.node - cpuBefore.node } : null;
-    const counts = await app.pool.query<{ invoice_count: number; failed_account_count: number; items: string }>(
-      `SELECT invoice_count, failed_account_count,
+      const cpuBefore = await cpuSeconds(postmasterPid);
+      started = Date.now();
+      const id = await createBillRun(app, { targetDate: "2026-02-01" }, { createdById: null });
+      await waitForStatus(app, id, "COMPLETED");
+      const runMs = Date.now() - started;
+      const cpuAfter = await cpuSeconds(postmasterPid);
+      const runCpu = cpuBefore && cpuAfter ? { database: cpuAfter.database - cpuBefore.database, node: cpuAfter.node - cpuBefore.node } : null;
+      const counts = await app.pool.query<{ invoice_count: number; failed_account_count: number; items: string }>(
+        `SELECT invoice_count, failed_account_count,
               (SELECT count(*) FROM document_items i JOIN documents d ON d.id = i.document_id WHERE d.bill_run_id = r.id)::text AS items
          FROM bill_runs r WHERE id = $1`,
-      [id],
-    );
-    const c = counts.rows[0]!;
-    if (PROFILE) await printProfile(app, id, runMs);
-    console.log(
-      `bill run PENDING → COMPLETED: ${seconds(runMs)} s, ${Math.round(ACCOUNTS / (runMs / 1000))} accounts/s ` +
-        `(${c.invoice_count} invoices, ${c.items} items, ${c.failed_account_count} failed; chunk ${config.chunkSize}, ${config.workerConcurrency} workers)`,
-    );
-
-    if (c.failed_account_count > 0) {
-      const failures = await app.pool.query<{ failure_code: string; failure_message: string; accounts: string }>(
-        `SELECT failure_code, failure_message, count(*)::text AS accounts FROM bill_run_accounts
-          WHERE bill_run_id = $1 AND status = 'FAILED' GROUP BY 1, 2`,
         [id],
       );
-      for (const f of failures.rows) console.log(`  failed: ${f.accounts} × ${f.failure_code}: ${f.failure_message}`);
-    }
+      const c = counts.rows[0]!;
+      if (PROFILE) await printProfile(app, id, runMs);
+      console.log(
+        `bill run PENDING → COMPLETED: ${seconds(runMs)} s, ${Math.round(ACCOUNTS / (runMs / 1000))} accounts/s ` +
+          `(${c.invoice_count} invoices, ${c.items} items, ${c.failed_account_count} failed; chunk ${config.chunkSize}, ${config.workerConcurrency} workers)`,
+      );
 
-    const postCpuBefore = await cpuSeconds(pg.pid);
-    started = Date.now();
-    await postBillRun(app, id, null);
-    await waitForStatus(app, id, "POSTED");
-    const postMs = Date.now() - started;
-    const postCpuAfter = await cpuSeconds(pg.pid);
-    const postCpu = postCpuBefore && postCpuAfter ? postCpuAfter.database - postCpuBefore.database : null;
-    console.log(`posting ${c.invoice_count} invoices: ${seconds(postMs)} s${postCpu === null ? "" : ` (${postCpu.toFixed(1)} s CPU in PostgreSQL)`}`);
-    clearInterval(sampler);
-    console.log(`peak memory (RSS) of the API+worker process during the run: ${Math.round(peakRss / 1024 / 1024)} MB`);
+      if (c.failed_account_count > 0) {
+        const failures = await app.pool.query<{ failure_code: string; failure_message: string; accounts: string }>(
+          `SELECT failure_code, failure_message, count(*)::text AS accounts FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND status = 'FAILED' GROUP BY 1, 2`,
+          [id],
+        );
+        for (const f of failures.rows) console.log(`  failed: ${f.accounts} × ${f.failure_code}: ${f.failure_message}`);
+      }
 
-    // The floor: one statement writing as many invoice and item rows, with nothing computed.
-    await app.pool.query("CREATE TABLE bench_documents (LIKE documents INCLUDING ALL)");
-    await app.pool.query("CREATE TABLE bench_items (LIKE document_items INCLUDING DEFAULTS)");
-    const floorCpuBefore = await cpuSeconds(pg.pid);
-    started = Date.now();
-    await app.pool.query(
-      `WITH docs AS (
+      const postCpuBefore = await cpuSeconds(postmasterPid);
+      started = Date.now();
+      await postBillRun(app, id, null);
+      await waitForStatus(app, id, "POSTED");
+      const postMs = Date.now() - started;
+      const postCpuAfter = await cpuSeconds(postmasterPid);
+      const postCpu = postCpuBefore && postCpuAfter ? postCpuAfter.database - postCpuBefore.database : null;
+      console.log(`posting ${c.invoice_count} invoices: ${seconds(postMs)} s${postCpu === null ? "" : ` (${postCpu.toFixed(1)} s CPU in PostgreSQL)`}`);
+      clearInterval(sampler);
+      console.log(`peak memory (RSS) of the API+worker process during the run: ${Math.round(peakRss / 1024 / 1024)} MB`);
+
+      // The floor: one statement writing as many invoice and item rows, with nothing computed.
+      await app.pool.query("CREATE TABLE bench_documents (LIKE documents INCLUDING ALL)");
+      await app.pool.query("CREATE TABLE bench_items (LIKE document_items INCLUDING DEFAULTS)");
+      const floorCpuBefore = await cpuSeconds(postmasterPid);
+      started = Date.now();
+      await app.pool.query(
+        `WITH docs AS (
          INSERT INTO bench_documents (id, number, type, status, account_id, currency, amount, balance, invoice_date, due_date)
          SELECT gen_random_uuid(), 'X-' || a.account_number, 'INVOICE', 'DRAFT', a.id, a.currency, 100, 100, '2026-02-01', '2026-03-03'
            FROM accounts a RETURNING id, account_id)
@@ -105,40 +90,39 @@ export async function main(): Promise<void> {
        SELECT gen_random_uuid(), d.id, c.id, c.subscription_id, p, c.name, c.type, 'CHARGE', '2026-01-01', '2026-02-01', 1, c.price, c.price
          FROM docs d JOIN subscriptions s ON s.account_id = d.account_id JOIN charges c ON c.subscription_id = s.id
         CROSS JOIN generate_series(1, CASE WHEN c.billing_timing = 'IN_ADVANCE' THEN 2 ELSE 1 END) AS p`,
-    );
-    const floorMs = Date.now() - started;
-    const floorCpuAfter = await cpuSeconds(pg.pid);
-    const floorCpu = floorCpuBefore && floorCpuAfter ? floorCpuAfter.database - floorCpuBefore.database : null;
-    console.log(`one set-based INSERT ... SELECT of the same ${ACCOUNTS} invoices and ${c.items} items: ${seconds(floorMs)} s`);
-    console.log(`the run costs ${(runMs / floorMs).toFixed(2)}× the set-based floor`);
-    if (runCpu && floorCpu) {
-      console.log(
-        `CPU: the run ${runCpu.database.toFixed(2)} s in PostgreSQL + ${runCpu.node.toFixed(2)} s in this process; ` +
-          `the floor ${floorCpu.toFixed(1)} s in PostgreSQL (${((runCpu.database + runCpu.node) / floorCpu).toFixed(2)}×)`,
       );
-    }
-    await app.close();
-    result = {
-      bench: "billrun",
-      accounts: ACCOUNTS,
-      runSeconds: Number(seconds(runMs)),
-      floorSeconds: Number(seconds(floorMs)),
-      ratio: Number((runMs / floorMs).toFixed(2)),
-      accountsPerSecond: Math.round(ACCOUNTS / (runMs / 1000)),
-      runCpuSeconds: runCpu ? Number((runCpu.database + runCpu.node).toFixed(1)) : null,
-      floorCpuSeconds: floorCpu === null ? null : Number(floorCpu.toFixed(1)),
-      postSeconds: Number(seconds(postMs)),
-      postCpuSeconds: postCpu === null ? null : Number(postCpu.toFixed(1)),
-      peakRssMb: Math.round(peakRss / 1024 / 1024),
-      chunkSize: config.chunkSize,
-      workers: config.workerConcurrency,
-      cpus: os.availableParallelism(),
-      loadAverage: Number(os.loadavg()[0]!.toFixed(2)),
-    };
-  } finally {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+      const floorMs = Date.now() - started;
+      const floorCpuAfter = await cpuSeconds(postmasterPid);
+      const floorCpu = floorCpuBefore && floorCpuAfter ? floorCpuAfter.database - floorCpuBefore.database : null;
+      console.log(`one set-based INSERT ... SELECT of the same ${ACCOUNTS} invoices and ${c.items} items: ${seconds(floorMs)} s`);
+      console.log(`the run costs ${(runMs / floorMs).toFixed(2)}× the set-based floor`);
+      if (runCpu && floorCpu) {
+        console.log(
+          `CPU: the run ${runCpu.database.toFixed(2)} s in PostgreSQL + ${runCpu.node.toFixed(2)} s in this process; ` +
+            `the floor ${floorCpu.toFixed(1)} s in PostgreSQL (${((runCpu.database + runCpu.node) / floorCpu).toFixed(2)}×)`,
+        );
+      }
+      await app.close();
+      result = {
+        bench: "billrun",
+        accounts: ACCOUNTS,
+        runSeconds: Number(seconds(runMs)),
+        floorSeconds: Number(seconds(floorMs)),
+        ratio: Number((runMs / floorMs).toFixed(2)),
+        accountsPerSecond: Math.round(ACCOUNTS / (runMs / 1000)),
+        runCpuSeconds: runCpu ? Number((runCpu.database + runCpu.node).toFixed(1)) : null,
+        floorCpuSeconds: floorCpu === null ? null : Number(floorCpu.toFixed(1)),
+        postSeconds: Number(seconds(postMs)),
+        postCpuSeconds: postCpu === null ? null : Number(postCpu.toFixed(1)),
+        peakRssMb: Math.round(peakRss / 1024 / 1024),
+        chunkSize: config.chunkSize,
+        workers: config.workerConcurrency,
+        cpus: os.availableParallelism(),
+        loadAverage: Number(os.loadavg()[0]!.toFixed(2)),
+      };
+    },
+    PROFILE ? PROFILE_SETTINGS : {},
+  );
   // Last, once the database has stopped: the line for machines.
   console.log(JSON.stringify(result ?? {}));
 }

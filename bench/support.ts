@@ -15,6 +15,8 @@ export interface BenchDatabase {
   dir: string;
   /** Connection string of the migrated `bench` database. */
   url: string;
+  /** Process id of its postmaster, for cpuSeconds. */
+  postmasterPid: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function withBenchDatabase(
     await ensureDatabase(pg.url(), "bench");
     const url = pg.url("bench");
     await migrate(url);
-    await body({ dir, url });
+    await body({ dir, url, postmasterPid: pg.pid });
   } finally {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });
