@@ -1,7 +1,12 @@
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { Outbox } from "./ws-outbox.ts";
+
+v8.setFlagsFromString("--expose-gc");
+const collectGarbage = vm.runInNewContext("gc") as () => void;
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -54,6 +59,28 @@ describe("Outbox", () => {
     expect(received).toEqual(messages);
   });
 
+  it("writes frames a WebSocket client reads intact at each length encoding's edges, in any UTF-8", async () => {
+    const { outbox, received } = await connectedPair();
+    // 7-bit, 16-bit and 64-bit lengths, each at its edges, counted in bytes (not characters).
+    const lengths = [0, 1, 125, 126, 127, 65_535, 65_536, 200_000];
+    // `bytes` bytes of mostly three-byte characters, made up with one- and two-byte ones.
+    const multiByte = (bytes: number) => "€".repeat(Math.floor(bytes / 3)) + ["", "a", "é"][bytes % 3]!;
+    const messages = lengths.flatMap((bytes) => ["a".repeat(bytes), multiByte(bytes)]);
+    expect(messages.map((message) => Buffer.byteLength(message))).toEqual(lengths.flatMap((bytes) => [bytes, bytes]));
+    for (const message of messages) outbox.send(message);
+    await until(() => received.length === messages.length);
+    expect(received).toEqual(messages);
+  });
+
+  it("keeps what was sent before closing ahead of the closing frame", async () => {
+    const { outbox, server, client, received } = await connectedPair();
+    const closedWith = new Promise<number>((resolve) => client.once("close", (code) => resolve(code)));
+    outbox.send("last words");
+    server.close(4403, "Forbidden");
+    expect(await closedWith).toBe(4403);
+    expect(received).toEqual(["last words"]);
+  });
+
   it("drops a peer that does not read once the bound is passed, holding at most one message more", async () => {
     const maxBytes = 2 * 1024 * 1024;
     const { outbox, server, client, overflows } = await connectedPair(maxBytes);
@@ -61,6 +88,8 @@ describe("Outbox", () => {
     client.pause();
     const closed = new Promise((resolve) => server.once("close", resolve));
     const message = "x".repeat(64 * 1024);
+    // Garbage of earlier tests, collected during this one, would hide what this one holds.
+    collectGarbage();
     const baseline = process.memoryUsage().arrayBuffers;
     let held = 0;
     let visible = 0;
