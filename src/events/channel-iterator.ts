@@ -1,6 +1,11 @@
 /** How often a producer waiting for a piped consumer's room looks again. */
 const ROOM_POLL_MS = 10;
 
+/** Resolves once `hasRoom()` is true or `gone()` is: for a producer pacing itself by a consumer that cannot notify. */
+export async function whenRoom(hasRoom: () => boolean, gone: () => boolean): Promise<void> {
+  while (!gone() && !hasRoom()) await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
+}
+
 export class SlowConsumerError extends Error {
   override name = "SlowConsumerError";
 }
@@ -78,7 +83,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     // A piped consumer says when it has room (e.g. its connection has sent what it held).
-    while (!this.closed && !this.consumerHasRoom()) await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
+    await whenRoom(this.consumerHasRoom, () => this.closed);
   }
 
   fail(error: unknown): void {

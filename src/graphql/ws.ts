@@ -11,7 +11,7 @@ import { stringParam, type Yoga } from "./yoga.ts";
 import type { Context } from "./context.ts";
 import { normaliseOperationText } from "./plugins/text.ts";
 import { Outbox } from "./ws-outbox.ts";
-import { Channel, SlowConsumerError } from "../events/channel-iterator.ts";
+import { Channel, SlowConsumerError, whenRoom } from "../events/channel-iterator.ts";
 import { metrics, watchSubscriptions } from "../observability/metrics.ts";
 
 type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
@@ -275,6 +275,9 @@ function deliverDirectly(
       written = written.then(async () => {
         try {
           const text = await ready;
+          // Results that waited for a read come out together: they wait for the connection's
+          // room as a replay does, or a burst of them would drop a client that reads.
+          await whenRoom(direct.hasRoom, () => stopped);
           if (!stopped) direct.next(text);
         } finally {
           backlog--;

@@ -159,6 +159,8 @@ describe("bill-run status emails", () => {
     expect(mail!.text).toContain(`Bill run ${run.bill_run_number} could not be executed and is in ERROR.`);
     expect(mail!.text).toContain("Reason: storage <failure> after retries");
     expect(mail!.html).toContain("storage &lt;failure&gt; after retries");
+    // The SMTP server has the message before the mailer records it as sent.
+    await mailer.flush();
     expect(await outboxRows(run.id)).toEqual([{ dedupe_key: `billrun:${run.id}:ERROR`, status: "SENT" }]);
   });
 
