@@ -601,8 +601,8 @@ const USAGE_COLUMNS: Columns = {
 const USAGE_ID = /^[\x21-\x7e]{1,255}$/;
 
 interface ChargeKey {
-  subscription_number: string;
-  charge_name: string;
+  /** The key's position in the lookup's arrays. */
+  slot: number;
   subscription_id: string;
   charge_id: string | null;
   type: string | null;
@@ -677,22 +677,38 @@ const usage: KindWriter = {
     }
     if (valid.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
-    const keys = new Map<string, { sn: string; cn: string }>();
-    for (const v of valid) if (!keys.has(v.key)) keys.set(v.key, { sn: v.subscriptionNumber, cn: v.chargeName });
+    // Each distinct (subscription, charge) once, sent as two text arrays (cheaper for PostgreSQL to
+    // read than a JSON record set) and found again by its position in them.
+    const slots = new Map<string, number>();
+    const subscriptionNumbers: string[] = [];
+    const chargeNames: string[] = [];
+    const slotOf = new Int32Array(valid.length);
+    valid.forEach((v, i) => {
+      let slot = slots.get(v.key);
+      if (slot === undefined) {
+        slot = subscriptionNumbers.length;
+        slots.set(v.key, slot);
+        subscriptionNumbers.push(v.subscriptionNumber);
+        chargeNames.push(v.chargeName);
+      }
+      slotOf[i] = slot;
+    });
     const found = await sql.query<ChargeKey>(
-      `SELECT k.sn AS subscription_number, k.cn AS charge_name, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
+      `SELECT k.n::int - 1 AS slot, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
               c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date,
               c.price::text AS price, a.currency
-         FROM json_to_recordset($1::json) AS k(sn text, cn text)
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(sn, cn, n)
          JOIN subscriptions s ON s.subscription_number = k.sn
          JOIN accounts a ON a.id = s.account_id
          LEFT JOIN charges c ON c.subscription_id = s.id AND c.name = k.cn`,
-      [JSON.stringify([...keys.values()])],
+      [subscriptionNumbers, chargeNames],
     );
-    const charges = new Map(found.rows.map((c) => [`${c.subscription_number}\u0000${c.charge_name}`, c]));
+    const charges: (ChargeKey | undefined)[] = new Array(subscriptionNumbers.length);
+    for (const c of found.rows) charges[c.slot] = c;
     const accepted: Valid[] = [];
-    for (const v of valid) {
-      const c = charges.get(v.key);
+    for (let i = 0; i < valid.length; i++) {
+      const v = valid[i]!;
+      const c = charges[slotOf[i]!];
       // The same rules and words as recordUsage.
       if (!c) {
         errors.push({ line: v.line, field: "subscriptionNumber", code: "NOT_FOUND", message: `subscription ${v.subscriptionNumber} not found` });
