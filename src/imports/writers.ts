@@ -449,35 +449,39 @@ const subscriptions: KindWriter = {
     // template), and each charge as its id, its subscription and its template's number. Built
     // here, while earlier batches are written, so that a write's transaction never waits on it.
     const templates: ChargeTemplate[] = [];
-    const templateOf = new Map<string, number>();
+    // A plan's few charges are found by comparing their fields with the templates met at their
+    // position (cheaper than building and hashing a key of all of them per charge); past
+    // SCANNED_TEMPLATES at one position, further ones are found by such a key.
+    const scanned: ChargeTemplate[][] = [];
+    const keyed = new Map<string, number>();
     const charges: { ids: string[]; subscriptions: string[]; templates: number[] } = { ids: [], subscriptions: [], templates: [] };
     for (const s of ready) {
       s.data.charges.forEach((c, position) => {
-        const currency = c.currency ?? s.currency;
-        const start = c.startDate ?? s.data.startDate;
-        const end = c.endDate ?? null;
-        const period = c.billingPeriod ?? null;
-        const timing = c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null;
-        const uom = c.unitOfMeasure ?? null;
-        const key = `${position}\u0000${c.name}\u0000${c.type}\u0000${currency}\u0000${c.price}\u0000${c.quantity}\u0000${start}\u0000${end}\u0000${period}\u0000${timing}\u0000${uom}`;
-        let k = templateOf.get(key);
+        const t: ChargeTemplate = {
+          k: templates.length,
+          position,
+          name: c.name,
+          type: c.type,
+          currency: c.currency ?? s.currency,
+          price: c.price,
+          quantity: c.quantity,
+          start_date: c.startDate ?? s.data.startDate,
+          end_date: c.endDate ?? null,
+          period: c.billingPeriod ?? null,
+          timing: c.type === "RECURRING" ? (c.billingTiming ?? "IN_ADVANCE") : c.type === "USAGE" ? "IN_ARREARS" : null,
+          uom: c.unitOfMeasure ?? null,
+        };
+        const near = (scanned[position] ??= []);
+        let k = near.find((n) => sameTemplate(n, t))?.k;
+        if (k === undefined && near.length >= SCANNED_TEMPLATES) {
+          const key = [position, t.name, t.type, t.currency, t.price, t.quantity, t.start_date, t.end_date, t.period, t.timing, t.uom].join("\u0000");
+          k = keyed.get(key);
+          if (k === undefined) keyed.set(key, t.k);
+        }
         if (k === undefined) {
-          k = templates.length;
-          templates.push({
-            k,
-            position,
-            name: c.name,
-            type: c.type,
-            currency,
-            price: c.price,
-            quantity: c.quantity,
-            start_date: start,
-            end_date: end,
-            period,
-            timing,
-            uom,
-          });
-          templateOf.set(key, k);
+          k = t.k;
+          templates.push(t);
+          if (near.length < SCANNED_TEMPLATES) near.push(t);
         }
         charges.ids.push(timeOrderedId());
         charges.subscriptions.push(s.id);
@@ -570,6 +574,23 @@ async function insertUnlessTaken(sql: pg.ClientBase, insert: (guarded: boolean) 
 
 /** A PostgreSQL array literal of UUIDs (text that never needs quoting). */
 const uuidArray = (ids: string[]) => `{${ids.join(",")}}`;
+
+/** Templates compared field by field per charge position, at most (then looked up by key). */
+const SCANNED_TEMPLATES = 8;
+
+/** Whether two templates describe the same charge (their numbers aside). */
+const sameTemplate = (a: ChargeTemplate, b: ChargeTemplate) =>
+  a.position === b.position &&
+  a.name === b.name &&
+  a.type === b.type &&
+  a.currency === b.currency &&
+  a.price === b.price &&
+  a.quantity === b.quantity &&
+  a.start_date === b.start_date &&
+  a.end_date === b.end_date &&
+  a.period === b.period &&
+  a.timing === b.timing &&
+  a.uom === b.uom;
 
 /** A charge as its subscriptions share it (k: its number in the batch's list of templates). */
 interface ChargeTemplate {
