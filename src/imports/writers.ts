@@ -3,7 +3,7 @@ import { Decimal } from "decimal.js";
 import type { z } from "zod";
 import { inputSchemas } from "../accounts/service.ts";
 import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
-import { plainAccount, plainSubscription, plainUsage } from "./fastpath.ts";
+import { plainAccount, plainSubscription, plainUsage, surelyFits } from "./fastpath.ts";
 import type { Columns, Row, RowError } from "./rows.ts";
 import { timeOrderedId } from "../ids.ts";
 
@@ -747,7 +747,7 @@ const usage: KindWriter = {
           code: "VALIDATION",
           message: `chargeName: charge "${v.chargeName}" is a ${c.type} charge, not a USAGE charge`,
         });
-      } else if (!amountFits(extendedAmount(c.price!, v.quantity, c.currency), minorUnits(c.currency))) {
+      } else if (!surelyFits(c.price!, v.quantity) && !amountFits(extendedAmount(c.price!, v.quantity, c.currency), minorUnits(c.currency))) {
         errors.push({
           line: v.line,
           field: "quantity",
