@@ -704,7 +704,9 @@ const usage: KindWriter = {
     if (valid.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
 
     // Each distinct (subscription, charge) once, sent as two text arrays (cheaper for PostgreSQL to
-    // read than a JSON record set) and found again by its position in them.
+    // read than a JSON record set) and found again by its position in them. Each is looked up
+    // through the indexes (LATERAL, OFFSET 0): knowing how many keys come, the planner would
+    // otherwise hash whole tables for a few thousand of their rows.
     const slots = new Map<string, number>();
     const subscriptionNumbers: string[] = [];
     const chargeNames: string[] = [];
@@ -722,11 +724,12 @@ const usage: KindWriter = {
     const found = await sql.query<ChargeKey>(
       `SELECT k.n::int - 1 AS slot, s.id AS subscription_id, c.id AS charge_id, c.type::text AS type,
               c.start_date::text AS start_date, c.charged_through_date::text AS charged_through_date,
-              c.price::text AS price, a.currency
+              c.price::text AS price, s.currency
          FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(sn, cn, n)
-         JOIN subscriptions s ON s.subscription_number = k.sn
-         JOIN accounts a ON a.id = s.account_id
-         LEFT JOIN charges c ON c.subscription_id = s.id AND c.name = k.cn`,
+         CROSS JOIN LATERAL (SELECT s.id, a.currency FROM subscriptions s JOIN accounts a ON a.id = s.account_id
+                              WHERE s.subscription_number = k.sn OFFSET 0) AS s
+         LEFT JOIN LATERAL (SELECT c.id, c.type, c.start_date, c.charged_through_date, c.price FROM charges c
+                             WHERE c.subscription_id = s.id AND c.name = k.cn OFFSET 0) AS c ON true`,
       [subscriptionNumbers, chargeNames],
     );
     const charges: (ChargeKey | undefined)[] = new Array(subscriptionNumbers.length);
