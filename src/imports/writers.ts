@@ -774,20 +774,21 @@ const usage: KindWriter = {
       }
     }
     if (accepted.length === 0) return { keys: [], apply: async () => ({ imported: 0, skipped: 0, errors }) };
+    // Built here, while earlier batches are written, so that a write's transaction never waits on it.
+    const records = JSON.stringify(
+      accepted.map((u) => ({
+        id: timeOrderedId(),
+        sid: u.subscriptionId,
+        cid: u.chargeId,
+        quantity: u.quantity,
+        uom: u.unitOfMeasure,
+        usage_date: u.usageDate,
+        usage_id: u.usageId,
+      })),
+    );
     return {
       keys: accepted.map((u) => u.usageId).filter((id): id is string => id !== null),
       apply: async (sql) => {
-        const records = JSON.stringify(
-          accepted.map((u) => ({
-            id: timeOrderedId(),
-            sid: u.subscriptionId,
-            cid: u.chargeId,
-            quantity: u.quantity,
-            uom: u.unitOfMeasure,
-            usage_date: u.usageDate,
-            usage_id: u.usageId,
-          })),
-        );
         // A file sent again meets a taken usageId at its first row: the plain INSERT stops there.
         const fresh = await insertUnlessTaken(sql, (guarded) =>
           sql.query<{ id: string | null }>(
