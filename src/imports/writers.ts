@@ -490,27 +490,30 @@ const subscriptions: KindWriter = {
       });
     }
     const templatesJson = JSON.stringify(templates);
+    // The statements' parameters, built here too. Arrays rather than JSON: less text to build
+    // here and to parse there. Ids, dates and booleans are written as array literals directly
+    // (none needs quoting); numbers, which are the file's text, are quoted by the driver.
+    const subscriptionColumns = [
+      uuidArray(ready.map((s) => s.id)),
+      ready.map((s) => s.number),
+      uuidArray(ready.map((s) => s.accountId)),
+      `{${ready.map((s) => s.data.startDate).join(",")}}`,
+      `{${ready.map((s) => (s.data.invoiceSeparately ? "t" : "f")).join(",")}}`,
+    ];
+    const chargeColumns = (c: typeof charges) => [uuidArray(c.ids), uuidArray(c.subscriptions), `{${c.templates.join(",")}}`, templatesJson];
+    const allCharges = chargeColumns(charges);
 
     return {
       keys: ready.map((s) => s.number),
       apply: async (sql) => {
         let imported = 0;
         if (ready.length > 0) {
-          // Arrays rather than JSON: less text to build here and to parse there. Ids, dates and
-          // booleans are written as array literals directly (none needs quoting); numbers, which
-          // are the file's text, are quoted by the driver.
           const created = await insertUnlessTaken(sql, (guarded) =>
             sql.query<{ id: string }>(
               `INSERT INTO subscriptions (id, subscription_number, account_id, start_date, invoice_separately)
                SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::boolean[])
                ${guarded ? "ON CONFLICT (subscription_number) DO NOTHING RETURNING id" : ""}`,
-              [
-                uuidArray(ready.map((s) => s.id)),
-                ready.map((s) => s.number),
-                uuidArray(ready.map((s) => s.accountId)),
-                `{${ready.map((s) => s.data.startDate).join(",")}}`,
-                `{${ready.map((s) => (s.data.invoiceSeparately ? "t" : "f")).join(",")}}`,
-              ],
+              subscriptionColumns,
             ),
           );
           let written = charges;
@@ -541,7 +544,7 @@ const subscriptions: KindWriter = {
                  JOIN (SELECT * FROM json_to_recordset($4::json)
                               AS t(k int, position int, name text, type text, currency text, price numeric, quantity numeric, start_date date, end_date date,
                                    period text, timing text, uom text)) AS t ON t.k = c.t`,
-              [uuidArray(written.ids), uuidArray(written.subscriptions), `{${written.templates.join(",")}}`, templatesJson],
+              written === charges ? allCharges : chargeColumns(written),
             );
           }
         }
