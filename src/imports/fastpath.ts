@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { inputSchemas } from "../accounts/service.ts";
-import { isCurrency } from "../billing/money.ts";
+import { AMOUNT_INTEGER_DIGITS, isCurrency } from "../billing/money.ts";
 import { AccountStatus, BillingPeriod, BillingTiming, ChargeType } from "../generated/prisma/enums.ts";
 import { isUuid, isValidIsoDate } from "../util.ts";
 
@@ -36,7 +36,16 @@ const BILLING_PERIODS = new Set<unknown>(Object.values(BillingPeriod));
 const BILLING_TIMINGS = new Set<unknown>(Object.values(BillingTiming));
 
 const intIn = (value: unknown, min: number, max: number): value is number => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
-const date = (value: unknown): value is string => typeof value === "string" && isValidIsoDate(value);
+/** Dates found valid so far (a file repeats a few hundred), up to DATES_KEPT. */
+const validDates = new Set<string>();
+const DATES_KEPT = 10_000;
+const date = (value: unknown): value is string => {
+  if (typeof value !== "string") return false;
+  if (validDates.has(value)) return true;
+  if (!isValidIsoDate(value)) return false;
+  if (validDates.size < DATES_KEPT) validDates.add(value);
+  return true;
+};
 
 /** createAccountInput's output for a plainly valid row; undefined: ask the schema. */
 export function plainAccount(v: Values): CreateAccount | undefined {
@@ -127,3 +136,17 @@ export function plainUsage(subscriptionId: string, v: Values): RecordUsage | und
   if (!plainText(unitOfMeasure, 40) || !date(usageDate)) return undefined;
   return { subscriptionId, chargeName, quantity, unitOfMeasure, usageDate };
 }
+
+/** Digits before the decimal point of a decimal string ('-12.50': 2). */
+const integerDigits = (decimal: string) => {
+  const point = decimal.indexOf(".");
+  return (point < 0 ? decimal.length : point) - (decimal.startsWith("-") ? 1 : 0);
+};
+
+/**
+ * Whether price × quantity (decimal strings) surely fits an amount, without computing it: with
+ * fewer than AMOUNT_INTEGER_DIGITS integer digits between them, the product is below a tenth of
+ * the limit, and rounding it to minor units keeps it below the limit. False: compute it
+ * (amountFits of extendedAmount), which decides.
+ */
+export const surelyFits = (price: string, quantity: string): boolean => integerDigits(price) + integerDigits(quantity) < AMOUNT_INTEGER_DIGITS;

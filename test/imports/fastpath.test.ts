@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { inputSchemas } from "../../src/accounts/service.ts";
-import { plainAccount, plainSubscription, plainUsage } from "../../src/imports/fastpath.ts";
+import { amountFits, extendedAmount, minorUnits } from "../../src/billing/money.ts";
+import { plainAccount, plainSubscription, plainUsage, surelyFits } from "../../src/imports/fastpath.ts";
 
 // The import's fast path must answer as the mutations' schemas do: whatever it accepts, the
 // schema accepts with the same output. Each field takes values the fast path handles, values only
@@ -170,5 +171,31 @@ describe("the import's fast path validates as the mutations' schemas do", () => 
     expect(plainUsage(id, { chargeName: "API calls", quantity: "12.5", unitOfMeasure: "call", usageDate: "2026-01-15" })).toBeDefined();
     const taken = compare(inputSchemas.recordUsageInput, inputs, (input) => plainUsage(input.subscriptionId, input));
     expect(taken).toBeGreaterThan(300);
+  });
+});
+
+describe("the usage import's shortcut for amounts", () => {
+  it("says an amount fits only where computing it says so, and does say so for ordinary prices and quantities", () => {
+    const next = random(7);
+    // Integer parts of every length up to 16 digits around the limit, with and without fractions.
+    const decimal = (negative: boolean) => {
+      const digits = 1 + Math.floor(next() * 16);
+      const integer = next() < 0.2 ? "0" : String(1 + Math.floor(next() * 9)) + "9".repeat(digits - 1);
+      const fraction = next() < 0.5 ? "" : `.${"9".repeat(1 + Math.floor(next() * 8))}`;
+      return `${negative && next() < 0.3 ? "-" : ""}${integer}${fraction}`;
+    };
+    let sure = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const price = decimal(true);
+      const quantity = decimal(false);
+      const currency = next() < 0.5 ? "USD" : "JPY";
+      if (!surelyFits(price, quantity)) continue;
+      sure++;
+      expect(amountFits(extendedAmount(price, quantity, currency), minorUnits(currency)), `${price} × ${quantity}`).toBe(true);
+    }
+    expect(sure).toBeGreaterThan(5_000);
+    expect(surelyFits("0.0025", "500")).toBe(true);
+    expect(surelyFits("49.99", "1")).toBe(true);
+    expect(surelyFits("999999999999999", "200000")).toBe(false);
   });
 });

@@ -18,7 +18,12 @@ describe("importing accounts", () => {
       t,
       "ACCOUNTS",
       "CSV",
-      csv(ACCOUNT_HEADER, "CSV-1,Acme Inc,USD,1,2,billing@acme.example,15,ACTIVE", 'CSV-2,"Quote, Comma & Co",EUR,31,,,,', "CSV-3,Yen Corp,JPY,15,,,,INACTIVE"),
+      csv(
+        ACCOUNT_HEADER,
+        "CSV-1,Acme Inc,USD,1,2,billing@acme.example,15,ACTIVE",
+        'CSV-2,"Quote ""Q"", Comma \\ {Co} & Co",EUR,31,,,,',
+        "CSV-3,Yen Corp,JPY,15,,,,INACTIVE",
+      ),
     );
     expect(job).toMatchObject({
       status: "COMPLETED",
@@ -32,7 +37,7 @@ describe("importing accounts", () => {
     const rows = await t.app.db.account.findMany({ where: { accountNumber: { startsWith: "CSV-" } }, orderBy: { accountNumber: "asc" } });
     expect(rows.map((a) => [a.accountNumber, a.name, a.currency, a.billCycleDay, a.batch, a.billToEmail, a.paymentTermDays, a.status])).toEqual([
       ["CSV-1", "Acme Inc", "USD", 1, 2, "billing@acme.example", 15, "ACTIVE"],
-      ["CSV-2", "Quote, Comma & Co", "EUR", 31, 1, "", 30, "ACTIVE"],
+      ["CSV-2", 'Quote "Q", Comma \\ {Co} & Co', "EUR", 31, 1, "", 30, "ACTIVE"],
       ["CSV-3", "Yen Corp", "JPY", 15, 1, "", 30, "INACTIVE"],
     ]);
   });
