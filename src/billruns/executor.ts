@@ -63,9 +63,11 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
       await completeIfDone(app, sql, billRunId);
       return;
     }
-    for (const { chunk } of chunks.rows) {
-      await app.jobs.send(QUEUES.chunk, { billRunId, chunk }, { singletonKey: `${billRunId}:${chunk}`, sql });
-    }
+    await app.jobs.sendMany(
+      QUEUES.chunk,
+      chunks.rows.map(({ chunk }) => ({ data: { billRunId, chunk }, singletonKey: `${billRunId}:${chunk}` })),
+      { sql },
+    );
   });
 }
 
