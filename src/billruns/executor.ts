@@ -40,6 +40,7 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
     const run = await readRun(sql, billRunId, true);
     if (!run || run.status !== "PROCESSING") return;
     const snapshotTaken = (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
+    let chunks: ChunkJob[];
     if (!snapshotTaken) {
       const inserted = await sql.query(
         `INSERT INTO bill_run_accounts (bill_run_id, account_id, position, chunk)
@@ -53,31 +54,63 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
                       END) targeted`,
         [billRunId, app.config.chunkSize, run.batches, run.bill_cycle_day, run.account_ids, run.subscription_ids],
       );
-      await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, inserted.rowCount ?? 0]);
+      const total = inserted.rowCount ?? 0;
+      await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, total]);
+      // As the statement above cut them: chunk k holds positions k × size + 1 to (k + 1) × size.
+      const size = app.config.chunkSize;
+      chunks = Array.from({ length: Math.ceil(total / size) }, (_, chunk) => ({
+        billRunId,
+        chunk,
+        first: chunk * size + 1,
+        last: Math.min((chunk + 1) * size, total),
+      }));
+    } else {
+      // Taken by an earlier start (with whatever chunk size it had): the chunks with work left.
+      const pending = await sql.query<{ chunk: number; first: number; last: number }>(
+        `SELECT chunk, min(position) AS first, max(position) AS last FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND status = 'PENDING' GROUP BY chunk ORDER BY chunk`,
+        [billRunId],
+      );
+      chunks = pending.rows.map((r) => ({ billRunId, ...r }));
     }
-    const chunks = await sql.query<{ chunk: number }>(
-      "SELECT DISTINCT chunk FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'PENDING' ORDER BY chunk",
-      [billRunId],
-    );
-    if (chunks.rows.length === 0) {
+    if (chunks.length === 0) {
       await completeIfDone(app, sql, billRunId);
       return;
     }
     await app.jobs.sendMany(
       QUEUES.chunk,
-      chunks.rows.map(({ chunk }) => ({ data: { billRunId, chunk }, singletonKey: `${billRunId}:${chunk}` })),
+      chunks.map((data) => ({ data, singletonKey: `${billRunId}:${data.chunk}` })),
       { sql },
     );
   });
 }
 
-/** Bills the still-pending accounts of one chunk; safe to run twice, or by two workers at once. */
-export async function processChunk(app: App, billRunId: string, chunk: number): Promise<void> {
+/**
+ * A chunk job's data: the chunk, and the range of positions its accounts hold in the run, by
+ * which they are found (`first` and `last`, both included). Jobs queued before the range was part
+ * of the data have only the chunk.
+ */
+export interface ChunkJob {
+  billRunId: string;
+  chunk: number;
+  first?: number;
+  last?: number;
+}
+
+/**
+ * Bills the still-pending accounts of one chunk; safe to run twice, or by two workers at once.
+ * `positions` is the chunk's range of positions (see ChunkJob): without it, the chunk's rows are
+ * looked for among all of the run's.
+ */
+export async function processChunk(app: App, billRunId: string, chunk: number, positions?: { first: number; last: number }): Promise<void> {
   const run = await readRun(app.pool, billRunId);
   if (!run || run.status !== "PROCESSING") return;
   const pending = await app.pool.query<{ account_id: string }>(
-    "SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
-    [billRunId, chunk],
+    positions
+      ? `SELECT account_id FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND position BETWEEN $3 AND $4 AND chunk = $2 AND status = 'PENDING'`
+      : "SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
+    positions ? [billRunId, chunk, positions.first, positions.last] : [billRunId, chunk],
   );
   const accountIds = pending.rows.map((r) => r.account_id);
   setJobAttributes({ "billrun.accounts": accountIds.length });
@@ -292,7 +325,9 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       // Its chunks are committed: this process's chunk workers start on them now (others poll).
       wake(QUEUES.chunk);
     });
-    await work<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk));
+    await work<ChunkJob>(QUEUES.chunk, (d) =>
+      processChunk(app, d.billRunId, d.chunk, typeof d.first === "number" && typeof d.last === "number" ? { first: d.first, last: d.last } : undefined),
+    );
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
   await work<{ billRunId: string }>(QUEUES.dead, async (d) => {

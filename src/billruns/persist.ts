@@ -31,9 +31,10 @@ export interface Alert {
 }
 
 /**
- * The rows of bill_run_accounts a transaction works on. The chunk narrows every lookup to its
- * own rows: by (bill_run_id, status) alone the planner reads all the run's pending rows, for
- * every chunk, which makes a run's cost grow with the square of its size.
+ * The rows of bill_run_accounts a transaction works on. Every lookup names the chunk's own
+ * accounts (found through the key, bill_run_id and account_id): by (bill_run_id, status) alone
+ * the planner reads all the run's pending rows, for every chunk, which makes a run's cost grow
+ * with the square of its size.
  */
 export interface RunChunk {
   billRunId: string;
