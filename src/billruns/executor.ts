@@ -5,7 +5,7 @@ import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
 import { arrayLiteral } from "./arrays.ts";
 import { loadBillingInputs } from "./load.ts";
-import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
+import { addCounts, applyResults, recordAlerts, type AccountFailureRecord, type RunChunk } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
 import { readRun, readRunDuration, type RunRow } from "./runs.ts";
@@ -105,43 +105,52 @@ export interface ChunkJob {
 export async function processChunk(app: App, billRunId: string, chunk: number, positions?: { first: number; last: number }): Promise<void> {
   const run = await readRun(app.pool, billRunId);
   if (!run || run.status !== "PROCESSING") return;
-  const pending = await app.pool.query<{ account_id: string }>(
+  const pending = await app.pool.query<{ account_id: string; position: number }>(
     positions
-      ? `SELECT account_id FROM bill_run_accounts
+      ? `SELECT account_id, position FROM bill_run_accounts
           WHERE bill_run_id = $1 AND position BETWEEN $3 AND $4 AND chunk = $2 AND status = 'PENDING'`
-      : "SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
+      : "SELECT account_id, position FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
     positions ? [billRunId, chunk, positions.first, positions.last] : [billRunId, chunk],
   );
   const accountIds = pending.rows.map((r) => r.account_id);
   setJobAttributes({ "billrun.accounts": accountIds.length });
   if (accountIds.length === 0) return;
+  // Every statement below names the range of its accounts' positions too: the planner, which
+  // knows nothing yet of a run's freshly written rows, would otherwise read them all for each chunk.
+  let first = pending.rows[0]!.position;
+  let last = first;
+  for (const { position } of pending.rows) {
+    if (position < first) first = position;
+    if (position > last) last = position;
+  }
+  const work: RunChunk = { billRunId, chunk, first, last };
   try {
-    await billAccountsOfRun(app, run, chunk, accountIds);
+    await billAccountsOfRun(app, run, work, accountIds);
   } catch (error) {
     if (isInfrastructureError(error)) throw error;
     // Something in this chunk is wrong: bill its accounts one by one so only the culprit fails.
     app.log.warn({ err: error, billRunId, chunk }, "chunk failed as a whole; billing its accounts one at a time");
     for (const accountId of accountIds) {
       try {
-        await billAccountsOfRun(app, run, chunk, [accountId]);
+        await billAccountsOfRun(app, run, work, [accountId]);
       } catch (accountError) {
         if (isInfrastructureError(accountError)) throw accountError;
         app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
-        await recordInternalError(app, run, chunk, accountId, isNumericOverflow(accountError));
+        await recordInternalError(app, run, work, accountId, isNumericOverflow(accountError));
       }
     }
   }
 }
 
-async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountIds: string[]): Promise<void> {
+async function billAccountsOfRun(app: App, run: RunRow, work: RunChunk, accountIds: string[]): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
       `SELECT w.account_id, pg_try_advisory_xact_lock(${accountLockKey("w.account_id")}) AS locked
          FROM bill_run_accounts w
-        WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        WHERE w.bill_run_id = $1 AND w.position BETWEEN $4 AND $5 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, arrayLiteral(accountIds), chunk],
+      [run.id, arrayLiteral(accountIds), work.chunk, work.first, work.last],
     );
     if (claimed.rows.length === 0) return null;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
@@ -163,7 +172,7 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
         subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
       }),
     );
-    const counts = await applyResults(sql, { billRunId: run.id, chunk }, results, busy);
+    const counts = await applyResults(sql, work, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
@@ -194,7 +203,7 @@ function isNumericOverflow(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "22003";
 }
 
-async function recordInternalError(app: App, run: RunRow, chunk: number, accountId: string, overflow = false): Promise<void> {
+async function recordInternalError(app: App, run: RunRow, work: RunChunk, accountId: string, overflow = false): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
     const failure: AccountFailureRecord = overflow
@@ -205,7 +214,7 @@ async function recordInternalError(app: App, run: RunRow, chunk: number, account
           message: "the account could not be billed because of an internal error; it has been logged",
           subscriptions: [],
         };
-    const counts = await applyResults(sql, { billRunId: run.id, chunk }, [], [failure]);
+    const counts = await applyResults(sql, work, [], [failure]);
     if (counts.failed === 0) return null;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);

@@ -31,14 +31,16 @@ export interface Alert {
 }
 
 /**
- * The rows of bill_run_accounts a transaction works on. Every lookup names the chunk's own
- * accounts (found through the key, bill_run_id and account_id): by (bill_run_id, status) alone
- * the planner reads all the run's pending rows, for every chunk, which makes a run's cost grow
- * with the square of its size.
+ * The rows of bill_run_accounts a transaction works on: those of the chunk whose positions are
+ * within first..last (both included). Every lookup names that range, found through the
+ * (bill_run_id, position) key: by bill_run_id alone the planner reads all the run's rows, for
+ * every chunk, which makes a run's cost grow with the square of its size.
  */
 export interface RunChunk {
   billRunId: string;
   chunk: number;
+  first: number;
+  last: number;
 }
 
 export interface AppliedCounts {
@@ -63,7 +65,7 @@ export async function applyResults(
   results: readonly AccountResult[],
   extraFailures: readonly AccountFailureRecord[] = [],
 ): Promise<AppliedCounts> {
-  const { billRunId, chunk } = work;
+  const { billRunId, chunk, first, last } = work;
   const documents: ProposedDocument[] = [];
   /** The account of each document, by the document's index. */
   const documentAccounts: string[] = [];
@@ -122,8 +124,8 @@ export async function applyResults(
   if (succeeded.length > 0) {
     await sql.query(
       `UPDATE bill_run_accounts SET status = 'DONE', processed_at = now()
-        WHERE bill_run_id = $1 AND chunk = $3 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
-      [billRunId, arrayLiteral(succeeded), chunk],
+        WHERE bill_run_id = $1 AND position BETWEEN $4 AND $5 AND chunk = $3 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
+      [billRunId, arrayLiteral(succeeded), chunk, first, last],
     );
   }
   if (failures.length > 0) await recordFailures(sql, work, failures);
@@ -273,12 +275,12 @@ const ITEM_COLUMNS = [
   "amount",
 ];
 
-async function recordFailures(sql: Sql, { billRunId, chunk }: RunChunk, failures: AccountFailureRecord[]) {
+async function recordFailures(sql: Sql, { billRunId, chunk, first, last }: RunChunk, failures: AccountFailureRecord[]) {
   await sql.query(
     `UPDATE bill_run_accounts w SET status = 'FAILED', failure_code = f.code, failure_message = f.message, processed_at = now()
        FROM unnest($2::uuid[], $3::text[], $4::text[]) AS f(account_id, code, message)
-      WHERE w.bill_run_id = $1 AND w.chunk = $5 AND w.account_id = f.account_id AND w.status = 'PENDING'`,
-    [billRunId, failures.map((f) => f.accountId), failures.map((f) => f.code), failures.map((f) => f.message), chunk],
+      WHERE w.bill_run_id = $1 AND w.position BETWEEN $6 AND $7 AND w.chunk = $5 AND w.account_id = f.account_id AND w.status = 'PENDING'`,
+    [billRunId, failures.map((f) => f.accountId), failures.map((f) => f.code), failures.map((f) => f.message), chunk, first, last],
   );
   const subscriptionFailures = failures.flatMap((f) => f.subscriptions.map((s) => ({ ...s, accountId: f.accountId })));
   if (subscriptionFailures.length > 0) {

@@ -205,7 +205,7 @@ describe("an item's charge and document exist while the item does (checked once 
       ],
     };
     const before = await countRows(t, "documents");
-    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0 }, [result]))).rejects.toBeInstanceOf(
+    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0, first: 1, last: 2 }, [result]))).rejects.toBeInstanceOf(
       ItemChargeMissingError,
     );
     expect(await countRows(t, "documents")).toBe(before);
