@@ -162,23 +162,27 @@ async function billAccountsOfRun(app: App, run: RunRow, work: RunChunk, accountI
         message: "another bill run is billing this account; retry when it has finished",
         subscriptions: [],
       }));
-    const inputs = await loadBillingInputs(sql, locked, run.target_date);
-    const results = billAccounts(
-      inputs,
-      prepareRun({
-        targetDate: run.target_date,
-        invoiceDate: run.invoice_date,
-        chargeTypesToExclude: run.charge_types_to_exclude,
-        subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
-      }),
+    // The inputs and results are not kept in variables here: once applyResults has drawn its
+    // statements' data from them, nothing holds them while the chunk waits on its statements.
+    const counts = await applyResults(
+      sql,
+      work,
+      billAccounts(
+        await loadBillingInputs(sql, locked, run.target_date),
+        prepareRun({
+          targetDate: run.target_date,
+          invoiceDate: run.invoice_date,
+          chargeTypesToExclude: run.charge_types_to_exclude,
+          subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
+        }),
+      ),
+      busy,
     );
-    const counts = await applyResults(sql, work, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
     const completed = progress.processed >= progress.total && (await completeIfDone(app, sql, run.id));
-    const failureCodes = [...busy.map((f) => f.code), ...results.flatMap((r) => (r.ok ? [] : [r.failure.code]))];
-    return { ...counts, failureCodes, completed };
+    return { ...counts, completed };
   });
   if (committed) recordCommitted(app, run.id, committed);
 }
