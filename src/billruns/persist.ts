@@ -122,6 +122,7 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
   // PostgreSQL reads without parsing ids, dates and decimals as text.
   const items = new CopyBinary();
   const totalsByCurrency = new Map<string, string[]>();
+  const otherCharges = new Set<string>();
   let invoices = 0;
   let zeroInvoices = 0;
   for (const result of results) {
@@ -135,6 +136,7 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
       continue;
     }
     succeeded.push(result.accountId);
+    const movedSet = result.chargeUpdates.length > 16 ? new Set(result.chargeUpdates.map((m) => m.chargeId)) : null;
     for (const d of result.documents) {
       const k = documents.length;
       writeTimeOrderedId(documentIds, 16 * k);
@@ -156,6 +158,8 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
       }
       let position = 0;
       for (const i of d.items) {
+        // A charge belongs to one account: moved, it is among this account's moves.
+        if (!movedBy(result.chargeUpdates, movedSet, i.chargeId)) otherCharges.add(i.chargeId);
         items.row(ITEM_COLUMNS.length);
         items.timeOrderedUuid();
         items.uuidBytes(documentIds, 16 * k);
@@ -177,12 +181,6 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
       moves.from.push(move.from);
       moves.to.push(move.to);
     }
-  }
-  const moved = new Set(moves.chargeId);
-  const otherCharges = new Set<string>();
-  for (const result of results) {
-    if (!result.ok) continue;
-    for (const d of result.documents) for (const i of d.items) if (!moved.has(i.chargeId)) otherCharges.add(i.chargeId);
   }
   // One alert per failing subscription, or one for the account when the failure is its own.
   const alerts = failures.flatMap<Alert>((f) =>
@@ -214,6 +212,13 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
     },
     totals: { currencies, amounts: currencies.map((c) => sumAmounts(totalsByCurrency.get(c)!, c)) },
   };
+}
+
+/** Whether `chargeId` is among an account's `moves`: scanned when they are few, else looked up in `set`, made of them. */
+function movedBy(moves: readonly { chargeId: string }[], set: ReadonlySet<string> | null, chargeId: string): boolean {
+  if (set) return set.has(chargeId);
+  for (const move of moves) if (move.chargeId === chargeId) return true;
+  return false;
 }
 
 async function writeChunk(sql: Sql, work: RunChunk, plan: ChunkPlan): Promise<AppliedCounts> {
