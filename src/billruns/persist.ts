@@ -73,7 +73,7 @@ export function applyResults(
   results: readonly AccountResult[],
   extraFailures: readonly AccountFailureRecord[] = [],
 ): Promise<AppliedCounts> {
-  return writeChunk(sql, work, planChunk(work.billRunId, results, extraFailures));
+  return writeChunk(sql, work, planChunk(results, extraFailures));
 }
 
 /** A document as its row needs it once its items are written: its number is drawn with the others. */
@@ -98,15 +98,16 @@ interface ChunkPlan {
   documentIds: Buffer;
   /** The items' COPY data, finished. */
   items: Buffer[];
-  /** The accounts billed, as an array literal, and how many. */
-  succeeded: { count: number; accountIds: string } | null;
+  /** The accounts billed, as an array literal; null when none was. */
+  succeeded: string | null;
   failures: AccountFailureRecord[];
   counts: AppliedCounts;
   /** Invoice totals by currency, currencies sorted. */
   totals: { currencies: string[]; amounts: string[] };
 }
 
-function planChunk(billRunId: string, results: readonly AccountResult[], extraFailures: readonly AccountFailureRecord[]): ChunkPlan {
+/** The data of a chunk's statements, drawn from the billing core's results in one pass (see applyResults). */
+function planChunk(results: readonly AccountResult[], extraFailures: readonly AccountFailureRecord[]): ChunkPlan {
   const failures: AccountFailureRecord[] = [...extraFailures];
   const moves = { chargeId: [] as string[], from: [] as (string | null)[], to: [] as string[] };
   const succeeded: string[] = [];
@@ -199,7 +200,7 @@ function planChunk(billRunId: string, results: readonly AccountResult[], extraFa
     documents,
     documentIds,
     items: documents.length > 0 ? items.finish() : [],
-    succeeded: succeeded.length === 0 ? null : { count: succeeded.length, accountIds: arrayLiteral(succeeded) },
+    succeeded: succeeded.length === 0 ? null : arrayLiteral(succeeded),
     failures,
     counts: {
       accounts: succeeded.length + failures.length,
@@ -255,7 +256,7 @@ async function writeChunk(sql: Sql, work: RunChunk, plan: ChunkPlan): Promise<Ap
     await sql.query(
       `UPDATE bill_run_accounts SET status = 'DONE', processed_at = now()
         WHERE bill_run_id = $1 AND position BETWEEN $4 AND $5 AND chunk = $3 AND account_id = ANY($2::uuid[]) AND status = 'PENDING'`,
-      [billRunId, plan.succeeded.accountIds, chunk, first, last],
+      [billRunId, plan.succeeded, chunk, first, last],
     );
   }
   if (plan.failures.length > 0) await recordFailures(sql, work, plan.failures);
