@@ -5,7 +5,7 @@ import { announceProgress } from "../events/notices.ts";
 import { QUEUES } from "../jobs.ts";
 import { arrayLiteral } from "./arrays.ts";
 import { loadBillingInputs } from "./load.ts";
-import { addCounts, applyResults, recordAlerts, type AccountFailureRecord } from "./persist.ts";
+import { addCounts, applyResults, recordAlerts, type AccountFailureRecord, type RunChunk } from "./persist.ts";
 import { tryTransition } from "./transitions.ts";
 import { postRun } from "./posting.ts";
 import { readRun, readRunDuration, type RunRow } from "./runs.ts";
@@ -40,6 +40,7 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
     const run = await readRun(sql, billRunId, true);
     if (!run || run.status !== "PROCESSING") return;
     const snapshotTaken = (await sql.query("SELECT 1 FROM bill_run_accounts WHERE bill_run_id = $1 LIMIT 1", [billRunId])).rowCount;
+    let chunks: ChunkJob[];
     if (!snapshotTaken) {
       const inserted = await sql.query(
         `INSERT INTO bill_run_accounts (bill_run_id, account_id, position, chunk)
@@ -53,60 +54,103 @@ export async function startRun(app: App, billRunId: string): Promise<void> {
                       END) targeted`,
         [billRunId, app.config.chunkSize, run.batches, run.bill_cycle_day, run.account_ids, run.subscription_ids],
       );
-      await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, inserted.rowCount ?? 0]);
+      const total = inserted.rowCount ?? 0;
+      await sql.query("UPDATE bill_runs SET accounts_total = $2 WHERE id = $1", [billRunId, total]);
+      // As the statement above cut them: chunk k holds positions k × size + 1 to (k + 1) × size.
+      const size = app.config.chunkSize;
+      chunks = Array.from({ length: Math.ceil(total / size) }, (_, chunk) => ({
+        billRunId,
+        chunk,
+        first: chunk * size + 1,
+        last: Math.min((chunk + 1) * size, total),
+      }));
+    } else {
+      // Taken by an earlier start (with whatever chunk size it had): the chunks with work left.
+      const pending = await sql.query<{ chunk: number; first: number; last: number }>(
+        `SELECT chunk, min(position) AS first, max(position) AS last FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND status = 'PENDING' GROUP BY chunk ORDER BY chunk`,
+        [billRunId],
+      );
+      chunks = pending.rows.map((r) => ({ billRunId, ...r }));
     }
-    const chunks = await sql.query<{ chunk: number }>(
-      "SELECT DISTINCT chunk FROM bill_run_accounts WHERE bill_run_id = $1 AND status = 'PENDING' ORDER BY chunk",
-      [billRunId],
-    );
-    if (chunks.rows.length === 0) {
+    if (chunks.length === 0) {
       await completeIfDone(app, sql, billRunId);
       return;
     }
-    for (const { chunk } of chunks.rows) {
-      await app.jobs.send(QUEUES.chunk, { billRunId, chunk }, { singletonKey: `${billRunId}:${chunk}`, sql });
-    }
+    await app.jobs.sendMany(
+      QUEUES.chunk,
+      chunks.map((data) => ({ data, singletonKey: `${billRunId}:${data.chunk}` })),
+      { sql },
+    );
   });
 }
 
-/** Bills the still-pending accounts of one chunk; safe to run twice, or by two workers at once. */
-export async function processChunk(app: App, billRunId: string, chunk: number): Promise<void> {
+/**
+ * A chunk job's data: the chunk, and the range of positions its accounts hold in the run, by
+ * which they are found (`first` and `last`, both included). Jobs queued before the range was part
+ * of the data have only the chunk.
+ */
+export interface ChunkJob {
+  billRunId: string;
+  chunk: number;
+  first?: number;
+  last?: number;
+}
+
+/**
+ * Bills the still-pending accounts of one chunk; safe to run twice, or by two workers at once.
+ * `positions` is the chunk's range of positions (see ChunkJob): without it, the chunk's rows are
+ * looked for among all of the run's.
+ */
+export async function processChunk(app: App, billRunId: string, chunk: number, positions?: { first: number; last: number }): Promise<void> {
   const run = await readRun(app.pool, billRunId);
   if (!run || run.status !== "PROCESSING") return;
-  const pending = await app.pool.query<{ account_id: string }>(
-    "SELECT account_id FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
-    [billRunId, chunk],
+  const pending = await app.pool.query<{ account_id: string; position: number }>(
+    positions
+      ? `SELECT account_id, position FROM bill_run_accounts
+          WHERE bill_run_id = $1 AND position BETWEEN $3 AND $4 AND chunk = $2 AND status = 'PENDING'`
+      : "SELECT account_id, position FROM bill_run_accounts WHERE bill_run_id = $1 AND chunk = $2 AND status = 'PENDING'",
+    positions ? [billRunId, chunk, positions.first, positions.last] : [billRunId, chunk],
   );
   const accountIds = pending.rows.map((r) => r.account_id);
   setJobAttributes({ "billrun.accounts": accountIds.length });
   if (accountIds.length === 0) return;
+  // Every statement below names the range of its accounts' positions too: the planner, which
+  // knows nothing yet of a run's freshly written rows, would otherwise read them all for each chunk.
+  let first = pending.rows[0]!.position;
+  let last = first;
+  for (const { position } of pending.rows) {
+    if (position < first) first = position;
+    if (position > last) last = position;
+  }
+  const work: RunChunk = { billRunId, chunk, first, last };
   try {
-    await billAccountsOfRun(app, run, chunk, accountIds);
+    await billAccountsOfRun(app, run, work, accountIds);
   } catch (error) {
     if (isInfrastructureError(error)) throw error;
     // Something in this chunk is wrong: bill its accounts one by one so only the culprit fails.
     app.log.warn({ err: error, billRunId, chunk }, "chunk failed as a whole; billing its accounts one at a time");
     for (const accountId of accountIds) {
       try {
-        await billAccountsOfRun(app, run, chunk, [accountId]);
+        await billAccountsOfRun(app, run, work, [accountId]);
       } catch (accountError) {
         if (isInfrastructureError(accountError)) throw accountError;
         app.log.error({ err: accountError, billRunId, accountId }, "account could not be billed");
-        await recordInternalError(app, run, chunk, accountId, isNumericOverflow(accountError));
+        await recordInternalError(app, run, work, accountId, isNumericOverflow(accountError));
       }
     }
   }
 }
 
-async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountIds: string[]): Promise<void> {
+async function billAccountsOfRun(app: App, run: RunRow, work: RunChunk, accountIds: string[]): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // Rows of this run that another worker holds are its business (a presumed-dead job retried).
     const claimed = await sql.query<{ account_id: string; locked: boolean }>(
       `SELECT w.account_id, pg_try_advisory_xact_lock(${accountLockKey("w.account_id")}) AS locked
          FROM bill_run_accounts w
-        WHERE w.bill_run_id = $1 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
+        WHERE w.bill_run_id = $1 AND w.position BETWEEN $4 AND $5 AND w.chunk = $3 AND w.account_id = ANY($2::uuid[]) AND w.status = 'PENDING'
         FOR UPDATE SKIP LOCKED`,
-      [run.id, arrayLiteral(accountIds), chunk],
+      [run.id, arrayLiteral(accountIds), work.chunk, work.first, work.last],
     );
     if (claimed.rows.length === 0) return null;
     const locked = claimed.rows.filter((r) => r.locked).map((r) => r.account_id);
@@ -118,23 +162,27 @@ async function billAccountsOfRun(app: App, run: RunRow, chunk: number, accountId
         message: "another bill run is billing this account; retry when it has finished",
         subscriptions: [],
       }));
-    const inputs = await loadBillingInputs(sql, locked, run.target_date);
-    const results = billAccounts(
-      inputs,
-      prepareRun({
-        targetDate: run.target_date,
-        invoiceDate: run.invoice_date,
-        chargeTypesToExclude: run.charge_types_to_exclude,
-        subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
-      }),
+    // The inputs and results are not kept in variables here: once applyResults has drawn its
+    // statements' data from them, nothing holds them while the chunk waits on its statements.
+    const counts = await applyResults(
+      sql,
+      work,
+      billAccounts(
+        await loadBillingInputs(sql, locked, run.target_date),
+        prepareRun({
+          targetDate: run.target_date,
+          invoiceDate: run.invoice_date,
+          chargeTypesToExclude: run.charge_types_to_exclude,
+          subscriptionIds: run.subscription_ids.length > 0 ? run.subscription_ids : undefined,
+        }),
+      ),
+      busy,
     );
-    const counts = await applyResults(sql, { billRunId: run.id, chunk }, results, busy);
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
     await announceProgress(sql, run.id, progress.processed, progress.total);
     const completed = progress.processed >= progress.total && (await completeIfDone(app, sql, run.id));
-    const failureCodes = [...busy.map((f) => f.code), ...results.flatMap((r) => (r.ok ? [] : [r.failure.code]))];
-    return { ...counts, failureCodes, completed };
+    return { ...counts, completed };
   });
   if (committed) recordCommitted(app, run.id, committed);
 }
@@ -159,7 +207,7 @@ function isNumericOverflow(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "22003";
 }
 
-async function recordInternalError(app: App, run: RunRow, chunk: number, accountId: string, overflow = false): Promise<void> {
+async function recordInternalError(app: App, run: RunRow, work: RunChunk, accountId: string, overflow = false): Promise<void> {
   const committed = await transaction(app.pool, async (sql) => {
     // The billing core refuses amounts that cannot be stored; this is the backstop should one slip by.
     const failure: AccountFailureRecord = overflow
@@ -170,7 +218,7 @@ async function recordInternalError(app: App, run: RunRow, chunk: number, account
           message: "the account could not be billed because of an internal error; it has been logged",
           subscriptions: [],
         };
-    const counts = await applyResults(sql, { billRunId: run.id, chunk }, [], [failure]);
+    const counts = await applyResults(sql, work, [], [failure]);
     if (counts.failed === 0) return null;
     const progress = await addCounts(sql, run.id, counts);
     await recordAlerts(sql, run.id, counts.alerts);
@@ -290,7 +338,9 @@ export async function registerWorkers(app: App, concurrency: number, processId: 
       // Its chunks are committed: this process's chunk workers start on them now (others poll).
       wake(QUEUES.chunk);
     });
-    await work<{ billRunId: string; chunk: number }>(QUEUES.chunk, (d) => processChunk(app, d.billRunId, d.chunk));
+    await work<ChunkJob>(QUEUES.chunk, (d) =>
+      processChunk(app, d.billRunId, d.chunk, typeof d.first === "number" && typeof d.last === "number" ? { first: d.first, last: d.last } : undefined),
+    );
     await work<{ billRunId: string }>(QUEUES.post, (d) => postRun(app, d.billRunId));
   }
   await work<{ billRunId: string }>(QUEUES.dead, async (d) => {

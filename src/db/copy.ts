@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { from as copyFrom } from "pg-copy-streams";
+import { writeTimeOrderedId } from "../ids.ts";
 import type { Sql } from "./sql.ts";
 
 /** Bytes per piece of COPY data; a value larger than that makes a piece of its own size. */
@@ -63,6 +64,23 @@ export class CopyBinary {
     }
     if (bad) throw new RangeError(`not a uuid: ${JSON.stringify(value)}`);
     this.at = at;
+  }
+
+  /** A uuid given as its 16 bytes, at `offset` of `bytes` (as writeTimeOrderedId writes them). */
+  uuidBytes(bytes: Uint8Array, offset = 0): void {
+    if (offset < 0 || offset + 16 > bytes.length) throw new RangeError(`no uuid at ${offset}`);
+    this.room(20);
+    let at = this.buffer.writeInt32BE(16, this.at);
+    for (let k = 0; k < 16; k++) this.buffer[at++] = bytes[offset + k]!;
+    this.at = at;
+  }
+
+  /** A new time-ordered uuid (see writeTimeOrderedId), written straight into the data. */
+  timeOrderedUuid(): void {
+    this.room(20);
+    const at = this.buffer.writeInt32BE(16, this.at);
+    writeTimeOrderedId(this.buffer, at);
+    this.at = at + 16;
   }
 
   /** A 32-bit integer (int4). */

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../support/app.ts";
 import { registerWorkers } from "../../src/billruns/executor.ts";
@@ -129,6 +130,50 @@ describe("an item's charge and document exist while the item does (checked once 
     expect(await countRows(t, "document_items")).toBe(itemsBefore - 1);
   });
 
+  it("locks the documents its items name unless the same transaction wrote them, and refuses a missing one either way", async () => {
+    const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
+    const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
+    await waitForStatus(t, created.id, ["COMPLETED"]);
+    const documentId = nodes((await getRun(t, created.id)).invoices)[0].id as string;
+    const copyItems = (client: pg.PoolClient, from: string, to: string) =>
+      client.query(
+        `INSERT INTO document_items (id, document_id, charge_id, subscription_id, position, charge_name, charge_type, kind,
+                                     service_start, service_end, quantity, unit_price, amount, voided)
+         SELECT gen_random_uuid(), d, charge_id, subscription_id, position + 100, charge_name, charge_type, kind,
+                service_start, service_end, quantity, unit_price, amount, true
+           FROM document_items, unnest($2::uuid[]) AS d WHERE document_id = $1`,
+        [from, `{${to}}`],
+      );
+    const lockedBy = async (client: pg.PoolClient, id: string) =>
+      (await client.query<{ xmax: string }>("SELECT xmax::text FROM documents WHERE id = $1", [id])).rows[0]!.xmax;
+    const client = await t.app.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const xid = (await client.query<{ xid: string }>("SELECT xid(pg_current_xact_id())::text AS xid")).rows[0]!.xid;
+      const copy = (
+        await client.query<{ id: string }>(
+          `INSERT INTO documents (id, number, type, status, bill_run_id, account_id, subscription_id, currency, amount, balance, invoice_date, due_date)
+           SELECT gen_random_uuid(), number || '-COPY', type, status, bill_run_id, account_id, subscription_id, currency, amount, balance, invoice_date, due_date
+             FROM documents WHERE id = $1 RETURNING id`,
+          [documentId],
+        )
+      ).rows[0]!.id;
+      // Its own new document: not locked (no other transaction can see it yet).
+      await copyItems(client, documentId, copy);
+      expect(await lockedBy(client, copy)).toBe("0");
+      // A document another transaction wrote: locked, as the foreign key locked it.
+      await copyItems(client, documentId, documentId);
+      expect(await lockedBy(client, documentId)).toBe(xid);
+      // Its own document and a missing one: the statement is refused.
+      await client.query("SAVEPOINT missing");
+      await expect(copyItems(client, documentId, `${copy},${randomUUID()}`)).rejects.toMatchObject({ code: "23503", table: "document_items" });
+      await client.query("ROLLBACK TO SAVEPOINT missing");
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+  });
+
   it("refuses a document whose run or account does not exist, and keeps a billed account and its run's id", async () => {
     const { account } = await seedAccount(t, { charges: [{ type: "RECURRING", price: "30.00", billingPeriod: "MONTH" }] });
     const created = await createRun(t, { targetDate: "2026-01-01", accountIds: [account.id] });
@@ -205,7 +250,7 @@ describe("an item's charge and document exist while the item does (checked once 
       ],
     };
     const before = await countRows(t, "documents");
-    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0 }, [result]))).rejects.toBeInstanceOf(
+    await expect(transaction(t.app.pool, (sql) => applyResults(sql, { billRunId: created.id, chunk: 0, first: 1, last: 2 }, [result]))).rejects.toBeInstanceOf(
       ItemChargeMissingError,
     );
     expect(await countRows(t, "documents")).toBe(before);

@@ -115,6 +115,39 @@ describe("CopyBinary", () => {
     for (const bad of ["", "-", "1.", ".5", "1e5", "+1", "1,5", " 1", "NaN"]) expect(() => copy.numeric(bad)).toThrow(RangeError);
   });
 
+  it("writes ids given as bytes, and new time-ordered ids that PostgreSQL reads as version-7 uuids of the moment", async () => {
+    await client.query("CREATE TEMP TABLE copied_ids (n int, id uuid)");
+    const known = "0190f5a2-7b1c-7d2e-8f3a-4b5c6d7e8f90";
+    const bytes = Buffer.concat([Buffer.from([0xff]), Buffer.from(known.replaceAll("-", ""), "hex")]);
+    const before = Date.now();
+    const copy = new CopyBinary();
+    copy.row(2);
+    copy.int4(0);
+    copy.uuidBytes(bytes, 1);
+    // More than one pool of random bytes' worth, so that the pool is refilled on the way.
+    for (let n = 1; n <= 1000; n++) {
+      copy.row(2);
+      copy.int4(n);
+      copy.timeOrderedUuid();
+    }
+    await copyRows(client, "copied_ids", ["n", "id"], copy.finish());
+    const after = Date.now();
+    const read = await client.query<{ id: string; version: number; ms: string; variant: string }>(
+      `SELECT id::text, uuid_extract_version(id) AS version, (extract(epoch FROM uuid_extract_timestamp(id)) * 1000)::bigint::text AS ms,
+              substr(id::text, 20, 1) AS variant FROM copied_ids ORDER BY n`,
+    );
+    expect(read.rows[0]!.id).toBe(known);
+    const drawn = read.rows.slice(1);
+    expect(new Set(drawn.map((r) => r.id)).size).toBe(1000);
+    for (const r of drawn) {
+      expect(r.version).toBe(7);
+      expect("89ab").toContain(r.variant);
+      expect(Number(r.ms)).toBeGreaterThanOrEqual(before);
+      expect(Number(r.ms)).toBeLessThanOrEqual(after);
+    }
+    expect(() => new CopyBinary().uuidBytes(bytes, 2)).toThrow(RangeError);
+  });
+
   it("fails the statement with numeric_value_out_of_range when a decimal does not fit its column, as text would", async () => {
     await client.query("CREATE TEMP TABLE copied_small (amount numeric(6, 2))");
     const copy = new CopyBinary();
