@@ -204,7 +204,7 @@ function isServerMessage(text: string): boolean {
 type SharedSubscribe = (args: ExecutionArgs) => Promise<unknown>;
 
 /** Writes results of one subscription straight to its connection, as graphql-ws `next` messages. */
-interface DirectDelivery {
+export interface DirectDelivery {
   next(payloadJson: string): void;
   /** False while the connection holds much unsent: replays wait. */
   hasRoom(): boolean;
@@ -257,7 +257,7 @@ function sharingSubscribe(subscribe: Enveloped["subscribe"], key: string, mask: 
  * otherwise (it needs a read) after the results before it. The iterator given to graphql-ws
  * yields nothing; it ends when the stream ends, once everything before the end is written.
  */
-function deliverDirectly(
+export function deliverDirectly(
   source: Channel<unknown>,
   payloadOf: (event: unknown) => string | Promise<string>,
   direct: DirectDelivery,
