@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { waitFor } from "../../test/support/wait.ts";
 import { Channel } from "../events/channel-iterator.ts";
 import { deliverDirectly, type DirectDelivery } from "./ws.ts";
 
@@ -18,14 +19,6 @@ function connection() {
 
 const mask = (error: unknown) => error as Error;
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe("deliverDirectly", () => {
   it("writes results that waited for a read only while the connection has room, in order", async () => {
     const { written, state, direct } = connection();
@@ -41,11 +34,11 @@ describe("deliverDirectly", () => {
     for (const [event, resolve] of reads) resolve(`result ${event}`);
     // Every read has finished; the writer has since looked at the connection again and again.
     const looks = state.looks;
-    await until(() => state.looks >= looks + 3);
+    await waitFor("the writer to look at the connection again", () => state.looks >= looks + 3, 5_000, 5);
     expect(written).toEqual([]);
 
     state.room = true;
-    await until(() => written.length === 50);
+    await waitFor("the 50 results", () => written.length === 50, 5_000, 5);
     expect(written).toEqual(Array.from({ length: 50 }, (_, event) => `result ${event}`));
     source.close();
     await expect(stream.next()).resolves.toEqual({ value: undefined, done: true });
@@ -62,7 +55,7 @@ describe("deliverDirectly", () => {
     source.push("third");
     expect(written).toEqual(["result first"]);
     finishRead("result needs a read");
-    await until(() => written.length === 3);
+    await waitFor("the 3 results", () => written.length === 3, 5_000, 5);
     expect(written).toEqual(["result first", "result needs a read", "result third"]);
     source.close();
   });
@@ -73,12 +66,12 @@ describe("deliverDirectly", () => {
     const stream = deliverDirectly(source, async (event) => `result ${event as number}`, direct, mask);
     state.room = false;
     source.push(1);
-    await until(() => state.looks >= 2);
+    await waitFor("the writer to wait for room", () => state.looks >= 2, 5_000, 5);
     await stream.return!();
     state.room = true;
     // Had it kept waiting, it would look again within its polling interval, and then write.
     const looks = state.looks;
-    await expect(until(() => state.looks > looks || written.length > 0, 200)).rejects.toThrow("timed out");
+    await expect(waitFor("a look or a write after the end", () => state.looks > looks || written.length > 0, 200, 5)).rejects.toThrow("timed out");
     expect(written).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "../../test/support/wait.ts";
 import WebSocket, { WebSocketServer } from "ws";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -37,14 +38,6 @@ async function connectedPair(maxBytes = 1 << 20) {
   return { ...(await accepted), client, received };
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe("Outbox", () => {
   it("holds what is sent in one turn of the event loop and writes it in the next, in order", async () => {
     const { outbox, tcp, received } = await connectedPair();
@@ -55,7 +48,7 @@ describe("Outbox", () => {
     expect(outbox.buffered).toBeGreaterThan(70_000);
     await new Promise((resolve) => setImmediate(resolve));
     expect(tcp.writableCorked).toBe(0);
-    await until(() => received.length === messages.length);
+    await waitFor("every message", () => received.length === messages.length, 10_000, 5);
     expect(received).toEqual(messages);
   });
 
@@ -68,7 +61,7 @@ describe("Outbox", () => {
     const messages = lengths.flatMap((bytes) => ["a".repeat(bytes), multiByte(bytes)]);
     expect(messages.map((message) => Buffer.byteLength(message))).toEqual(lengths.flatMap((bytes) => [bytes, bytes]));
     for (const message of messages) outbox.send(message);
-    await until(() => received.length === messages.length);
+    await waitFor("every message", () => received.length === messages.length, 10_000, 5);
     expect(received).toEqual(messages);
   });
 
