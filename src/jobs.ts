@@ -51,6 +51,14 @@ export interface Jobs {
   stop: (timeoutMs?: number) => Promise<void>;
 }
 
+/**
+ * pg-boss's `db` option for enqueuing on `sql`, the caller's transaction: the job exists if and
+ * only if the change commits. Undefined without `sql` (pg-boss's own connection).
+ */
+function inTransaction(sql: Sql | undefined): { executeSql: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> } | undefined {
+  return sql ? { executeSql: (text, values) => sql.query(text, values) } : undefined;
+}
+
 export async function startJobs(databaseUrl: string, options: JobOptions, log: Logger): Promise<Jobs> {
   const boss = new PgBoss({
     connectionString: databaseUrl,
@@ -97,8 +105,7 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       boss.send(queue, withTrace(data), {
         singletonKey: sendOptions.singletonKey,
         singletonSeconds: sendOptions.singletonSeconds,
-        // Enqueued in the caller's transaction: the job exists if and only if the change commits.
-        db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined,
+        db: inTransaction(sendOptions.sql),
       }),
     sendMany: async (queue, jobs, sendOptions = {}) => {
       if (jobs.length === 0) return;
@@ -106,7 +113,7 @@ export async function startJobs(databaseUrl: string, options: JobOptions, log: L
       // jobs were as many round trips on the way to its first chunk.
       await boss.insert(
         jobs.map((job) => ({ name: queue, data: withTrace(job.data), singletonKey: job.singletonKey })),
-        { db: sendOptions.sql ? { executeSql: (text, values) => sendOptions.sql!.query(text, values) } : undefined },
+        { db: inTransaction(sendOptions.sql) },
       );
     },
     stop: async (timeoutMs = 10_000) => {
