@@ -28,3 +28,12 @@ export function arrayLiteral(values: readonly (string | null)[]): string {
   }
   return text + "}";
 }
+
+/**
+ * `values` as an array literal like arrayLiteral's, for values that never need quoting (uuids,
+ * integers, 'YYYY-MM-DD' dates, `t`/`f`): joined as they are, without testing each. Not for text
+ * that may hold `{}",\` or white space, nor for nulls.
+ */
+export function bareArrayLiteral(values: readonly (string | number)[]): string {
+  return `{${values.join(",")}}`;
+}

@@ -6,6 +6,7 @@ import { amountFits, extendedAmount, minorUnits } from "../billing/money.ts";
 import { plainAccount, plainSubscription, plainUsage, surelyFits } from "./fastpath.ts";
 import type { Columns, Row, RowError } from "./rows.ts";
 import { timeOrderedId } from "../ids.ts";
+import { bareArrayLiteral } from "../billruns/arrays.ts";
 
 export type ImportKind = "ACCOUNTS" | "SUBSCRIPTIONS" | "USAGE";
 export type ImportMode = "CREATE" | "UPSERT";
@@ -186,16 +187,16 @@ const accounts: KindWriter = {
     // Built here, while earlier batches are written, so that a write's transaction never waits on
     // it; as one array per column, which PostgreSQL reads faster than a JSON record set (a fifth
     // of the INSERT's time, trigram indexes aside). Ids and integers need no quoting; the driver
-    // quotes the text (and writes null numbers as NULL).
+    // quotes the text (and writes a missing account number as NULL).
     const columns = [
-      `{${inserts.map((i) => i.id).join(",")}}`,
+      bareArrayLiteral(inserts.map((i) => i.id)),
       inserts.map((i) => i.number),
       inserts.map((i) => i.data.name),
       inserts.map((i) => i.data.currency),
-      `{${inserts.map((i) => i.data.bill_cycle_day).join(",")}}`,
-      `{${inserts.map((i) => i.data.batch).join(",")}}`,
+      bareArrayLiteral(inserts.map((i) => i.data.bill_cycle_day)),
+      bareArrayLiteral(inserts.map((i) => i.data.batch)),
       inserts.map((i) => i.data.bill_to_email),
-      `{${inserts.map((i) => i.data.payment_term_days).join(",")}}`,
+      bareArrayLiteral(inserts.map((i) => i.data.payment_term_days)),
       inserts.map((i) => i.data.status),
     ];
     return {
@@ -494,13 +495,13 @@ const subscriptions: KindWriter = {
     // here and to parse there. Ids, dates and booleans are written as array literals directly
     // (none needs quoting); numbers, which are the file's text, are quoted by the driver.
     const subscriptionColumns = [
-      uuidArray(ready.map((s) => s.id)),
+      bareArrayLiteral(ready.map((s) => s.id)),
       ready.map((s) => s.number),
-      uuidArray(ready.map((s) => s.accountId)),
-      `{${ready.map((s) => s.data.startDate).join(",")}}`,
-      `{${ready.map((s) => (s.data.invoiceSeparately ? "t" : "f")).join(",")}}`,
+      bareArrayLiteral(ready.map((s) => s.accountId)),
+      bareArrayLiteral(ready.map((s) => s.data.startDate)),
+      bareArrayLiteral(ready.map((s) => (s.data.invoiceSeparately ? "t" : "f"))),
     ];
-    const chargeColumns = (c: typeof charges) => [uuidArray(c.ids), uuidArray(c.subscriptions), `{${c.templates.join(",")}}`, templatesJson];
+    const chargeColumns = (c: typeof charges) => [bareArrayLiteral(c.ids), bareArrayLiteral(c.subscriptions), bareArrayLiteral(c.templates), templatesJson];
     const allCharges = chargeColumns(charges);
 
     return {
@@ -580,9 +581,6 @@ async function insertUnlessTaken(
   await sql.query("RELEASE SAVEPOINT batch_insert");
   return written;
 }
-
-/** A PostgreSQL array literal of UUIDs (text that never needs quoting). */
-const uuidArray = (ids: string[]) => `{${ids.join(",")}}`;
 
 /** Templates compared field by field per charge position, at most (then looked up by key). */
 const SCANNED_TEMPLATES = 8;
